@@ -1,0 +1,268 @@
+//! Command line and configuration: every setting is a flag and an environment variable,
+//! parsed into real types so a bad value stops the start with one line naming it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Industry Events API: events, companies and deals of an industry, served as JSON.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Where the database is.
+    #[command(flatten)]
+    pub db: DbConfig,
+    /// How the server behaves.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+    /// How logs are written.
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+/// The binary's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load data.
+    Seed {
+        /// Load the demo data set (the reference story and more); idempotent.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Mint, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+/// `tokens ...`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Mint a token; the secret is printed once, alone on the last line.
+    Create {
+        /// A unique name for the token (shown in logs and the audit trail).
+        #[arg(long)]
+        name: String,
+        /// What it may do: read, write or admin.
+        #[arg(long, default_value = "write", value_parser = ["read", "write", "admin"])]
+        scope: String,
+        /// Make it stop working after this long: 30d, 12h, 90m.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<Duration>,
+    },
+    /// List live tokens (never their secrets).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// Where the database is. With no `DATABASE_URL`, the local server is found (or a
+/// private one started) and the database created.
+#[derive(Clone, Args)]
+pub struct DbConfig {
+    /// PostgreSQL URL, e.g. postgres://user@host:5432/industry_events.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Database to use (and create) when DATABASE_URL is not set.
+    #[arg(
+        long,
+        env = "DATABASE_NAME",
+        default_value = "industry_events",
+        global = true
+    )]
+    pub database_name: String,
+    /// Data folder of the private PostgreSQL started when no server answers.
+    #[arg(long, env = "DATA_DIR", default_value = "data/postgres", global = true)]
+    pub data_dir: PathBuf,
+    /// Most database connections in the pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long a request waits for a free connection before a 503, in milliseconds.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000, global = true,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub db_acquire_timeout_ms: u64,
+}
+
+impl fmt::Debug for DbConfig {
+    // The URL may hold a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConfig")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("database_name", &self.database_name)
+            .field("data_dir", &self.data_dir)
+            .field("db_max_connections", &self.db_max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the HTTP server behaves.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind_addr: SocketAddr,
+    /// Origins allowed by CORS, comma-separated (`*` for any); none: no CORS headers.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', global = true,
+          value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576, global = true,
+          value_parser = parse_body_limit)]
+    pub max_body_bytes: usize,
+    /// Requests taking longer are abandoned with a 503, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Require a token with the `read` scope for reads too.
+    #[arg(long, env = "READ_REQUIRES_TOKEN", default_value_t = false, global = true,
+          action = clap::ArgAction::Set)]
+    pub read_requires_token: bool,
+    /// Public base URL for links (e.g. https://api.example.com); default: from `Host`.
+    #[arg(long, env = "PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+impl ServeConfig {
+    /// The defaults, as with no flags and no environment; tests start from this.
+    pub fn defaults() -> Self {
+        Self {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cors_allowed_origins: Vec::new(),
+            request_timeout_secs: 30,
+            read_requires_token: false,
+            public_url: None,
+            max_body_bytes: 1_048_576,
+        }
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Args)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `industry_events=debug,tower_http=info`.
+    #[arg(long = "log", env = "RUST_LOG", global = true, value_parser = parse_filter)]
+    pub rust_log: Option<String>,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s == "*" {
+        return Ok(s.to_owned());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not an origin: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.path() != "/" || url.query().is_some() {
+        return Err(format!("`{s}` is not an origin like https://example.com"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+fn parse_body_limit(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| (1024..=1 << 30).contains(n))
+        .ok_or_else(|| format!("`{s}` is not a byte count from 1024 to 1073741824"))
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http or https URL".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+fn parse_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// Reads `30d`, `12h`, `90m` or `45s`.
+pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}` is not a lifetime like 30d, 12h or 90m"))?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .ok_or_else(|| format!("`{s}` is not a lifetime like 30d, 12h or 90m"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_lifetime("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_lifetime("90m"), Ok(Duration::from_secs(5_400)));
+        for bad in ["", "d", "0d", "10y", "-1h", "1.5h"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Cli::try_parse_from(["x", "--bind-addr", "nowhere"]).unwrap_err();
+        assert!(err.to_string().contains("BIND_ADDR"), "{err}");
+        let err = Cli::try_parse_from(["x", "--max-body-bytes=12"]).unwrap_err();
+        assert!(err.to_string().contains("MAX_BODY_BYTES"), "{err}");
+        let err =
+            Cli::try_parse_from(["x", "--cors-allowed-origins", "not an origin"]).unwrap_err();
+        assert!(err.to_string().contains("CORS_ALLOWED_ORIGINS"), "{err}");
+        let err = Cli::try_parse_from(["x", "--log-format", "xml"]).unwrap_err();
+        assert!(err.to_string().contains("LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

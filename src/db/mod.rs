@@ -1,0 +1,193 @@
+//! Finding, creating and connecting to the database.
+
+pub mod local;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::config::DbConfig;
+pub use local::PrivateCluster;
+
+/// How long one probe of a candidate server may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An open database: the pool, where it is, and the private server if one was started.
+pub struct Database {
+    /// The connection pool.
+    pub pool: PgPool,
+    /// Where the database is, for the start-up log (no password).
+    pub location: String,
+    /// The private server this process started, to be stopped on shutdown.
+    pub private: Option<PrivateCluster>,
+}
+
+/// Session settings every connection of the service gets.
+///
+/// - `idle_in_transaction_session_timeout`: a backstop against a connection left
+///   inside a transaction (PITFALLS.md, first item).
+/// - `plan_cache_mode`: a cached generic plan for a tag filter can be 300 times
+///   slower than a custom one (PITFALLS.md, query plans).
+/// - `statement_timeout`: no statement outlives the request that asked for it.
+pub fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .application_name("industry-events")
+        .options([
+            ("idle_in_transaction_session_timeout", "10s"),
+            ("plan_cache_mode", "force_custom_plan"),
+            ("statement_timeout", "30s"),
+        ])
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500))
+}
+
+/// Pool settings: a short acquire timeout, so that while PostgreSQL is down requests
+/// get a 503 in about two seconds rather than hanging for sqlx's default 30.
+pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
+        .idle_timeout(Duration::from_secs(300))
+        .test_before_acquire(true)
+}
+
+/// Opens the database as configured: `DATABASE_URL` if set; else the local server (its
+/// socket, then 127.0.0.1:5432; as the current user, then as `postgres`); else a
+/// private server under `DATA_DIR`. The database is created when missing.
+pub async fn open(config: &DbConfig) -> anyhow::Result<Database> {
+    let located = locate_server(config.database_url.as_deref()).await?;
+    let (server, private) = match (located, &config.database_url) {
+        (Some(options), Some(_)) => (options, None),
+        (Some(options), None) => (options.database(&config.database_name), None),
+        (None, _) => {
+            let cluster = PrivateCluster::start(&config.data_dir)
+                .await
+                .with_context(|| {
+                    "no PostgreSQL server answered on the local socket or 127.0.0.1:5432, \
+                     and no private one could be started; set DATABASE_URL"
+                })?;
+            tracing::info!(data_dir = %cluster.data_dir().display(), "started a private PostgreSQL; its data lives there");
+            let options = cluster.connect_options().database(&config.database_name);
+            (options, Some(cluster))
+        }
+    };
+    ensure_database(&server).await?;
+    let location = describe(&server);
+    let pool = pool_options(config)
+        .connect_with(with_session_settings(server))
+        .await
+        .with_context(|| format!("could not connect to {location}"))?;
+    Ok(Database {
+        pool,
+        location,
+        private,
+    })
+}
+
+/// The server `DATABASE_URL` names, else the first local one that answers; `None`
+/// when neither is there (no private cluster is started here).
+pub async fn locate_server(database_url: Option<&str>) -> anyhow::Result<Option<PgConnectOptions>> {
+    match database_url {
+        Some(url) => Ok(Some(
+            url.parse()
+                .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+        )),
+        None => Ok(find_local_server().await),
+    }
+}
+
+/// The first local server that accepts a connection to its `postgres` database.
+async fn find_local_server() -> Option<PgConnectOptions> {
+    let mut users = Vec::new();
+    if let Some(user) = current_user() {
+        users.push(user);
+    }
+    if !users.iter().any(|u| u == "postgres") {
+        users.push("postgres".to_owned());
+    }
+    let mut candidates = Vec::new();
+    for dir in ["/var/run/postgresql", "/run/postgresql", "/tmp"] {
+        if std::path::Path::new(dir).join(".s.PGSQL.5432").exists() {
+            for user in &users {
+                candidates.push(
+                    PgConnectOptions::new_without_pgpass()
+                        .socket(dir)
+                        .username(user),
+                );
+            }
+        }
+    }
+    for user in &users {
+        candidates.push(
+            PgConnectOptions::new_without_pgpass()
+                .host("127.0.0.1")
+                .port(5432)
+                .username(user),
+        );
+    }
+    for candidate in candidates {
+        let probe = candidate.clone().database("postgres");
+        if let Ok(Ok(conn)) =
+            tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&probe)).await
+        {
+            let _ = conn.close().await;
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+fn current_user() -> Option<String> {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            let out = std::process::Command::new("id").arg("-un").output().ok()?;
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|u| !u.is_empty())
+        })
+}
+
+/// Creates the target database through the server's `postgres` database if missing.
+pub async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    let mut conn = PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .with_context(|| format!("could not connect to {}", describe(options)))?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        if name.contains('"') || name.contains('\0') {
+            bail!("database name {name:?} must not contain a double quote");
+        }
+        // Identifiers cannot be bound; the name is quoted and checked above.
+        let statement = format!("create database \"{name}\"");
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
+            // Another process created it between the check and now.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).with_context(|| format!("could not create database {name}")),
+        }
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Where `options` point, without any password.
+pub fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "database `{}` as `{}` on {}:{}",
+        options.get_database().unwrap_or("postgres"),
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    )
+}

@@ -1,0 +1,244 @@
+//! The one error type every request can end in, rendered as RFC 9457 problem+json.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::model::{FieldError, ParamError};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client is asked to wait when the database is unreachable.
+const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
+/// An error a request can end in; each variant has exactly one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request itself is malformed (bad JSON, bad encoding).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: one query parameter is unknown or has a bad value.
+    #[error("query parameter `{name}` is invalid: {reason}")]
+    BadParam {
+        /// The parameter's name as the client sent it.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// 401: no token, or one that is unknown, revoked or expired.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: a valid token without the scope the route needs.
+    #[error("this request needs a token with the `{needed}` scope")]
+    Forbidden {
+        /// The scope the route needs.
+        needed: &'static str,
+    },
+    /// 404: no resource matches the reference.
+    #[error("no {kind} matches `{reference}`")]
+    NotFound {
+        /// The kind of resource, e.g. `event`.
+        kind: &'static str,
+        /// The id or slug the client asked for.
+        reference: String,
+    },
+    /// 404: no route matches the path.
+    #[error("no route matches `{0}`")]
+    RouteNotFound(String),
+    /// 405: the route exists but not with this method.
+    #[error("method {0} is not allowed on this route")]
+    MethodNotAllowed(String),
+    /// 409: a slug is taken, or a delete is blocked by references.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` does not match the current ETag.
+    #[error("the resource has changed: `If-Match` does not match its current ETag {current}")]
+    PreconditionFailed {
+        /// The current ETag, so the client can re-read and retry.
+        current: String,
+    },
+    /// 413: the body is larger than the configured limit.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: a write whose content type is not JSON.
+    #[error("the request body must be JSON (`application/json` or `application/merge-patch+json`)")]
+    UnsupportedMediaType,
+    /// 422: well-formed JSON that breaks one or more rules.
+    #[error("the request body has invalid fields")]
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached right now.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// 503: the service cannot serve yet (e.g. migrations not applied).
+    #[error("{0}")]
+    NotReady(&'static str),
+    /// 503: the request took longer than the configured timeout.
+    #[error("the request took too long and was abandoned")]
+    Timeout,
+    /// 500: a bug or an unexpected state; the detail is logged, never shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::BadParam { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, machine-readable problem type (the last part of the `type` URI).
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::BadParam { .. } => "invalid-parameter",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound { .. } => "not-found",
+            Self::RouteNotFound(_) => "no-such-route",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PreconditionFailed { .. } => "precondition-failed",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Validation(_) => "validation",
+            Self::Unavailable(_) => "unavailable",
+            Self::NotReady(_) => "not-ready",
+            Self::Timeout => "timeout",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Shorthand for a 400 naming a query parameter.
+    pub fn bad_param(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadParam {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'a str>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
+        }
+        let problem = Problem {
+            kind: format!("urn:problem:industry-events:{}", self.kind()),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors: match &self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
+            parameter: match &self {
+                Self::BadParam { name, .. } => Some(name),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="industry-events""#),
+                );
+            }
+            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+            }
+            Self::PreconditionFailed { current } => {
+                if let Ok(value) = HeaderValue::from_str(current) {
+                    headers.insert(header::ETAG, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(anyhow::Error::new(error).context("database query failed"))
+        }
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(error: ParamError) -> Self {
+        Self::BadParam {
+            name: error.name,
+            reason: error.reason,
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+/// Whether a database error means "the server cannot be reached or is going away"
+/// rather than "this query is wrong": the first is a 503 the client may retry.
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
+            code.starts_with("08") || code.starts_with("57P")
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,135 @@
+//! Building responses: JSON with entity tags, 304s, and paged lists with `Link`.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::extract::if_none_match;
+use crate::error::ApiError;
+
+/// Serialises `value` to a JSON body.
+pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising a response")))
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// One resource with its `ETag` and `Last-Modified`, or a 304 when the client's copy
+/// is current (`If-None-Match`, else `If-Modified-Since`).
+pub fn resource<T: Serialize>(
+    request: &HeaderMap,
+    status: StatusCode,
+    value: &T,
+    etag: &str,
+    updated_at: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let last_modified = updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let fresh = if request.contains_key(header::IF_NONE_MATCH) {
+        if_none_match(request, etag)
+    } else {
+        request
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .is_some_and(|since| updated_at.timestamp() <= since.timestamp())
+    };
+    let mut response = if status == StatusCode::OK && fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(status, to_json(value)?)
+    };
+    let headers = response.headers_mut();
+    set(headers, header::ETAG, etag);
+    set(headers, header::LAST_MODIFIED, &last_modified);
+    Ok(response)
+}
+
+/// The `{data, next_cursor}` body of a list.
+#[derive(Serialize)]
+struct ListBody<'a, T> {
+    data: &'a [T],
+    next_cursor: Option<&'a str>,
+}
+
+/// A list page: `ETag` from its content, `Cache-Control: no-cache`, a 304 when the
+/// client's copy is current, and `Link: rel="next"` when there is a next page.
+pub fn list<T: Serialize>(
+    request: &HeaderMap,
+    uri: &Uri,
+    base_url: &str,
+    items: &[T],
+    next_cursor: Option<String>,
+) -> Result<Response, ApiError> {
+    let body = to_json(&ListBody {
+        data: items,
+        next_cursor: next_cursor.as_deref(),
+    })?;
+    let digest = Sha256::digest(&body);
+    let etag = format!("W/\"{}\"", hex(&digest[..12]));
+    let mut response = if if_none_match(request, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(StatusCode::OK, body)
+    };
+    let headers = response.headers_mut();
+    set(headers, header::ETAG, &etag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(cursor) = next_cursor {
+        let link = format!("<{}>; rel=\"next\"", next_url(base_url, uri, &cursor));
+        set(headers, header::LINK, &link);
+    }
+    Ok(response)
+}
+
+/// The request's URL with `cursor` replaced by the next page's.
+fn next_url(base_url: &str, uri: &Uri, cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if name != "cursor" {
+            query.append_pair(&name, &value);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!(
+        "{}{}?{}",
+        base_url.trim_end_matches('/'),
+        uri.path(),
+        query.finish()
+    )
+}
+
+/// The base URL links are built on: the configured public URL, else the `Host` the
+/// client used.
+pub fn base_url(configured: Option<&str>, request: &HeaderMap) -> String {
+    if let Some(url) = configured {
+        return url.to_owned();
+    }
+    let host = request
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,271 @@
+//! Reads a JSON object field by field, collecting every broken rule instead of stopping
+//! at the first, so a 422 can list all bad fields at once.
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use super::FieldError;
+
+/// Reads the fields of one JSON object; unknown fields are errors too.
+pub struct ObjectReader {
+    object: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl ObjectReader {
+    /// Starts reading `value`, which must be a JSON object.
+    pub fn new(value: Value) -> Result<Self, Vec<FieldError>> {
+        match value {
+            Value::Object(object) => Ok(Self {
+                object,
+                errors: Vec::new(),
+            }),
+            other => Err(vec![FieldError::new(
+                "",
+                format!("the body must be a JSON object, not {}", json_kind(&other)),
+            )]),
+        }
+    }
+
+    /// Reads a field that must be present and not null.
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.object.remove(name) {
+            None | Some(Value::Null) => {
+                self.errors.push(FieldError::new(name, "is required"));
+                None
+            }
+            Some(value) => self.check(name, parse(&value)),
+        }
+    }
+
+    /// Reads a field that may be absent or null.
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.object.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.check(name, parse(&value)),
+        }
+    }
+
+    /// Reads a field whose parser reports its own (possibly nested) field errors.
+    pub fn nested<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&Value, &str) -> Result<T, Vec<FieldError>>,
+    ) -> Option<T> {
+        match self.object.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => match parse(&value, name) {
+                Ok(parsed) => Some(parsed),
+                Err(errors) => {
+                    self.errors.extend(errors);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Records an error that involves more than one field.
+    pub fn push_error(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// Ends the read: every field not read is reported as unknown; `Ok` only when no
+    /// rule was broken anywhere.
+    pub fn finish(mut self) -> Result<(), Vec<FieldError>> {
+        let mut unknown: Vec<_> = self.object.keys().cloned().collect();
+        unknown.sort();
+        for name in unknown {
+            self.errors
+                .push(FieldError::new(name, "is not a known field"));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    fn check<T>(&mut self, name: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| self.errors.push(FieldError::new(name, message)))
+            .ok()
+    }
+}
+
+/// Names a JSON value's type for messages.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A string of at most `max` characters with no NUL character (PostgreSQL refuses it).
+pub fn text(value: &Value, max: usize) -> Result<String, String> {
+    let Value::String(s) = value else {
+        return Err(format!("must be a string, not {}", json_kind(value)));
+    };
+    check_text(s, max)?;
+    Ok(s.clone())
+}
+
+/// Like [`text`], but also not blank.
+pub fn non_blank_text(value: &Value, max: usize) -> Result<String, String> {
+    let s = text(value, max)?;
+    if s.trim().is_empty() {
+        return Err("must not be blank".into());
+    }
+    Ok(s)
+}
+
+/// Checks the length and the absence of NUL characters.
+pub fn check_text(s: &str, max: usize) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("must not contain a NUL character".into());
+    }
+    let chars = s.chars().count();
+    if chars > max {
+        return Err(format!("must be at most {max} characters (got {chars})"));
+    }
+    Ok(())
+}
+
+/// A calendar date written exactly `YYYY-MM-DD`.
+pub fn date(value: &Value) -> Result<NaiveDate, String> {
+    let Value::String(s) = value else {
+        return Err(format!(
+            "must be a date string YYYY-MM-DD, not {}",
+            json_kind(value)
+        ));
+    };
+    parse_date(s)
+}
+
+/// Parses exactly `YYYY-MM-DD` (chrono alone would also take `2024-3-7`).
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    let shaped = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return Err(format!(
+            "`{}` is not a date of the form YYYY-MM-DD",
+            truncate(s, 40)
+        ));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a real calendar date"))
+}
+
+/// An http or https URL of at most 2,000 characters.
+pub fn http_url(value: &Value) -> Result<String, String> {
+    let s = text(value, 2000)?;
+    let url = url::Url::parse(&s).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http or https URL with a host".into());
+    }
+    Ok(s)
+}
+
+/// A value that must be one of `names`; returns the index of the match.
+pub fn one_of(value: &Value, names: &[&str]) -> Result<usize, String> {
+    let Value::String(s) = value else {
+        return Err(format!("must be one of: {}", names.join(", ")));
+    };
+    names
+        .iter()
+        .position(|n| n == s)
+        .ok_or_else(|| format!("`{}` is not one of: {}", truncate(s, 40), names.join(", ")))
+}
+
+/// A JSON array; each item is handed to `item` with its index-qualified field name.
+pub fn array<'v>(value: &'v Value, max: usize) -> Result<&'v Vec<Value>, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("must be an array, not {}", json_kind(value)));
+    };
+    if items.len() > max {
+        return Err(format!(
+            "must have at most {max} items (got {})",
+            items.len()
+        ));
+    }
+    Ok(items)
+}
+
+/// Cuts `s` for quoting in a message.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let mut r = ObjectReader::new(json!({"a": 1, "b": "x", "zzz": true})).unwrap();
+        let a = r.required("a", |v| text(v, 10));
+        let b = r.required("b", |v| text(v, 10));
+        let c = r.required("c", |v| text(v, 10));
+        assert_eq!((a, b.as_deref(), c), (None, Some("x"), None));
+        let errors = r.finish().unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["a", "c", "zzz"]);
+    }
+
+    #[test]
+    fn dates_must_be_exact_and_real() {
+        assert!(parse_date("2024-03-27").is_ok());
+        for bad in [
+            "2024-3-27",
+            "2024-13-01",
+            "2023-02-29",
+            "27/03/2024",
+            "",
+            "2024-03-27T00:00:00Z",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn texts_refuse_nul_and_overlength() {
+        assert!(check_text("ok", 2).is_ok());
+        assert!(check_text("é".repeat(3).as_str(), 3).is_ok());
+        assert!(check_text("abc", 2).is_err());
+        assert!(check_text("a\0b", 10).is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(http_url(&json!("https://example.com/a?b=c")).is_ok());
+        for bad in [
+            "ftp://x.org",
+            "javascript:alert(1)",
+            "not a url",
+            "https://",
+        ] {
+            assert!(http_url(&json!(bad)).is_err(), "{bad} should be refused");
+        }
+    }
+}

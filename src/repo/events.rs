@@ -1,0 +1,477 @@
+//! SQL for events: lookups, the filtered keyset list, and transactional writes.
+
+use anyhow::anyhow;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::is_unique_violation;
+use crate::error::ApiError;
+use crate::model::cursor::CursorKey;
+use crate::model::event::merge_patch;
+use crate::model::{
+    Category, Cursor, Event, EventFilter, EventListItem, EventSort, NewEvent, Page, Ref,
+    Significance, Slug, Source, Tag, Tombstone, etag,
+};
+
+const SLUG_KEY: &str = "events_slug_key";
+
+/// The columns every event query reads, in `EventRow` order.
+const COLUMNS: &str = "e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, \
+     e.summary, e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at, \
+     e.updated_at, e.version, e.deleted_at";
+
+/// An `events` row as the database returns it.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    slug: String,
+    title: String,
+    occurred_on: NaiveDate,
+    category: String,
+    significance: i16,
+    summary: String,
+    what_happened: String,
+    why_it_matters: String,
+    tags: Vec<String>,
+    sources: Json<Vec<Source>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+    deleted_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    rank: Option<f32>,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<Event, ApiError> {
+        let category = Category::parse(&self.category)
+            .ok_or_else(|| anyhow!("stored category `{}` is unknown", self.category))?;
+        let significance = Significance::from_rank(self.significance)
+            .ok_or_else(|| anyhow!("stored significance {} is unknown", self.significance))?;
+        Ok(Event {
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            occurred_on: self.occurred_on,
+            category,
+            significance,
+            summary: self.summary,
+            what_happened: self.what_happened,
+            why_it_matters: self.why_it_matters,
+            tags: self.tags,
+            sources: self.sources.0,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+
+    fn into_list_item(self) -> Result<EventListItem, ApiError> {
+        if self.deleted_at.is_some() {
+            return Ok(EventListItem::Deleted(Tombstone {
+                id: self.id,
+                slug: self.slug,
+                deleted: true,
+                updated_at: self.updated_at,
+            }));
+        }
+        Ok(EventListItem::Live(Box::new(self.into_event()?)))
+    }
+
+    /// The cursor that starts the page after this row.
+    fn cursor(&self, filter: &EventFilter) -> Cursor {
+        let key = match filter.sort {
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc => {
+                CursorKey::Date(self.occurred_on)
+            }
+            EventSort::UpdatedAtDesc | EventSort::UpdatedAtAsc => CursorKey::Time(self.updated_at),
+            EventSort::TitleAsc => CursorKey::Text(self.title.clone()),
+            EventSort::SignificanceDesc => CursorKey::Rank(self.significance),
+            EventSort::Relevance => CursorKey::Score(self.rank.unwrap_or(0.0)),
+        };
+        Cursor {
+            sort: filter.sort,
+            fingerprint: filter.fingerprint(),
+            key,
+            id: self.id,
+        }
+    }
+}
+
+/// Pushes the condition that selects a live event by id or slug.
+fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
+    match reference {
+        Ref::Id(id) => qb.push("e.id = ").push_bind(*id),
+        Ref::Slug(slug) => qb.push("e.slug = ").push_bind(slug.as_str().to_owned()),
+    };
+    qb.push(" and e.deleted_at is null");
+}
+
+/// One live event by id or slug.
+#[tracing::instrument(skip_all, err)]
+pub async fn find(db: impl PgExecutor<'_>, reference: &Ref) -> Result<Option<Event>, ApiError> {
+    fetch(db, reference, false).await
+}
+
+async fn fetch(
+    db: impl PgExecutor<'_>,
+    reference: &Ref,
+    for_update: bool,
+) -> Result<Option<Event>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from events e where "));
+    push_ref(&mut qb, reference);
+    if for_update {
+        qb.push(" for update");
+    }
+    let row = qb.build_query_as::<EventRow>().fetch_optional(db).await?;
+    row.map(EventRow::into_event).transpose()
+}
+
+/// A page of events (and, for `updated_since`, tombstones) matching `filter`.
+#[tracing::instrument(skip_all, err)]
+pub async fn list(db: &PgPool, filter: &EventFilter) -> Result<Page<EventListItem>, ApiError> {
+    let rows = list_query(filter)
+        .build_query_as::<EventRow>()
+        .fetch_all(db)
+        .await?;
+    page_from_rows(rows, filter)
+}
+
+fn page_from_rows(
+    mut rows: Vec<EventRow>,
+    filter: &EventFilter,
+) -> Result<Page<EventListItem>, ApiError> {
+    let limit = filter.limit as usize;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|row| row.cursor(filter))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(EventRow::into_list_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, next })
+}
+
+/// Builds the list statement: one `QueryBuilder`, every value bound.
+fn list_query(filter: &EventFilter) -> QueryBuilder<Postgres> {
+    let include_deleted = filter.updated_since.is_some();
+    // "Latest events tagged X": walk event_tags' primary key (tag, occurred_on, event_id)
+    // instead of the GIN index; see the migration's note.
+    let tag_driven = !include_deleted
+        && !filter.all_tags.is_empty()
+        && matches!(
+            filter.sort,
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc
+        );
+    let (date_col, id_col) = if tag_driven {
+        ("t.occurred_on", "t.event_id")
+    } else {
+        ("e.occurred_on", "e.id")
+    };
+
+    let mut qb = QueryBuilder::<Postgres>::new(format!("select {COLUMNS}"));
+    if let Some(q) = &filter.q {
+        qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")) as rank");
+    }
+    if tag_driven {
+        qb.push(" from event_tags t join events e on e.id = t.event_id where t.tag = ")
+            .push_bind(filter.all_tags[0].as_str().to_owned());
+    } else {
+        qb.push(" from events e where true");
+    }
+    if !include_deleted {
+        qb.push(" and e.deleted_at is null");
+    }
+
+    let rest_tags: &[Tag] = if tag_driven {
+        &filter.all_tags[1..]
+    } else {
+        &filter.all_tags
+    };
+    if !rest_tags.is_empty() {
+        qb.push(" and e.tags @> ").push_bind(tag_strings(rest_tags));
+    }
+    if !filter.any_tags.is_empty() {
+        qb.push(" and e.tags && ")
+            .push_bind(tag_strings(&filter.any_tags));
+    }
+    if !filter.exclude_tags.is_empty() {
+        qb.push(" and not (e.tags && ")
+            .push_bind(tag_strings(&filter.exclude_tags))
+            .push(")");
+    }
+    if !filter.categories.is_empty() {
+        let names: Vec<String> = filter
+            .categories
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        qb.push(" and e.category = any(").push_bind(names).push(")");
+    }
+    if let Some(s) = filter.significance {
+        qb.push(" and e.significance = ").push_bind(s.rank());
+    }
+    if let Some(s) = filter.min_significance {
+        qb.push(" and e.significance >= ").push_bind(s.rank());
+    }
+    if let Some(from) = filter.from {
+        qb.push(format!(" and {date_col} >= ")).push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        qb.push(format!(" and {date_col} <= ")).push_bind(to);
+    }
+    if let Some(q) = &filter.q {
+        qb.push(" and e.search @@ websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")");
+    }
+    if let Some(since) = filter.updated_since {
+        qb.push(" and e.updated_at > ").push_bind(since);
+    }
+
+    let key_expr: String = match filter.sort {
+        EventSort::OccurredOnDesc | EventSort::OccurredOnAsc => date_col.into(),
+        EventSort::UpdatedAtDesc | EventSort::UpdatedAtAsc => "e.updated_at".into(),
+        EventSort::TitleAsc => "e.title".into(),
+        EventSort::SignificanceDesc => "e.significance".into(),
+        // Pushed with its bound query by `push_key_expr`.
+        EventSort::Relevance => String::new(),
+    };
+    let (cmp, dir) = if filter.sort.descending() {
+        ("<", "desc")
+    } else {
+        (">", "asc")
+    };
+
+    if let Some(cursor) = &filter.cursor {
+        // A row comparison, so the (key, id) index serves the seek.
+        qb.push(" and (");
+        push_key_expr(&mut qb, filter, &key_expr);
+        qb.push(format!(", {id_col}) {cmp} ("));
+        match &cursor.key {
+            CursorKey::Date(d) => qb.push_bind(*d),
+            CursorKey::Time(t) => qb.push_bind(*t),
+            CursorKey::Text(s) => qb.push_bind(s.clone()),
+            CursorKey::Rank(r) => qb.push_bind(*r),
+            CursorKey::Score(f) => qb.push_bind(*f).push("::real"),
+        };
+        qb.push(", ").push_bind(cursor.id).push(")");
+    }
+
+    qb.push(" order by ");
+    push_key_expr(&mut qb, filter, &key_expr);
+    qb.push(format!(" {dir}, {id_col} {dir} limit "))
+        .push_bind(i64::from(filter.limit) + 1);
+    qb
+}
+
+/// Pushes the sort key expression; relevance needs the query bound again.
+fn push_key_expr(qb: &mut QueryBuilder<Postgres>, filter: &EventFilter, key_expr: &str) {
+    match (&filter.q, filter.sort) {
+        (Some(q), EventSort::Relevance) => {
+            qb.push("ts_rank(e.search, websearch_to_tsquery('english', ")
+                .push_bind(q.clone())
+                .push("))");
+        }
+        _ => {
+            qb.push(key_expr);
+        }
+    }
+}
+
+fn tag_strings(tags: &[Tag]) -> Vec<String> {
+    tags.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+/// Creates an event; answers 409 when its explicit slug is taken.
+#[tracing::instrument(skip_all, err)]
+pub async fn insert(db: PgPool, new: NewEvent) -> Result<Event, ApiError> {
+    let mut tx = db.begin().await?;
+    let id = Uuid::now_v7();
+    let slug = choose_slug(&mut tx, &new, id, None).await?;
+    let row = sqlx::query_as::<_, EventRow>(
+        r#"
+        insert into events as e
+            (id, slug, title, occurred_on, category, significance, summary,
+             what_happened, why_it_matters, tags, sources)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        returning e.id, e.slug, e.title, e.occurred_on, e.category, e.significance,
+            e.summary, e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at,
+            e.updated_at, e.version, e.deleted_at
+        "#,
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .bind(&new.title)
+    .bind(new.occurred_on)
+    .bind(new.category.as_str())
+    .bind(new.significance.rank())
+    .bind(&new.summary)
+    .bind(&new.what_happened)
+    .bind(&new.why_it_matters)
+    .bind(tag_strings(&new.tags))
+    .bind(Json(&new.sources))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| slug_conflict(e, &slug))?;
+    tx.commit().await?;
+    row.into_event()
+}
+
+/// The slug a write stores: the client's (which must be free), else one made from the
+/// title, with a short suffix from the id when that is taken.
+async fn choose_slug(
+    conn: &mut PgConnection,
+    new: &NewEvent,
+    id: Uuid,
+    current: Option<&str>,
+) -> Result<Slug, ApiError> {
+    if let Some(slug) = &new.slug {
+        return Ok(slug.clone());
+    }
+    let base = Slug::from_title(&new.title).unwrap_or_else(|| Slug::fallback("event"));
+    if current == Some(base.as_str()) {
+        return Ok(base);
+    }
+    let taken: bool = sqlx::query_scalar(
+        "select exists (select 1 from events where slug = $1 and deleted_at is null)",
+    )
+    .bind(base.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if !taken {
+        return Ok(base);
+    }
+    let simple = id.simple().to_string();
+    Ok(base.with_suffix(&simple[simple.len() - 8..]))
+}
+
+fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
+    if is_unique_violation(&error, SLUG_KEY) {
+        ApiError::Conflict(format!(
+            "the slug `{slug}` is already taken by another event"
+        ))
+    } else {
+        error.into()
+    }
+}
+
+/// What the client's `If-Match` requires of the current version.
+#[derive(Debug, Clone)]
+pub enum Precondition {
+    /// No `If-Match`: any version.
+    None,
+    /// `If-Match: *` or a list of entity tags, one of which must be current.
+    Matches(Vec<String>),
+}
+
+impl Precondition {
+    fn check(&self, event: &Event) -> Result<(), ApiError> {
+        let current = etag(event.id, event.version);
+        match self {
+            Self::None => Ok(()),
+            Self::Matches(tags) if tags.iter().any(|t| t == "*" || *t == current) => Ok(()),
+            Self::Matches(_) => Err(ApiError::PreconditionFailed { current }),
+        }
+    }
+}
+
+/// Applies a JSON Merge Patch to a live event, atomically with the `If-Match` check.
+#[tracing::instrument(skip_all, err)]
+pub async fn patch(
+    db: PgPool,
+    reference: Ref,
+    precondition: Precondition,
+    patch: Value,
+) -> Result<Event, ApiError> {
+    let mut tx = db.begin().await?;
+    let current = fetch(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check(&current)?;
+    let mut document = current.to_input_document();
+    merge_patch(&mut document, &patch);
+    let new = NewEvent::from_json(document)?;
+    let slug = choose_slug(&mut tx, &new, current.id, Some(&current.slug)).await?;
+    let row = sqlx::query_as::<_, EventRow>(
+        r#"
+        update events as e set
+            slug = $2, title = $3, occurred_on = $4, category = $5, significance = $6,
+            summary = $7, what_happened = $8, why_it_matters = $9, tags = $10, sources = $11
+        where e.id = $1
+        returning e.id, e.slug, e.title, e.occurred_on, e.category, e.significance,
+            e.summary, e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at,
+            e.updated_at, e.version, e.deleted_at
+        "#,
+    )
+    .bind(current.id)
+    .bind(slug.as_str())
+    .bind(&new.title)
+    .bind(new.occurred_on)
+    .bind(new.category.as_str())
+    .bind(new.significance.rank())
+    .bind(&new.summary)
+    .bind(&new.what_happened)
+    .bind(&new.why_it_matters)
+    .bind(tag_strings(&new.tags))
+    .bind(Json(&new.sources))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| slug_conflict(e, &slug))?;
+    tx.commit().await?;
+    row.into_event()
+}
+
+/// Deletes a live event, leaving a tombstone for `updated_since` polls.
+#[tracing::instrument(skip_all, err)]
+pub async fn delete(
+    db: PgPool,
+    reference: Ref,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let current = fetch(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check(&current)?;
+    sqlx::query("update events set deleted_at = now() where id = $1")
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the event unless one with its slug exists; `true` when it was created.
+pub async fn insert_if_absent(db: PgPool, new: NewEvent) -> Result<bool, ApiError> {
+    let Some(slug) = new.slug.clone() else {
+        return Err(ApiError::Internal(anyhow!("seed events need a slug")));
+    };
+    if find(&db, &Ref::Slug(slug)).await?.is_some() {
+        return Ok(false);
+    }
+    match insert(db, new).await {
+        Ok(_) => Ok(true),
+        // Another seeder got there first: still "already present".
+        Err(ApiError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_found(reference: &Ref) -> ApiError {
+    ApiError::NotFound {
+        kind: "event",
+        reference: match reference {
+            Ref::Id(id) => id.to_string(),
+            Ref::Slug(slug) => slug.to_string(),
+        },
+    }
+}

@@ -1,0 +1,34 @@
+//! Tag usage counts.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use crate::error::ApiError;
+use crate::model::TagFilter;
+
+/// A tag with how many live events carry it and the newest of them.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct TagUsage {
+    /// The tag.
+    pub tag: String,
+    /// How many live events carry it.
+    pub events: i64,
+    /// The newest `occurred_on` among them.
+    pub latest: NaiveDate,
+}
+
+/// Tags, most used first (then alphabetical), optionally narrowed to a prefix.
+#[tracing::instrument(skip_all, err)]
+pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "select tag, count(*) as events, max(occurred_on) as latest from event_tags",
+    );
+    if let Some(prefix) = &filter.prefix {
+        // The prefix is a validated tag, so it holds no LIKE wildcard.
+        qb.push(" where tag like ").push_bind(format!("{prefix}%"));
+    }
+    qb.push(" group by tag order by events desc, tag asc limit ")
+        .push_bind(i64::from(filter.limit));
+    Ok(qb.build_query_as::<TagUsage>().fetch_all(db).await?)
+}
