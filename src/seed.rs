@@ -49,7 +49,7 @@ pub fn demo_events() -> anyhow::Result<Vec<NewEvent>> {
 pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
     for event in demo_events()? {
-        if repo::events::insert_if_absent(db.clone(), event).await? {
+        if repo::events::insert_if_absent(db, event).await? {
             report.created += 1;
         } else {
             report.existing += 1;

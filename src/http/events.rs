@@ -68,7 +68,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let new = NewEvent::from_json(body)?;
-    let event = repo::detached(repo::events::insert(app.db.clone(), new)).await?;
+    let event = repo::events::insert(&app.db, new).await?;
     written(StatusCode::CREATED, &event)
 }
 
@@ -82,13 +82,7 @@ async fn patch(
 ) -> Result<Response, ApiError> {
     let reference = path.parse("event")?;
     let precondition = if_match(&headers);
-    let event = repo::detached(repo::events::patch(
-        app.db.clone(),
-        reference,
-        precondition,
-        body,
-    ))
-    .await?;
+    let event = repo::events::patch(&app.db, reference, precondition, body).await?;
     written(StatusCode::OK, &event)
 }
 
@@ -101,12 +95,7 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse("event")?;
     let precondition = if_match(&headers);
-    repo::detached(repo::events::delete(
-        app.db.clone(),
-        reference,
-        precondition,
-    ))
-    .await?;
+    repo::events::delete(&app.db, reference, precondition).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(run_detached))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(metrics::track));
@@ -121,8 +122,26 @@ async fn read_guard(State(app): State<AppState>, req: Request, next: Next) -> Re
     next.run(req).await
 }
 
-/// Abandons a request that takes longer than `REQUEST_TIMEOUT_SECS`. Writes run on
-/// their own tasks (`repo::detached`), so abandoning one never leaves it half-done.
+/// Runs the rest of the request on its own task and waits for it.
+///
+/// A request future can be dropped at any await: the client disconnects, or the
+/// timeout below fires. Dropped in the middle of a database round trip, it can hand
+/// the pool a connection that is still inside `BEGIN` (sqlx 0.8.4 to 0.9.0, see
+/// PITFALLS.md) or half-way through reading a reply, and the next, unrelated request
+/// then fails on it. A spawned task is not cancelled when its handle is dropped, so
+/// every statement runs to its end (bounded by `statement_timeout`). A panic in a
+/// handler also ends here, as a 500 problem rather than a dropped connection.
+async fn run_detached(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(error) => {
+            ApiError::Internal(anyhow::anyhow!("request task failed: {error}")).into_response()
+        }
+    }
+}
+
+/// Abandons a request that takes longer than `REQUEST_TIMEOUT_SECS`; the work itself
+/// finishes on its own task (`run_detached`), so nothing is left half-done.
 async fn timeout(State(app): State<AppState>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(app.config.request_timeout(), next.run(req)).await {
         Ok(response) => response,

@@ -293,7 +293,7 @@ fn tag_strings(tags: &[Tag]) -> Vec<String> {
 
 /// Creates an event; answers 409 when its explicit slug is taken.
 #[tracing::instrument(skip_all, err)]
-pub async fn insert(db: PgPool, new: NewEvent) -> Result<Event, ApiError> {
+pub async fn insert(db: &PgPool, new: NewEvent) -> Result<Event, ApiError> {
     let mut tx = db.begin().await?;
     let id = Uuid::now_v7();
     let slug = choose_slug(&mut tx, &new, id, None).await?;
@@ -387,7 +387,7 @@ impl Precondition {
 /// Applies a JSON Merge Patch to a live event, atomically with the `If-Match` check.
 #[tracing::instrument(skip_all, err)]
 pub async fn patch(
-    db: PgPool,
+    db: &PgPool,
     reference: Ref,
     precondition: Precondition,
     patch: Value,
@@ -433,7 +433,7 @@ pub async fn patch(
 /// Deletes a live event, leaving a tombstone for `updated_since` polls.
 #[tracing::instrument(skip_all, err)]
 pub async fn delete(
-    db: PgPool,
+    db: &PgPool,
     reference: Ref,
     precondition: Precondition,
 ) -> Result<(), ApiError> {
@@ -451,11 +451,11 @@ pub async fn delete(
 }
 
 /// Creates the event unless one with its slug exists; `true` when it was created.
-pub async fn insert_if_absent(db: PgPool, new: NewEvent) -> Result<bool, ApiError> {
+pub async fn insert_if_absent(db: &PgPool, new: NewEvent) -> Result<bool, ApiError> {
     let Some(slug) = new.slug.clone() else {
         return Err(ApiError::Internal(anyhow!("seed events need a slug")));
     };
-    if find(&db, &Ref::Slug(slug)).await?.is_some() {
+    if find(db, &Ref::Slug(slug)).await?.is_some() {
         return Ok(false);
     }
     match insert(db, new).await {

@@ -1,0 +1,366 @@
+//! The test harness: a fresh database per test, the router driven in-process, and a
+//! response wrapper with assertions.
+
+use std::sync::Once;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use industry_events::auth::{generate_token, hash_token};
+use industry_events::config::{DbConfig, ServeConfig};
+use industry_events::model::Scope;
+use industry_events::{AppState, MIGRATOR, app, db, repo};
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tower::ServiceExt;
+
+/// A database made for one test and dropped when the test ends, pass or fail.
+pub struct TestDb {
+    pub name: String,
+    pub server: PgConnectOptions,
+}
+
+impl TestDb {
+    /// Creates an empty database on the server `DATABASE_URL` names, else the local one.
+    pub async fn create() -> Self {
+        let url = std::env::var("DATABASE_URL").ok();
+        let server = db::locate_server(url.as_deref())
+            .await
+            .expect("DATABASE_URL is invalid")
+            .expect("tests need PostgreSQL: set DATABASE_URL or run a local server");
+        let name = format!("ie_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = PgConnection::connect_with(&server.clone().database("postgres"))
+            .await
+            .expect("cannot connect to the test server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("cannot create a test database (does the role have CREATEDB?)");
+        Self { name, server }
+    }
+
+    /// Connection options for this database.
+    pub fn options(&self) -> PgConnectOptions {
+        self.server.clone().database(&self.name)
+    }
+
+    /// A pool configured as the service configures its own, migrations applied.
+    pub async fn migrated_pool(&self) -> PgPool {
+        let pool = self.pool().await;
+        MIGRATOR.run(&pool).await.expect("migrations failed");
+        pool
+    }
+
+    /// A pool configured as the service configures its own, nothing applied.
+    pub async fn pool(&self) -> PgPool {
+        let config = test_db_config();
+        db::pool_options(&config)
+            .connect_with(db::with_session_settings(self.options()))
+            .await
+            .expect("cannot connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone().database("postgres");
+        let statement = format!("drop database if exists {} with (force)", self.name);
+        // Drop runs inside the test's runtime, which cannot be blocked on; a plain
+        // thread with its own runtime can.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut conn = PgConnection::connect_with(&server).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The database settings the tests use (pool size, timeouts) — the service's defaults.
+pub fn test_db_config() -> DbConfig {
+    use clap::Parser;
+    industry_events::config::Cli::parse_from(["test"]).db
+}
+
+/// Logs stay silent unless `TEST_LOG=1`.
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let config = industry_events::config::LogConfig {
+                log_format: industry_events::config::LogFormat::Pretty,
+                rust_log: Some("debug".into()),
+            };
+            industry_events::telemetry::init(&config);
+        }
+    });
+}
+
+/// The service on a fresh database, with a `write` token ready.
+pub struct TestApp {
+    pub router: Router,
+    pub db: PgPool,
+    pub write_token: String,
+    /// Held so the database lives as long as the app, and is dropped with it.
+    _database: TestDb,
+}
+
+impl TestApp {
+    /// The service with default configuration.
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// The service with configuration changed by `change`.
+    pub async fn with_config(change: impl FnOnce(&mut ServeConfig)) -> Self {
+        init_logs();
+        let database = TestDb::create().await;
+        let db = database.migrated_pool().await;
+        let mut config = ServeConfig::defaults();
+        change(&mut config);
+        let router = app(AppState::new(db.clone(), config));
+        let write_token = mint(&db, "test-writer", Scope::Write).await;
+        Self {
+            router,
+            db,
+            write_token,
+            _database: database,
+        }
+    }
+
+    /// Mints a token of `scope` named `name`.
+    pub async fn token(&self, name: &str, scope: Scope) -> String {
+        mint(&self.db, name, scope).await
+    }
+
+    /// Sends any request.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router failed");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET uri`.
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// `GET uri` with extra headers.
+    pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// A request with the write token and a JSON body.
+    pub fn authed(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        Request::builder().method(method).uri(uri).header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", self.write_token),
+        )
+    }
+
+    /// `POST uri` with a JSON body and the write token.
+    pub async fn post_json(&self, uri: &str, body: Value) -> TestResponse {
+        let request = self
+            .authed(Method::POST, uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// `PATCH uri` with a merge patch and the write token.
+    pub async fn patch_json(&self, uri: &str, body: Value) -> TestResponse {
+        self.patch_with(uri, body, &[]).await
+    }
+
+    /// `PATCH uri` with a merge patch, the write token and extra headers.
+    pub async fn patch_with(
+        &self,
+        uri: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = self
+            .authed(Method::PATCH, uri)
+            .header(header::CONTENT_TYPE, "application/merge-patch+json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(body.to_string())).expect("request"))
+            .await
+    }
+
+    /// `DELETE uri` with the write token and extra headers.
+    pub async fn delete_with(&self, uri: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = self.authed(Method::DELETE, uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// Creates an event and returns its body; panics unless 201.
+    pub async fn create_event(&self, body: Value) -> Value {
+        let response = self.post_json("/v1/events", body).await;
+        response.assert_status(StatusCode::CREATED);
+        response.json()
+    }
+}
+
+async fn mint(db: &PgPool, name: &str, scope: Scope) -> String {
+    let token = generate_token();
+    repo::tokens::create(db, name, scope, &hash_token(&token), None)
+        .await
+        .expect("minting a token");
+    token
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
+    /// Asserts a problem+json answer with this status, and returns its body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode) -> Value {
+        self.assert_status(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status.as_u16(), "problem status field");
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:problem:"))
+        );
+        assert!(body["title"].is_string() && body["detail"].is_string());
+        body
+    }
+
+    /// Asserts a 400 naming `parameter`.
+    #[track_caller]
+    pub fn assert_bad_param(&self, parameter: &str) {
+        let body = self.assert_problem(StatusCode::BAD_REQUEST);
+        assert_eq!(body["parameter"], parameter, "problem: {body}");
+    }
+
+    /// Asserts a 422 whose `errors` name exactly these fields (in any order).
+    #[track_caller]
+    pub fn assert_invalid_fields(&self, fields: &[&str]) {
+        let body = self.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+        let mut got: Vec<String> = body["errors"]
+            .as_array()
+            .expect("errors array")
+            .iter()
+            .map(|e| e["field"].as_str().expect("field").to_owned())
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+        want.sort();
+        assert_eq!(got, want, "problem: {body}");
+    }
+}
+
+/// A valid event with this title and date, tags and significance.
+pub fn event(title: &str, occurred_on: &str, tags: &[&str], significance: &str) -> Value {
+    serde_json::json!({
+        "title": title,
+        "occurred_on": occurred_on,
+        "category": "industry",
+        "significance": significance,
+        "summary": format!("Summary of {title}"),
+        "tags": tags,
+    })
+}
+
+/// The reference story.
+pub fn reference_story() -> Value {
+    serde_json::json!({
+        "title": "Amazon completes $4 billion investment in Anthropic",
+        "occurred_on": "2024-03-27",
+        "category": "industry",
+        "significance": "major",
+        "summary": "Amazon invested a further $2.75 billion in Anthropic, completing the $4 billion it committed in September 2023.",
+        "what_happened": "Amazon made its second investment in Anthropic, of $2.75 billion.",
+        "why_it_matters": "It ties a leading AI lab to AWS for cloud and chips.",
+        "tags": ["investment", "#Cloud Computing", "partnership", "consolidation"],
+        "sources": [{"url": "https://www.aboutamazon.com/news/company-news/amazon-anthropic-ai-investment", "title": "Amazon newsroom"}]
+    })
+}
+
+/// The ids of the live items of a list body, in order.
+pub fn ids(body: &Value) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect()
+}

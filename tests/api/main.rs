@@ -1,0 +1,11 @@
+//! One integration binary (one link step) for the whole HTTP API, against real
+//! PostgreSQL: each test gets a fresh database of its own.
+
+mod auth;
+mod errors;
+mod events;
+mod helpers;
+mod list;
+mod ops;
+mod resilience;
+mod tags;

@@ -1,0 +1,194 @@
+//! Failure: cancelled writes, and the database going away and coming back.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use industry_events::config::ServeConfig;
+use industry_events::db::{self, PrivateCluster, local::StopMode};
+use industry_events::model::Scope;
+use industry_events::{AppState, MIGRATOR, app};
+use tower::ServiceExt;
+
+use crate::helpers::{TestApp, event, test_db_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_aborted_at_random_moments_leave_no_session_inside_a_transaction() {
+    let app = TestApp::new().await;
+    // Waves smaller than the pool, so that requests are cancelled while they talk to
+    // the database (where BEGIN can be in flight), not while they queue for a connection.
+    for wave in 0..120u64 {
+        let mut tasks = Vec::new();
+        for j in 0..8u64 {
+            let i = wave * 8 + j;
+            let router = app.router.clone();
+            // Mostly writes, and some reads: a cancelled read must not break a
+            // connection for the next request either.
+            let request = if j % 4 == 3 {
+                Request::get("/v1/events?tag=abort&q=aborted")
+                    .body(Body::empty())
+                    .unwrap()
+            } else {
+                app.authed(axum::http::Method::POST, "/v1/events")
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        event(&format!("Aborted {i}"), "2024-01-01", &["abort"], "minor")
+                            .to_string(),
+                    ))
+                    .unwrap()
+            };
+            // Abort points spread over the whole life of a write (0 to 4 ms).
+            let deadline = Duration::from_micros((i * 7919) % 4000);
+            tasks.push(tokio::spawn(async move {
+                let _ = tokio::time::timeout(deadline, router.oneshot(request)).await;
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    // Give detached writes time to finish, then look for leftovers.
+    let started = Instant::now();
+    loop {
+        let stuck: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and state like 'idle in transaction%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if stuck == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{stuck} sessions left idle in a transaction"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..40 {
+        app.get("/v1/events?tag=abort")
+            .await
+            .assert_status(StatusCode::OK);
+        let res = app
+            .post_json(
+                "/v1/events",
+                event(&format!("After {i}"), "2024-01-02", &[], "minor"),
+            )
+            .await;
+        res.assert_status(StatusCode::CREATED);
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from events where title like 'After %'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_down_requests_get_a_quick_503_and_the_service_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    // PostgreSQL may run as another user (when tests run as root): let it in.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cluster = PrivateCluster::start(&dir.path().join("pg"))
+        .await
+        .expect("this test needs the PostgreSQL server binaries (initdb, pg_ctl)");
+    let options = cluster.connect_options().database("outage");
+    db::ensure_database(&options).await.unwrap();
+    let pool = db::pool_options(&test_db_config())
+        .connect_with(db::with_session_settings(options))
+        .await
+        .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let token = industry_events::auth::generate_token();
+    industry_events::repo::tokens::create(
+        &pool,
+        "w",
+        Scope::Write,
+        &industry_events::auth::hash_token(&token),
+        None,
+    )
+    .await
+    .unwrap();
+    let router = app(AppState::new(pool.clone(), ServeConfig::defaults()));
+    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+    let post = || {
+        Request::post("/v1/events")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                event("Outage", "2024-01-01", &[], "minor").to_string(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        router
+            .clone()
+            .oneshot(get("/v1/events"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        router.clone().oneshot(post()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+
+    cluster.stop(StopMode::Immediate).await.unwrap();
+    for request in [
+        get("/v1/events"),
+        get("/v1/events/outage"),
+        get("/v1/tags"),
+        get("/readyz"),
+        post(),
+    ] {
+        let uri = request.uri().clone();
+        let started = Instant::now();
+        let res = router.clone().oneshot(request).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(took < Duration::from_secs(4), "{uri} took {took:?}");
+        assert!(res.headers().contains_key("retry-after"), "{uri}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
+    assert_eq!(
+        router
+            .clone()
+            .oneshot(get("/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    cluster.pg_ctl_start().await.unwrap();
+    let started = Instant::now();
+    loop {
+        let status = router
+            .clone()
+            .oneshot(get("/v1/events"))
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no recovery: still {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        router.clone().oneshot(post()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        router.oneshot(get("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    pool.close().await;
+    cluster.stop(StopMode::Fast).await.unwrap();
+}

@@ -1,0 +1,73 @@
+//! `GET /v1/tags`.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, event};
+
+#[tokio::test]
+async fn tags_are_counted_with_their_latest_date_most_used_first() {
+    let app = TestApp::new().await;
+    app.create_event(event("A", "2024-01-01", &["ai", "cloud"], "minor"))
+        .await;
+    app.create_event(event("B", "2024-03-01", &["ai"], "minor"))
+        .await;
+    let c = app
+        .create_event(event("C", "2024-02-01", &["AI", "#Chips"], "minor"))
+        .await;
+    app.create_event(event("D", "2023-05-01", &["cloud"], "minor"))
+        .await;
+
+    let res = app.get("/v1/tags").await;
+    res.assert_status(StatusCode::OK);
+    assert!(res.header("etag").is_some());
+    assert_eq!(
+        res.json(),
+        json!({"data": [
+            {"tag": "ai", "events": 3, "latest": "2024-03-01"},
+            {"tag": "cloud", "events": 2, "latest": "2024-01-01"},
+            {"tag": "chips", "events": 1, "latest": "2024-02-01"},
+        ], "next_cursor": null})
+    );
+
+    let res = app.get("/v1/tags?prefix=c").await.json();
+    assert_eq!(res["data"].as_array().unwrap().len(), 2);
+    let res = app.get("/v1/tags?prefix=%23CH").await.json();
+    assert_eq!(
+        res["data"],
+        json!([{"tag": "chips", "events": 1, "latest": "2024-02-01"}])
+    );
+    let res = app.get("/v1/tags?limit=1").await.json();
+    assert_eq!(res["data"][0]["tag"], "ai");
+
+    // Changes follow writes: a retag and a delete.
+    let uri = format!("/v1/events/{}", c["id"].as_str().unwrap());
+    app.patch_json(&uri, json!({"tags": ["chips"]}))
+        .await
+        .assert_status(StatusCode::OK);
+    app.delete_with("/v1/events/b", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let res = app.get("/v1/tags").await.json();
+    assert_eq!(
+        res["data"],
+        json!([
+            {"tag": "cloud", "events": 2, "latest": "2024-01-01"},
+            {"tag": "ai", "events": 1, "latest": "2024-01-01"},
+            {"tag": "chips", "events": 1, "latest": "2024-02-01"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn bad_tag_parameters_are_400() {
+    let app = TestApp::new().await;
+    app.get("/v1/tags?prefix=c%2B%2B")
+        .await
+        .assert_bad_param("prefix");
+    app.get("/v1/tags?limit=0").await.assert_bad_param("limit");
+    app.get("/v1/tags?limit=1001")
+        .await
+        .assert_bad_param("limit");
+    app.get("/v1/tags?sort=name").await.assert_bad_param("sort");
+}
