@@ -114,10 +114,11 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 
 /// Reads are public unless `READ_REQUIRES_TOKEN` is set; then they need `read`.
 async fn read_guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if app.config.read_requires_token && matches!(*req.method(), Method::GET | Method::HEAD) {
-        if let Err(error) = extract::authorize(req.headers(), &app, Scope::Read).await {
-            return error.into_response();
-        }
+    if app.config.read_requires_token
+        && matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Err(error) = extract::authorize(req.headers(), &app, Scope::Read).await
+    {
+        return error.into_response();
     }
     next.run(req).await
 }

@@ -194,8 +194,8 @@ pub fn one_of(value: &Value, names: &[&str]) -> Result<usize, String> {
         .ok_or_else(|| format!("`{}` is not one of: {}", truncate(s, 40), names.join(", ")))
 }
 
-/// A JSON array; each item is handed to `item` with its index-qualified field name.
-pub fn array<'v>(value: &'v Value, max: usize) -> Result<&'v Vec<Value>, String> {
+/// A JSON array of at most `max` items.
+pub fn array(value: &Value, max: usize) -> Result<&Vec<Value>, String> {
     let Value::Array(items) = value else {
         return Err(format!("must be an array, not {}", json_kind(value)));
     };

@@ -1,6 +1,9 @@
 //! One integration binary (one link step) for the whole HTTP API, against real
 //! PostgreSQL: each test gets a fresh database of its own.
 
+// A failed unwrap is how a test says "this should not happen"; helpers included.
+#![allow(clippy::unwrap_used)]
+
 mod auth;
 mod errors;
 mod events;
