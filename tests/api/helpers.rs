@@ -34,6 +34,7 @@ impl TestDb {
         let mut conn = PgConnection::connect_with(&server.clone().database("postgres"))
             .await
             .expect("cannot connect to the test server");
+        sweep_stale_databases(&mut conn).await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
             .execute(&mut conn)
             .await
@@ -60,6 +61,37 @@ impl TestDb {
             .connect_with(db::with_session_settings(self.options()))
             .await
             .expect("cannot connect to the test database")
+    }
+}
+
+/// Drops test databases more than an hour old, left by a run that was killed before
+/// its tests could clean up. Their names hold a v7 UUID, which holds their birth time.
+async fn sweep_stale_databases(conn: &mut PgConnection) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 'ie\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().saturating_sub(3600))
+        .unwrap_or(0);
+    for name in names {
+        let born = name
+            .strip_prefix("ie_test_")
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| ts.to_unix().0);
+        if born.is_some_and(|secs| secs < hour_ago) {
+            let statement = format!("drop database if exists {name} with (force)");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut *conn)
+                .await;
+        }
     }
 }
 

@@ -428,3 +428,94 @@ async fn seed_and_migrate_subcommands_work_and_seed_is_idempotent() {
     let text = String::from_utf8(second.stdout).unwrap();
     assert!(text.contains("0 events created"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
+    let database = TestDb::create().await;
+    let pool = database.migrated_pool().await;
+    let token = industry_events::auth::generate_token();
+    industry_events::repo::tokens::create(
+        &pool,
+        "drain",
+        industry_events::model::Scope::Write,
+        &industry_events::auth::hash_token(&token),
+        None,
+    )
+    .await
+    .unwrap();
+    let new =
+        industry_events::model::NewEvent::from_json(event("Drain", "2024-01-01", &[], "minor"))
+            .unwrap();
+    industry_events::repo::events::insert(&pool, new)
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let mut child = binary(&database)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "the server never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Hold the row so the PATCH stays in flight.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("select 1 from events where slug = 'drain' for update")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(
+        client
+            .patch(format!("{base}/v1/events/drain"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"significance": "major"}"#)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server must wait for the request in flight"
+    );
+
+    blocker.rollback().await.unwrap();
+    let res = in_flight.await.unwrap().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["significance"],
+        "major"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after draining"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit}");
+}

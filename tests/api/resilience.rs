@@ -192,3 +192,45 @@ async fn while_postgres_is_down_requests_get_a_quick_503_and_the_service_recover
     pool.close().await;
     cluster.stop(StopMode::Fast).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_timeout_gets_a_503_problem_and_its_write_still_completes_whole() {
+    let app = TestApp::with_config(|c| c.request_timeout_secs = 1).await;
+    let created = app
+        .create_event(event("Locked", "2024-01-01", &["slow"], "minor"))
+        .await;
+    let uri = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    // Another session holds the row, so the PATCH waits past the timeout.
+    let mut blocker = app.db.begin().await.unwrap();
+    sqlx::query("select 1 from events where slug = 'locked' for update")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let res = app
+        .patch_json(&uri, serde_json::json!({"significance": "landmark"}))
+        .await;
+    let body = res.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["detail"].as_str().unwrap().contains("too long"));
+    assert!(res.header("retry-after").is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    blocker.rollback().await.unwrap();
+    // The abandoned write was not cancelled half-way: it completes, whole.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let event = app.get(&uri).await.json();
+        if event["version"] == 2 {
+            assert_eq!(event["significance"], "landmark");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the write never completed: {event}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
