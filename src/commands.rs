@@ -65,10 +65,7 @@ async fn shutdown_signal() {
 pub async fn seed_demo(db: &PgPool) -> anyhow::Result<()> {
     migrate(db).await?;
     let report = seed::load_demo(db).await?;
-    println!(
-        "demo data: {} events created, {} already present",
-        report.created, report.existing
-    );
+    println!("{report}");
     Ok(())
 }
 

@@ -1,59 +1,111 @@
-//! The demo data set: the reference story and more real events of 2023-2024.
+//! The demo data set: the reference story, its deal and companies, and more real
+//! events of 2023-2024 with theirs.
+
+use std::fmt;
 
 use anyhow::{Context, anyhow};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::model::NewEvent;
+use crate::error::ApiError;
+use crate::model::partnership::NewPartnership;
+use crate::model::{FieldError, NewCompany, NewEvent};
 use crate::repo;
 
 /// The demo data, embedded at build time.
 const DEMO: &str = include_str!("../seed/demo.json");
 
-/// Event fields that belong to the deal graph, not yet stored by this version.
-const GRAPH_FIELDS: &[&str] = &["companies", "partnerships"];
+/// How many records of one kind a seed run created, and how many were already there.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Created by this run.
+    pub created: usize,
+    /// Already there (matched by slug), left alone.
+    pub existing: usize,
+}
 
 /// What a seed run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SeedReport {
-    /// Events created by this run.
-    pub created: usize,
-    /// Events that were already there.
-    pub existing: usize,
+    /// Companies.
+    pub companies: Counts,
+    /// Partnerships.
+    pub partnerships: Counts,
+    /// Events.
+    pub events: Counts,
 }
 
-/// The demo events, validated like any client's.
-pub fn demo_events() -> anyhow::Result<Vec<NewEvent>> {
-    let data: Value = serde_json::from_str(DEMO).context("seed/demo.json is not valid JSON")?;
-    let events = data
-        .get("events")
+impl fmt::Display for SeedReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            ("companies", self.companies),
+            ("partnerships", self.partnerships),
+            ("events", self.events),
+        ];
+        let text: Vec<String> = parts
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "{} {name} created, {} already present",
+                    c.created, c.existing
+                )
+            })
+            .collect();
+        write!(f, "demo data: {}", text.join("; "))
+    }
+}
+
+/// One section of the demo data (`companies`, `partnerships`, `events`), each entry
+/// validated like any client's input.
+fn section<T>(
+    data: &Value,
+    name: &str,
+    parse: fn(Value) -> Result<T, Vec<FieldError>>,
+) -> anyhow::Result<Vec<T>> {
+    data.get(name)
         .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("seed/demo.json has no `events` array"))?;
-    events
+        .ok_or_else(|| anyhow!("seed/demo.json has no `{name}` array"))?
         .iter()
         .map(|raw| {
-            let mut raw = raw.clone();
-            if let Some(object) = raw.as_object_mut() {
-                for field in GRAPH_FIELDS {
-                    object.remove(*field);
-                }
-            }
             let slug = raw.get("slug").cloned().unwrap_or(Value::Null);
-            NewEvent::from_json(raw).map_err(|errors| anyhow!("demo event {slug}: {errors:?}"))
+            parse(raw.clone()).map_err(|errors| anyhow!("demo {name} {slug}: {errors:?}"))
         })
         .collect()
 }
 
-/// Loads the demo events; events whose slug exists are left alone, so a second run
-/// adds nothing.
-pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
-    let mut report = SeedReport::default();
-    for event in demo_events()? {
-        if repo::events::insert_if_absent(db, event).await? {
-            report.created += 1;
+/// Inserts each record unless its slug exists, counting both outcomes.
+async fn load<T, F, Fut>(records: Vec<T>, insert_if_absent: F) -> anyhow::Result<Counts>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ApiError>>,
+{
+    let mut counts = Counts::default();
+    for record in records {
+        if insert_if_absent(record)
+            .await
+            .map_err(|e| anyhow!("{e}: {e:?}"))?
+        {
+            counts.created += 1;
         } else {
-            report.existing += 1;
+            counts.existing += 1;
         }
     }
-    Ok(report)
+    Ok(counts)
+}
+
+/// Loads the demo companies, then the deals between them, then the events that name
+/// both; records whose slug exists are left alone, so a second run adds nothing.
+pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
+    let data: Value = serde_json::from_str(DEMO).context("seed/demo.json is not valid JSON")?;
+    let companies = section(&data, "companies", NewCompany::from_json)?;
+    let partnerships = section(&data, "partnerships", NewPartnership::from_json)?;
+    let events = section(&data, "events", NewEvent::from_json)?;
+    Ok(SeedReport {
+        companies: load(companies, |c| repo::companies::insert_if_absent(db, c)).await?,
+        partnerships: load(partnerships, |p| {
+            repo::partnerships::insert_if_absent(db, p)
+        })
+        .await?,
+        events: load(events, |e| repo::events::insert_if_absent(db, e)).await?,
+    })
 }

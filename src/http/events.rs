@@ -2,11 +2,13 @@
 
 use axum::Router;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
+use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::partnerships::{filter_company, path_company};
 use super::respond;
 use crate::error::ApiError;
 use crate::model::filter::EVENT_LIST_PARAMS;
@@ -20,6 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/events", get(list).post(create))
         .route("/v1/events/{ref}", get(get_one).patch(patch).delete(delete))
+        .route("/v1/companies/{ref}/events", get(list_for_company))
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.
@@ -31,11 +34,46 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
     let filter = EventFilter::from_params(&params)?;
-    let page = repo::events::list(&app.db, &filter).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+    if filter.role.is_some() && filter.companies.is_empty() {
+        return Err(ApiError::bad_param(
+            "role",
+            "needs `company`: the role a company took part in",
+        ));
+    }
+    list_page(&app, &filter, Vec::new(), &uri, &headers).await
+}
+
+/// `GET /v1/companies/{ref}/events`: the company's events; every event filter applies.
+async fn list_for_company(
+    State(app): State<AppState>,
+    path: RefPath,
+    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let company = path_company(&app, &path).await?;
+    let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
+    let filter = EventFilter::from_params(&params)?;
+    list_page(&app, &filter, vec![company], &uri, &headers).await
+}
+
+/// Resolves the filter's companies (an unknown one is a 400 naming `company`), then
+/// answers one page.
+async fn list_page(
+    app: &AppState,
+    filter: &EventFilter,
+    mut company_ids: Vec<Uuid>,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    for reference in &filter.companies {
+        company_ids.push(filter_company(app, reference, "company").await?);
+    }
+    let page = repo::events::list(&app.db, filter, &company_ids).await?;
+    let base = respond::base_url(app.config.public_url.as_deref(), headers);
     respond::list(
-        &headers,
-        &uri,
+        headers,
+        uri,
         &base,
         &page.items,
         page.next.map(|c| c.encode()),
@@ -105,25 +143,8 @@ fn event_etag(event: &Event) -> String {
 
 /// The answer to a write: the event, its `ETag`, and (for 201) its `Location`.
 fn written(status: StatusCode, event: &Event) -> Result<Response, ApiError> {
-    let mut response = (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        respond::to_json(event)?,
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&event_etag(event)) {
-        headers.insert(header::ETAG, tag);
-    }
-    if status == StatusCode::CREATED
-        && let Ok(location) = HeaderValue::from_str(&format!("/v1/events/{}", event.id))
-    {
-        headers.insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let location = format!("/v1/events/{}", event.id);
+    respond::written(status, event, &event_etag(event), &location)
 }
 
 fn not_found(path: &RefPath) -> ApiError {

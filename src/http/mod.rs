@@ -1,9 +1,11 @@
 //! The HTTP layer: routes, middleware, and the problem+json fallbacks.
 
+pub mod companies;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod metrics;
+pub mod partnerships;
 pub mod respond;
 pub mod tags;
 
@@ -33,7 +35,9 @@ pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let api = Router::new()
         .merge(events::routes())
+        .merge(companies::routes())
         .merge(tags::routes())
+        .merge(partnerships::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), read_guard));
 
     let mut router = Router::new()

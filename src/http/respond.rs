@@ -133,3 +133,20 @@ pub fn base_url(configured: Option<&str>, request: &HeaderMap) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The answer to a write: the resource as JSON with its `ETag`, and for a 201 its
+/// `Location`.
+pub fn written<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    etag: &str,
+    location: &str,
+) -> Result<Response, ApiError> {
+    let mut response = json_response(status, to_json(value)?);
+    let headers = response.headers_mut();
+    set(headers, header::ETAG, etag);
+    if status == StatusCode::CREATED {
+        set(headers, header::LOCATION, location);
+    }
+    Ok(response)
+}

@@ -4,12 +4,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::fields::parse_date;
 use super::filter::EventSort;
 
 /// The format version written into every cursor.
-const VERSION: &str = "1";
+const VERSION: &str = "e1";
 
 /// The sort key of the last row of a page.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,33 +51,24 @@ impl Cursor {
             CursorKey::Rank(r) => format!("r{r}"),
             CursorKey::Score(f) => format!("f{:08x}", f.to_bits()),
         };
-        let raw = format!(
-            "{VERSION}.{}.{:016x}.{}.{key}",
-            self.sort.code(),
+        encode_token(
+            VERSION,
             self.fingerprint,
-            self.id.simple()
-        );
-        URL_SAFE_NO_PAD.encode(raw)
+            self.id,
+            &format!("{}:{key}", self.sort.code()),
+        )
     }
 
     /// Reads a cursor; `None` for anything this service did not produce.
     pub fn decode(text: &str) -> Option<Self> {
-        if text.len() > 2_000 {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        let raw = String::from_utf8(bytes).ok()?;
-        let mut parts = raw.splitn(5, '.');
-        if parts.next()? != VERSION {
-            return None;
-        }
-        let sort = EventSort::from_code(parts.next()?)?;
-        let fingerprint = u64::from_str_radix(parts.next()?, 16).ok()?;
-        let id = Uuid::try_parse(parts.next()?).ok()?;
-        let key = parts.next()?;
+        let (fingerprint, id, key) = decode_token(text, VERSION)?;
+        let (sort, key) = key.split_once(':')?;
+        let sort = EventSort::from_code(sort)?;
         let (tag, value) = (key.get(..1)?, key.get(1..)?);
         let key = match tag {
-            "d" => CursorKey::Date(NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?),
+            // Through the same strict parser as `from`/`to`, so no date outside
+            // PostgreSQL's range can reach it.
+            "d" => CursorKey::Date(parse_date(value).ok()?),
             "t" => CursorKey::Time(DateTime::from_timestamp_micros(value.parse().ok()?)?),
             "s" => CursorKey::Text(value.to_owned()),
             "r" => CursorKey::Rank(value.parse().ok()?),
@@ -94,6 +87,45 @@ impl Cursor {
             id,
         })
     }
+}
+
+/// The wire form shared by every list's cursor: `{version}.{fingerprint}.{id}.{key}`,
+/// base64url. The version names the list and format, so one list's cursor is never
+/// read as another's.
+pub fn encode_token(version: &str, fingerprint: u64, id: Uuid, key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{version}.{fingerprint:016x}.{}.{key}",
+        id.simple()
+    ))
+}
+
+/// Reads a cursor token of `version`: its fingerprint, id and key. The key never holds
+/// a NUL (PostgreSQL refuses to bind one), so a forged cursor is a 400, not a 500.
+pub fn decode_token(text: &str, version: &str) -> Option<(u64, Uuid, String)> {
+    // A key is at most a 300-character title of up to 4 bytes a character.
+    if text.len() > 4_000 {
+        return None;
+    }
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+    let mut parts = raw.splitn(4, '.');
+    if parts.next()? != version {
+        return None;
+    }
+    let fingerprint = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let id = Uuid::try_parse(parts.next()?).ok()?;
+    let key = parts.next()?;
+    if key.contains('\0') {
+        return None;
+    }
+    Some((fingerprint, id, key.to_owned()))
+}
+
+/// A stable 64-bit hash of a query's canonical text, for binding cursors to queries.
+pub fn fingerprint_of(canonical: &str) -> u64 {
+    let digest = Sha256::digest(canonical.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 #[cfg(test)]

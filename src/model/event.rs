@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::fields::{self, ObjectReader};
+use super::partnership::{CompanyRole, PartnershipRef, PartyInput, parse_company_roles};
 use super::tag::{MAX_TAGS, Tag};
-use super::{FieldError, Slug};
+use super::wire::wire_enum;
+use super::{FieldError, Ref, Slug};
 
 /// The longest title accepted.
 pub const MAX_TITLE_LEN: usize = 300;
@@ -17,38 +19,6 @@ pub const MAX_SUMMARY_LEN: usize = 2_000;
 pub const MAX_TEXT_LEN: usize = 20_000;
 /// The most sources one event may cite.
 pub const MAX_SOURCES: usize = 20;
-
-/// Defines a lowercase snake_case enumeration with its wire names in one place.
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-            /// Every wire name, in declaration order.
-            pub const NAMES: &'static [&'static str] = &[$($wire),+];
-
-            /// The wire name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $wire),+ }
-            }
-
-            /// Reads a wire name.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($wire => Some(Self::$variant),)+ _ => None }
-            }
-
-            /// Reads a JSON value holding a wire name.
-            pub fn from_json(value: &Value) -> Result<Self, String> {
-                fields::one_of(value, Self::NAMES).map(|i| Self::ALL[i])
-            }
-        }
-    };
-}
 
 wire_enum! {
     /// What kind of thing happened.
@@ -136,7 +106,16 @@ pub struct NewEvent {
     pub tags: Vec<Tag>,
     /// Cited pages.
     pub sources: Vec<Source>,
+    /// The companies it involves, with their roles (references, not yet resolved).
+    pub companies: Vec<PartyInput>,
+    /// The deals it belongs to (references, not yet resolved).
+    pub partnerships: Vec<Ref>,
 }
+
+/// Most companies one event may name.
+pub const MAX_EVENT_COMPANIES: usize = 50;
+/// Most deals one event may name.
+pub const MAX_EVENT_PARTNERSHIPS: usize = 20;
 
 impl NewEvent {
     /// Validates a JSON document, reporting every broken rule at once.
@@ -154,6 +133,12 @@ impl NewEvent {
         let why_it_matters = r.optional("why_it_matters", |v| fields::text(v, MAX_TEXT_LEN));
         let tags = r.nested("tags", parse_tags);
         let sources = r.nested("sources", parse_sources);
+        let companies = r.nested("companies", |v, f| {
+            let items =
+                fields::array(v, MAX_EVENT_COMPANIES).map_err(|m| vec![FieldError::new(f, m)])?;
+            parse_company_roles(items, f)
+        });
+        let partnerships = r.nested("partnerships", parse_partnership_refs);
         for read_only in ["id", "created_at", "updated_at", "version"] {
             if r.optional(read_only, |_| Ok(())).is_some() {
                 r.push_error(FieldError::new(read_only, "is read-only and cannot be set"));
@@ -172,6 +157,8 @@ impl NewEvent {
                 why_it_matters: why_it_matters.unwrap_or_default(),
                 tags: tags.unwrap_or_default(),
                 sources: sources.unwrap_or_default(),
+                companies: companies.unwrap_or_default(),
+                partnerships: partnerships.unwrap_or_default(),
             }),
             // `finish` has already reported each missing required field.
             _ => Err(vec![FieldError::new("", "required fields are missing")]),
@@ -252,6 +239,36 @@ fn parse_sources(value: &Value, field: &str) -> Result<Vec<Source>, Vec<FieldErr
     }
 }
 
+/// Reads `partnerships`: deal ids or slugs, each once.
+fn parse_partnership_refs(value: &Value, field: &str) -> Result<Vec<Ref>, Vec<FieldError>> {
+    let items = fields::array(value, MAX_EVENT_PARTNERSHIPS)
+        .map_err(|m| vec![FieldError::new(field, m)])?;
+    let mut refs: Vec<Ref> = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let parsed = fields::text(item, 200).and_then(|s| {
+            Ref::parse(&s).ok_or_else(|| {
+                format!(
+                    "`{}` is not a partnership id or slug",
+                    fields::truncate(&s, 40)
+                )
+            })
+        });
+        match parsed {
+            Ok(r) if refs.contains(&r) => {
+                errors.push(FieldError::new(format!("{field}[{i}]"), "is listed twice"))
+            }
+            Ok(r) => refs.push(r),
+            Err(m) => errors.push(FieldError::new(format!("{field}[{i}]"), m)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(refs)
+    } else {
+        Err(errors)
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -277,6 +294,10 @@ pub struct Event {
     pub tags: Vec<String>,
     /// Cited pages.
     pub sources: Vec<Source>,
+    /// The companies it involves, with their roles.
+    pub companies: Vec<CompanyRole>,
+    /// The deals it belongs to.
+    pub partnerships: Vec<PartnershipRef>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -300,6 +321,8 @@ impl Event {
             "why_it_matters": self.why_it_matters,
             "tags": self.tags,
             "sources": self.sources,
+            "companies": self.companies.iter().map(|c| json!({"company": c.slug, "role": c.role})).collect::<Vec<_>>(),
+            "partnerships": self.partnerships.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(),
         })
     }
 }

@@ -72,6 +72,16 @@ impl ObjectReader {
         }
     }
 
+    /// Whether an error has been recorded for `name` or a field inside it.
+    pub fn has_error_for(&self, name: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.field == name
+                || e.field
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+    }
+
     /// Records an error that involves more than one field.
     pub fn push_error(&mut self, error: FieldError) {
         self.errors.push(error);

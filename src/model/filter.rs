@@ -1,13 +1,13 @@
 //! The filters, sort and page of an event list, read from query parameters.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 
 use super::cursor::{Cursor, CursorKey};
 use super::event::{Category, Significance};
 use super::fields;
 use super::params::QueryParams;
-use super::{ParamError, Tag};
+use super::role::Role;
+use super::{ParamError, Ref, Tag};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -20,6 +20,8 @@ pub const MAX_Q_LEN: usize = 200;
 pub const EVENT_LIST_PARAMS: &[&str] = &[
     "tag",
     "any_tag",
+    "company",
+    "role",
     "exclude_tag",
     "category",
     "significance",
@@ -135,6 +137,10 @@ pub struct EventFilter {
     pub any_tags: Vec<Tag>,
     /// The event has none of these.
     pub exclude_tags: Vec<Tag>,
+    /// The event names all of these companies (references, resolved by the caller).
+    pub companies: Vec<Ref>,
+    /// With `companies`: each took part in this role.
+    pub role: Option<Role>,
     /// The event is in one of these.
     pub categories: Vec<Category>,
     /// Exactly this significance.
@@ -250,7 +256,29 @@ impl EventFilter {
                 })?,
         };
 
+        let mut companies: Vec<Ref> = Vec::new();
+        for raw in params.list("company")? {
+            let reference = Ref::parse(raw)
+                .ok_or_else(|| ParamError::new("company", "is not a company id or slug"))?;
+            if !companies.contains(&reference) {
+                companies.push(reference);
+            }
+        }
+        let role = params
+            .single("role")?
+            .map(|s| {
+                Role::parse(s).ok_or_else(|| {
+                    ParamError::new(
+                        "role",
+                        format!("must be one of: {}", Role::NAMES.join(", ")),
+                    )
+                })
+            })
+            .transpose()?;
+
         let filter = Self {
+            companies,
+            role,
             all_tags: tags("tag")?,
             any_tags: tags("any_tag")?,
             exclude_tags: tags("exclude_tag")?,
@@ -292,8 +320,18 @@ impl EventFilter {
     /// cursor cannot be replayed against another query.
     pub fn fingerprint(&self) -> u64 {
         let join = |tags: &[Tag]| tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(",");
+        let companies: Vec<String> = self
+            .companies
+            .iter()
+            .map(|r| match r {
+                Ref::Id(id) => id.to_string(),
+                Ref::Slug(slug) => slug.to_string(),
+            })
+            .collect();
         let canonical = format!(
-            "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            "{}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            companies.join(","),
+            self.role,
             join(&self.all_tags),
             join(&self.any_tags),
             join(&self.exclude_tags),
@@ -306,10 +344,25 @@ impl EventFilter {
             self.updated_since.map(|t| t.timestamp_micros()),
             self.sort.code(),
         );
-        let digest = Sha256::digest(canonical.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        u64::from_be_bytes(first)
+        super::cursor::fingerprint_of(&canonical)
+    }
+}
+
+/// Reads `limit`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]; anything else is
+/// refused, not clamped.
+pub fn parse_limit(params: &QueryParams) -> Result<u32, ParamError> {
+    match params.single("limit")? {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ParamError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            }),
     }
 }
 

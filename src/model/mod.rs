@@ -1,16 +1,23 @@
 //! Domain types and their validation rules; nothing here knows about HTTP or SQL.
 
+pub mod company;
+pub mod country;
 pub mod cursor;
 pub mod event;
 pub mod fields;
 pub mod filter;
+pub mod money;
 pub mod params;
+pub mod partnership;
+pub mod role;
 pub mod slug;
 pub mod tag;
 pub mod token;
+mod wire;
 
 use serde::Serialize;
 
+pub use company::{Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany};
 pub use cursor::Cursor;
 pub use event::{Category, Event, EventListItem, NewEvent, Significance, Source, Tombstone};
 pub use filter::{EventFilter, EventSort, TagFilter};
@@ -62,11 +69,11 @@ pub fn etag(id: uuid::Uuid, version: i64) -> String {
     format!("\"{}-{version}\"", id.simple())
 }
 
-/// One page of a keyset-paginated list.
+/// One page of a keyset-paginated list; `C` is the list's cursor type.
 #[derive(Debug, Clone)]
-pub struct Page<T> {
+pub struct Page<T, C = Cursor> {
     /// The items of this page, in order.
     pub items: Vec<T>,
     /// The cursor of the next page, if there is one.
-    pub next: Option<Cursor>,
+    pub next: Option<C>,
 }

@@ -7,13 +7,15 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::is_unique_violation;
+use super::graph::{self, Target};
+use super::{SlugScope, is_unique_violation, pick_slug};
 use crate::error::ApiError;
 use crate::model::cursor::CursorKey;
 use crate::model::event::merge_patch;
+use crate::model::role::Role;
 use crate::model::{
-    Category, Cursor, Event, EventFilter, EventListItem, EventSort, NewEvent, Page, Ref,
-    Significance, Slug, Source, Tag, Tombstone, etag,
+    Category, Cursor, Event, EventFilter, EventListItem, EventSort, FieldError, NewEvent, Page,
+    Ref, Significance, Slug, Source, Tag, Tombstone, etag,
 };
 
 const SLUG_KEY: &str = "events_slug_key";
@@ -63,6 +65,9 @@ impl EventRow {
             why_it_matters: self.why_it_matters,
             tags: self.tags,
             sources: self.sources.0,
+            // Filled by `hydrate`, for many events at once.
+            companies: Vec::new(),
+            partnerships: Vec::new(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -110,10 +115,30 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
     qb.push(" and e.deleted_at is null");
 }
 
-/// One live event by id or slug.
+/// One live event by id or slug, with its companies and deals.
 #[tracing::instrument(skip_all, err)]
-pub async fn find(db: impl PgExecutor<'_>, reference: &Ref) -> Result<Option<Event>, ApiError> {
-    fetch(db, reference, false).await
+pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
+    let mut conn = db.acquire().await?;
+    let Some(mut event) = fetch(&mut *conn, reference, false).await? else {
+        return Ok(None);
+    };
+    hydrate(&mut conn, vec![&mut event]).await?;
+    Ok(Some(event))
+}
+
+/// Fills the companies and deals of `events`: two statements, however many events.
+async fn hydrate(conn: &mut PgConnection, events: Vec<&mut Event>) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let mut companies = graph::event_companies(&mut *conn, &ids).await?;
+    let mut deals = graph::event_partnerships(&mut *conn, &ids).await?;
+    for event in events {
+        event.companies = companies.remove(&event.id).unwrap_or_default();
+        event.partnerships = deals.remove(&event.id).unwrap_or_default();
+    }
+    Ok(())
 }
 
 async fn fetch(
@@ -130,20 +155,20 @@ async fn fetch(
     row.map(EventRow::into_event).transpose()
 }
 
-/// A page of events (and, for `updated_since`, tombstones) matching `filter`.
+/// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
+/// their companies and deals: three statements whatever the page size.
+/// `company_ids` are `filter.companies`, resolved by the caller.
 #[tracing::instrument(skip_all, err)]
-pub async fn list(db: &PgPool, filter: &EventFilter) -> Result<Page<EventListItem>, ApiError> {
-    let rows = list_query(filter)
-        .build_query_as::<EventRow>()
-        .fetch_all(db)
-        .await?;
-    page_from_rows(rows, filter)
-}
-
-fn page_from_rows(
-    mut rows: Vec<EventRow>,
+pub async fn list(
+    db: &PgPool,
     filter: &EventFilter,
+    company_ids: &[Uuid],
 ) -> Result<Page<EventListItem>, ApiError> {
+    let mut conn = db.acquire().await?;
+    let mut rows = list_query(filter, company_ids)
+        .build_query_as::<EventRow>()
+        .fetch_all(&mut *conn)
+        .await?;
     let limit = filter.limit as usize;
     let next = if rows.len() > limit {
         rows.truncate(limit);
@@ -151,15 +176,23 @@ fn page_from_rows(
     } else {
         None
     };
-    let items = rows
+    let mut items = rows
         .into_iter()
         .map(EventRow::into_list_item)
         .collect::<Result<Vec<_>, _>>()?;
+    let live = items
+        .iter_mut()
+        .filter_map(|item| match item {
+            EventListItem::Live(event) => Some(event.as_mut()),
+            EventListItem::Deleted(_) => None,
+        })
+        .collect();
+    hydrate(&mut conn, live).await?;
     Ok(Page { items, next })
 }
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.
-fn list_query(filter: &EventFilter) -> QueryBuilder<Postgres> {
+fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgres> {
     let include_deleted = filter.updated_since.is_some();
     // "Latest events tagged X": walk event_tags' primary key (tag, occurred_on, event_id)
     // instead of the GIN index; see the migration's note.
@@ -207,6 +240,14 @@ fn list_query(filter: &EventFilter) -> QueryBuilder<Postgres> {
         qb.push(" and not (e.tags && ")
             .push_bind(tag_strings(&filter.exclude_tags))
             .push(")");
+    }
+    for company in company_ids {
+        qb.push(" and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = ")
+            .push_bind(*company);
+        if let Some(role) = filter.role {
+            qb.push(" and ec.role = ").push_bind(role.as_str());
+        }
+        qb.push(")");
     }
     if !filter.categories.is_empty() {
         let names: Vec<String> = filter
@@ -296,7 +337,15 @@ fn tag_strings(tags: &[Tag]) -> Vec<String> {
 pub async fn insert(db: &PgPool, new: NewEvent) -> Result<Event, ApiError> {
     let mut tx = db.begin().await?;
     let id = Uuid::now_v7();
-    let slug = choose_slug(&mut tx, &new, id, None).await?;
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Events,
+        new.slug.as_ref(),
+        &new.title,
+        id,
+        None,
+    )
+    .await?;
     let row = sqlx::query_as::<_, EventRow>(
         r#"
         insert into events as e
@@ -322,36 +371,52 @@ pub async fn insert(db: &PgPool, new: NewEvent) -> Result<Event, ApiError> {
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
+    let event = link_and_hydrate(&mut tx, row, &new).await?;
     tx.commit().await?;
-    row.into_event()
+    Ok(event)
 }
 
-/// The slug a write stores: the client's (which must be free), else one made from the
-/// title, with a short suffix from the id when that is taken.
-async fn choose_slug(
+/// Resolves and stores the companies and deals `new` names (every unknown reference
+/// is reported at once), then returns the event with them.
+async fn link_and_hydrate(
     conn: &mut PgConnection,
+    row: EventRow,
     new: &NewEvent,
-    id: Uuid,
-    current: Option<&str>,
-) -> Result<Slug, ApiError> {
-    if let Some(slug) = &new.slug {
-        return Ok(slug.clone());
+) -> Result<Event, ApiError> {
+    let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
+    let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
+    let companies = graph::lookup(&mut *conn, Target::Companies, &company_refs).await?;
+    let deals = graph::lookup(&mut *conn, Target::Partnerships, &deal_refs).await?;
+    let mut errors = Vec::new();
+    for (i, found) in companies.iter().enumerate() {
+        if found.is_none() {
+            errors.push(FieldError::new(
+                format!("companies[{i}].company"),
+                format!("no company matches `{}`", graph::show(company_refs[i])),
+            ));
+        }
     }
-    let base = Slug::from_title(&new.title).unwrap_or_else(|| Slug::fallback("event"));
-    if current == Some(base.as_str()) {
-        return Ok(base);
+    for (i, found) in deals.iter().enumerate() {
+        if found.is_none() {
+            errors.push(FieldError::new(
+                format!("partnerships[{i}]"),
+                format!("no partnership matches `{}`", graph::show(deal_refs[i])),
+            ));
+        }
     }
-    let taken: bool = sqlx::query_scalar(
-        "select exists (select 1 from events where slug = $1 and deleted_at is null)",
-    )
-    .bind(base.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    if !taken {
-        return Ok(base);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
     }
-    let simple = id.simple().to_string();
-    Ok(base.with_suffix(&simple[simple.len() - 8..]))
+    let roles: Vec<(Uuid, Role)> = companies
+        .into_iter()
+        .flatten()
+        .zip(new.companies.iter().map(|c| c.role))
+        .collect();
+    let deals: Vec<Uuid> = deals.into_iter().flatten().collect();
+    graph::replace_event_links(&mut *conn, row.id, &roles, &deals).await?;
+    let mut event = row.into_event()?;
+    hydrate(conn, vec![&mut event]).await?;
+    Ok(event)
 }
 
 fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
@@ -375,7 +440,13 @@ pub enum Precondition {
 
 impl Precondition {
     fn check(&self, event: &Event) -> Result<(), ApiError> {
-        let current = etag(event.id, event.version);
+        self.check_current(event.id, event.version)
+    }
+
+    /// Checks the precondition against the current version of any resource, so every
+    /// resource's writes share one `If-Match` rule.
+    pub(crate) fn check_current(&self, id: Uuid, version: i64) -> Result<(), ApiError> {
+        let current = etag(id, version);
         match self {
             Self::None => Ok(()),
             Self::Matches(tags) if tags.iter().any(|t| t == "*" || *t == current) => Ok(()),
@@ -393,14 +464,23 @@ pub async fn patch(
     patch: Value,
 ) -> Result<Event, ApiError> {
     let mut tx = db.begin().await?;
-    let current = fetch(&mut *tx, &reference, true)
+    let mut current = fetch(&mut *tx, &reference, true)
         .await?
         .ok_or_else(|| not_found(&reference))?;
     precondition.check(&current)?;
+    hydrate(&mut tx, vec![&mut current]).await?;
     let mut document = current.to_input_document();
     merge_patch(&mut document, &patch);
     let new = NewEvent::from_json(document)?;
-    let slug = choose_slug(&mut tx, &new, current.id, Some(&current.slug)).await?;
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Events,
+        new.slug.as_ref(),
+        &new.title,
+        current.id,
+        Some(&current.slug),
+    )
+    .await?;
     let row = sqlx::query_as::<_, EventRow>(
         r#"
         update events as e set
@@ -426,8 +506,9 @@ pub async fn patch(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
+    let event = link_and_hydrate(&mut tx, row, &new).await?;
     tx.commit().await?;
-    row.into_event()
+    Ok(event)
 }
 
 /// Deletes a live event, leaving a tombstone for `updated_since` polls.
@@ -446,6 +527,8 @@ pub async fn delete(
         .bind(current.id)
         .execute(&mut *tx)
         .await?;
+    // The tombstone keeps its own fields for polls; its links go, as for any delete.
+    graph::replace_event_links(&mut tx, current.id, &[], &[]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -455,7 +538,7 @@ pub async fn insert_if_absent(db: &PgPool, new: NewEvent) -> Result<bool, ApiErr
     let Some(slug) = new.slug.clone() else {
         return Err(ApiError::Internal(anyhow!("seed events need a slug")));
     };
-    if find(db, &Ref::Slug(slug)).await?.is_some() {
+    if fetch(db, &Ref::Slug(slug), false).await?.is_some() {
         return Ok(false);
     }
     match insert(db, new).await {

@@ -3,6 +3,8 @@
 
 use std::sync::Once;
 
+use tracing_subscriber::Layer;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -124,18 +126,70 @@ pub fn test_db_config() -> DbConfig {
     industry_events::config::Cli::parse_from(["test"]).db
 }
 
-/// Logs stay silent unless `TEST_LOG=1`.
+thread_local! {
+    /// The statement counter of the test running on this thread, if it asked for one.
+    static STATEMENTS: std::cell::RefCell<Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Counts sqlx's statement events on threads that asked for it (see [`count_statements`]).
+struct StatementCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            STATEMENTS.with(|counter| {
+                if let Some(counter) = counter.borrow().as_ref() {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    }
+}
+
+/// One process-wide subscriber: it counts statements for the tests that ask, and logs
+/// only when `TEST_LOG=1`. (A per-thread subscriber would race with tracing's global
+/// callsite cache while other tests run in parallel.)
 fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let config = industry_events::config::LogConfig {
-                log_format: industry_events::config::LogFormat::Pretty,
-                rust_log: Some("debug".into()),
-            };
-            industry_events::telemetry::init(&config);
-        }
+        let logs = std::env::var_os("TEST_LOG").map(|_| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new("debug"))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(StatementCounter)
+            .with(logs)
+            .try_init();
     });
+}
+
+/// Counts the SQL statements run on this thread (and so, on the default current-thread
+/// test runtime, by the requests it sends) until the returned guard is dropped.
+pub fn count_statements() -> StatementCount {
+    init_logs();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    STATEMENTS.with(|c| *c.borrow_mut() = Some(count.clone()));
+    StatementCount(count)
+}
+
+/// The statements counted since [`count_statements`]; counting stops when dropped.
+pub struct StatementCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl StatementCount {
+    /// How many statements so far.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for StatementCount {
+    fn drop(&mut self) {
+        STATEMENTS.with(|c| *c.borrow_mut() = None);
+    }
 }
 
 /// The service on a fresh database, with a `write` token ready.

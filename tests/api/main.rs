@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod companies;
 mod errors;
 mod events;
+mod graph;
 mod helpers;
 mod list;
 mod ops;

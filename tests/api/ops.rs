@@ -168,16 +168,79 @@ async fn cors_allows_only_the_configured_origins() {
 async fn the_demo_seed_loads_the_reference_story_and_a_second_run_adds_nothing() {
     let app = TestApp::new().await;
     let first = seed::load_demo(&app.db).await.unwrap();
-    assert!(first.created >= 13, "{first:?}");
-    assert_eq!(first.existing, 0);
+    assert!(first.events.created >= 13, "{first:?}");
+    assert_eq!(first.events.existing, 0);
     let second = seed::load_demo(&app.db).await.unwrap();
-    assert_eq!(second.created, 0);
-    assert_eq!(second.existing, first.created);
+    assert_eq!(second.events.created, 0);
+    assert_eq!(second.events.existing, first.events.created);
+    assert!(first.companies.created >= 2, "{first:?}");
+    assert_eq!(first.companies.existing, 0);
+    assert_eq!(
+        second.companies.created, 0,
+        "a second run creates no companies"
+    );
+    assert_eq!(second.companies.existing, first.companies.created);
+    assert!(first.partnerships.created >= 3, "{first:?}");
+    assert_eq!(second.partnerships.created, 0);
+    assert_eq!(second.partnerships.existing, first.partnerships.created);
+
+    // The reference deal: two tranches that add up, its terms, and its timeline.
+    let deal = app
+        .get("/v1/partnerships/amazon-anthropic-strategic-collaboration")
+        .await;
+    deal.assert_status(StatusCode::OK);
+    let deal = deal.json();
+    assert_eq!(
+        deal["total"],
+        json!({"amount": "4000000000", "currency": "USD"})
+    );
+    assert_eq!(deal["tranches"][0]["amount"]["amount"], "1250000000");
+    assert_eq!(deal["tranches"][0]["on"].as_str().unwrap()[..7], *"2023-09");
+    assert_eq!(deal["tranches"][1]["amount"]["amount"], "2750000000");
+    assert_eq!(deal["tranches"][1]["on"].as_str().unwrap()[..7], *"2024-03");
+    assert!(deal["terms"].as_array().unwrap().len() >= 4);
+    assert_eq!(deal["exclusive"], false);
+    let timeline: Vec<&str> = deal["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["slug"].as_str().unwrap())
+        .collect();
+    assert!(
+        timeline.contains(&"amazon-completes-4-billion-investment-in-anthropic"),
+        "{timeline:?}"
+    );
+    for slug in [
+        "microsoft-openai-partnership",
+        "google-anthropic-investment",
+    ] {
+        app.get(&format!("/v1/partnerships/{slug}"))
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    for slug in ["microsoft", "openai", "google", "ftc", "uk-cma"] {
+        app.get(&format!("/v1/companies/{slug}"))
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    let investor = app
+        .get("/v1/events?company=amazon&role=investor")
+        .await
+        .json();
+    assert!(
+        investor["data"].as_array().unwrap().len() >= 2,
+        "{investor}"
+    );
+    for (slug, kind) in [("amazon", "cloud_provider"), ("anthropic", "ai_lab")] {
+        let company = app.get(&format!("/v1/companies/{slug}")).await;
+        company.assert_status(StatusCode::OK);
+        assert_eq!(company.json()["kind"], kind, "{slug}");
+    }
     let count: i64 = sqlx::query_scalar("select count(*) from events")
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(count as usize, first.created);
+    assert_eq!(count as usize, first.events.created);
 
     let story = app
         .get("/v1/events/amazon-completes-4-billion-investment-in-anthropic")
@@ -187,6 +250,14 @@ async fn the_demo_seed_loads_the_reference_story_and_a_second_run_adds_nothing()
     assert_eq!(story["occurred_on"], "2024-03-27");
     assert_eq!(story["category"], "industry");
     assert_eq!(story["significance"], "major");
+    assert_eq!(story["companies"][0]["slug"], "amazon");
+    assert_eq!(story["companies"][0]["role"], "investor");
+    assert_eq!(story["companies"][1]["slug"], "anthropic");
+    assert_eq!(story["companies"][1]["role"], "investee");
+    assert_eq!(
+        story["partnerships"][0]["slug"],
+        "amazon-anthropic-strategic-collaboration"
+    );
     assert_eq!(
         story["tags"],
         json!([
@@ -427,6 +498,8 @@ async fn seed_and_migrate_subcommands_work_and_seed_is_idempotent() {
     let second = binary(&database).args(["seed", "--demo"]).output().unwrap();
     let text = String::from_utf8(second.stdout).unwrap();
     assert!(text.contains("0 events created"), "{text}");
+    assert!(text.contains("0 companies created"), "{text}");
+    assert!(text.contains("0 partnerships created"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

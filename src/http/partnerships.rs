@@ -1,0 +1,176 @@
+//! `/v1/partnerships` and `/v1/companies/{ref}/partnerships`: the deals.
+
+use axum::Router;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use uuid::Uuid;
+
+use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::respond;
+use crate::error::ApiError;
+use crate::model::params::QueryParams;
+use crate::model::partnership::{
+    NewPartnership, PARTNERSHIP_LIST_PARAMS, Partnership, PartnershipFilter,
+};
+use crate::model::{Ref, etag};
+use crate::repo;
+use crate::repo::graph::{self, Target};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/partnerships", get(list).post(create))
+        .route(
+            "/v1/partnerships/{ref}",
+            get(get_one).patch(patch).delete(delete),
+        )
+        .route("/v1/companies/{ref}/partnerships", get(list_for_company))
+}
+
+/// The id of the company a list filter names; an unknown one is a 400 naming it.
+pub async fn filter_company(
+    app: &AppState,
+    reference: &Ref,
+    parameter: &str,
+) -> Result<Uuid, ApiError> {
+    graph::lookup(&app.db, Target::Companies, &[reference])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::bad_param(
+                parameter,
+                format!("no company matches `{}`", graph::show(reference)),
+            )
+        })
+}
+
+/// The id of the company a path names; an unknown one is a 404.
+pub async fn path_company(app: &AppState, path: &RefPath) -> Result<Uuid, ApiError> {
+    let reference = path.parse("company")?;
+    graph::lookup(&app.db, Target::Companies, &[&reference])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or_else(|| ApiError::NotFound {
+            kind: "company",
+            reference: path.0.clone(),
+        })
+}
+
+/// `GET /v1/partnerships`.
+async fn list(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), PARTNERSHIP_LIST_PARAMS)?;
+    let filter = PartnershipFilter::from_params(&params)?;
+    let company = match &filter.company {
+        Some(reference) => Some(filter_company(&app, reference, "company").await?),
+        None => None,
+    };
+    let page = repo::partnerships::list(&app.db, &filter, company).await?;
+    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+    respond::list(
+        &headers,
+        &uri,
+        &base,
+        &page.items,
+        page.next.map(|c| c.encode()),
+    )
+}
+
+/// `GET /v1/companies/{ref}/partnerships`: deals in which the company is a party.
+async fn list_for_company(
+    State(app): State<AppState>,
+    path: RefPath,
+    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let company = path_company(&app, &path).await?;
+    let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
+        .iter()
+        .copied()
+        .filter(|p| *p != "company")
+        .collect();
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let filter = PartnershipFilter::from_params(&params)?;
+    let page = repo::partnerships::list(&app.db, &filter, Some(company)).await?;
+    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+    respond::list(
+        &headers,
+        &uri,
+        &base,
+        &page.items,
+        page.next.map(|c| c.encode()),
+    )
+}
+
+/// `GET /v1/partnerships/{ref}`.
+async fn get_one(
+    State(app): State<AppState>,
+    path: RefPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let reference = path.parse("partnership")?;
+    let deal = repo::partnerships::find(&app.db, &reference)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            kind: "partnership",
+            reference: path.0.clone(),
+        })?;
+    respond::resource(
+        &headers,
+        StatusCode::OK,
+        &deal,
+        &etag(deal.id, deal.version),
+        deal.updated_at,
+    )
+}
+
+/// `POST /v1/partnerships`.
+async fn create(
+    State(app): State<AppState>,
+    _writer: Writer,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let new = NewPartnership::from_json(body)?;
+    let deal = repo::partnerships::insert(&app.db, new).await?;
+    written(StatusCode::CREATED, &deal)
+}
+
+/// `PATCH /v1/partnerships/{ref}`: JSON Merge Patch, honouring `If-Match`.
+async fn patch(
+    State(app): State<AppState>,
+    path: RefPath,
+    _writer: Writer,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let reference = path.parse("partnership")?;
+    let deal = repo::partnerships::patch(&app.db, reference, if_match(&headers), body).await?;
+    written(StatusCode::OK, &deal)
+}
+
+/// `DELETE /v1/partnerships/{ref}`: 204; its events stay.
+async fn delete(
+    State(app): State<AppState>,
+    path: RefPath,
+    _writer: Writer,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let reference = path.parse("partnership")?;
+    repo::partnerships::delete(&app.db, reference, if_match(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn written(status: StatusCode, deal: &Partnership) -> Result<Response, ApiError> {
+    let location = format!("/v1/partnerships/{}", deal.id);
+    respond::written(status, deal, &etag(deal.id, deal.version), &location)
+}

@@ -1,0 +1,350 @@
+//! SQL for companies: lookups, the filtered keyset list, and transactional writes.
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::events::Precondition;
+use super::{SlugScope, is_unique_violation, pick_slug};
+use crate::error::ApiError;
+use crate::model::event::merge_patch;
+use crate::model::{
+    Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany, Page, Ref, Slug, Tag,
+};
+
+const SLUG_KEY: &str = "companies_slug_key";
+
+/// The columns every company query reads, in `CompanyRow` order.
+const COLUMNS: &str = "c.id, c.slug, c.name, c.kind, c.country, c.website, c.description, \
+     c.tags, c.created_at, c.updated_at, c.version";
+
+/// A `companies` row as the database returns it.
+#[derive(sqlx::FromRow)]
+struct CompanyRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    kind: String,
+    country: Option<String>,
+    website: Option<String>,
+    description: String,
+    tags: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl CompanyRow {
+    fn into_company(self) -> Result<Company, ApiError> {
+        let kind = CompanyKind::parse(&self.kind)
+            .ok_or_else(|| anyhow!("stored company kind `{}` is unknown", self.kind))?;
+        Ok(Company {
+            id: self.id,
+            slug: self.slug,
+            name: self.name,
+            kind,
+            country: self.country,
+            website: self.website,
+            description: self.description,
+            tags: self.tags,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+
+    /// The cursor that starts the page after this row.
+    fn cursor(&self, filter: &CompanyFilter) -> CompanyCursor {
+        CompanyCursor {
+            fingerprint: filter.fingerprint(),
+            name: self.name.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// Pushes the condition that selects a company by id or slug.
+fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
+    match reference {
+        Ref::Id(id) => qb.push("c.id = ").push_bind(*id),
+        Ref::Slug(slug) => qb.push("c.slug = ").push_bind(slug.as_str().to_owned()),
+    };
+}
+
+/// One company by id or slug.
+#[tracing::instrument(skip_all, err)]
+pub async fn find(db: impl PgExecutor<'_>, reference: &Ref) -> Result<Option<Company>, ApiError> {
+    fetch(db, reference, false).await
+}
+
+async fn fetch(
+    db: impl PgExecutor<'_>,
+    reference: &Ref,
+    for_update: bool,
+) -> Result<Option<Company>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from companies c where "));
+    push_ref(&mut qb, reference);
+    if for_update {
+        qb.push(" for update");
+    }
+    let row = qb.build_query_as::<CompanyRow>().fetch_optional(db).await?;
+    row.map(CompanyRow::into_company).transpose()
+}
+
+/// A page of companies matching `filter`, by name then id.
+#[tracing::instrument(skip_all, err)]
+pub async fn list(
+    db: &PgPool,
+    filter: &CompanyFilter,
+) -> Result<Page<Company, CompanyCursor>, ApiError> {
+    let mut rows = list_query(filter)
+        .build_query_as::<CompanyRow>()
+        .fetch_all(db)
+        .await?;
+    let limit = filter.limit as usize;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|row| row.cursor(filter))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(CompanyRow::into_company)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, next })
+}
+
+/// Builds the list statement: one `QueryBuilder`, every value bound.
+fn list_query(filter: &CompanyFilter) -> QueryBuilder<Postgres> {
+    let mut qb =
+        QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from companies c where true"));
+    if let Some(q) = &filter.q {
+        // Written exactly as `companies_name_trgm_idx` is built, so the trigram index
+        // serves it; the pattern is a constant once bound (custom plans).
+        qb.push(" and lower(c.name) like '%' || lower(")
+            .push_bind(like_literal(q))
+            .push(") || '%'");
+    }
+    if !filter.kinds.is_empty() {
+        let names: Vec<String> = filter.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+        qb.push(" and c.kind = any(").push_bind(names).push(")");
+    }
+    if !filter.tags.is_empty() {
+        qb.push(" and c.tags @> ")
+            .push_bind(tag_strings(&filter.tags));
+    }
+    if let Some(cursor) = &filter.cursor {
+        // A row comparison, so the (name, id) index serves the seek.
+        qb.push(" and (c.name, c.id) > (")
+            .push_bind(cursor.name.clone())
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    qb.push(" order by c.name asc, c.id asc limit ")
+        .push_bind(i64::from(filter.limit) + 1);
+    qb
+}
+
+/// Escapes `%`, `_` and `\` (LIKE's default escape character) so the client's text
+/// matches literally.
+fn like_literal(q: &str) -> String {
+    let mut escaped = String::with_capacity(q.len() + 4);
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn tag_strings(tags: &[Tag]) -> Vec<String> {
+    tags.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+/// Creates a company; answers 409 when its explicit slug is taken.
+#[tracing::instrument(skip_all, err)]
+pub async fn insert(db: &PgPool, new: NewCompany) -> Result<Company, ApiError> {
+    let mut tx = db.begin().await?;
+    let id = Uuid::now_v7();
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Companies,
+        new.slug.as_ref(),
+        &new.name,
+        id,
+        None,
+    )
+    .await?;
+    let row = sqlx::query_as::<_, CompanyRow>(
+        r#"
+        insert into companies as c
+            (id, slug, name, kind, country, website, description, tags)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        returning c.id, c.slug, c.name, c.kind, c.country, c.website, c.description,
+            c.tags, c.created_at, c.updated_at, c.version
+        "#,
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .bind(&new.name)
+    .bind(new.kind.as_str())
+    .bind(new.country.as_deref())
+    .bind(new.website.as_deref())
+    .bind(&new.description)
+    .bind(tag_strings(&new.tags))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| slug_conflict(e, &slug))?;
+    tx.commit().await?;
+    row.into_company()
+}
+
+fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
+    if is_unique_violation(&error, SLUG_KEY) {
+        ApiError::Conflict(format!(
+            "the slug `{slug}` is already taken by another company"
+        ))
+    } else {
+        error.into()
+    }
+}
+
+/// Applies a JSON Merge Patch to a company, atomically with the `If-Match` check.
+#[tracing::instrument(skip_all, err)]
+pub async fn patch(
+    db: &PgPool,
+    reference: Ref,
+    precondition: Precondition,
+    patch: Value,
+) -> Result<Company, ApiError> {
+    let mut tx = db.begin().await?;
+    let current = fetch(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check_current(current.id, current.version)?;
+    let mut document = current.to_input_document();
+    merge_patch(&mut document, &patch);
+    let new = NewCompany::from_json(document)?;
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Companies,
+        new.slug.as_ref(),
+        &new.name,
+        current.id,
+        Some(&current.slug),
+    )
+    .await?;
+    let row = sqlx::query_as::<_, CompanyRow>(
+        r#"
+        update companies as c set
+            slug = $2, name = $3, kind = $4, country = $5, website = $6,
+            description = $7, tags = $8
+        where c.id = $1
+        returning c.id, c.slug, c.name, c.kind, c.country, c.website, c.description,
+            c.tags, c.created_at, c.updated_at, c.version
+        "#,
+    )
+    .bind(current.id)
+    .bind(slug.as_str())
+    .bind(&new.name)
+    .bind(new.kind.as_str())
+    .bind(new.country.as_deref())
+    .bind(new.website.as_deref())
+    .bind(&new.description)
+    .bind(tag_strings(&new.tags))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| slug_conflict(e, &slug))?;
+    tx.commit().await?;
+    row.into_company()
+}
+
+/// Deletes a company for good (companies keep no tombstones).
+#[tracing::instrument(skip_all, err)]
+pub async fn delete(
+    db: &PgPool,
+    reference: Ref,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let current = fetch(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check_current(current.id, current.version)?;
+    let (events, deals): (i64, i64) = sqlx::query_as(
+        "select (select count(distinct event_id) from event_companies where company_id = $1), \
+                (select count(distinct partnership_id) from partnership_parties where company_id = $1)",
+    )
+    .bind(current.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if events > 0 || deals > 0 {
+        let plural = |n: i64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        return Err(ApiError::Conflict(format!(
+            "the company `{}` is still named by {} and {}; remove those links first",
+            current.slug,
+            plural(events, "event"),
+            plural(deals, "partnership"),
+        )));
+    }
+    sqlx::query("delete from companies where id = $1")
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| still_referenced(e, &current.slug))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The backstop for a link made between the count above and the delete: the foreign
+/// keys that point at `companies` refuse it, and the client hears a 409, not a 500.
+fn still_referenced(error: sqlx::Error, slug: &str) -> ApiError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict(format!(
+            "the company `{slug}` is still named by other records; remove those links first"
+        )),
+        _ => error.into(),
+    }
+}
+
+/// Creates the company unless one with its slug exists; `true` when it was created.
+pub async fn insert_if_absent(db: &PgPool, new: NewCompany) -> Result<bool, ApiError> {
+    let Some(slug) = new.slug.clone() else {
+        return Err(ApiError::Internal(anyhow!("seed companies need a slug")));
+    };
+    if find(db, &Ref::Slug(slug)).await?.is_some() {
+        return Ok(false);
+    }
+    match insert(db, new).await {
+        Ok(_) => Ok(true),
+        // Another seeder got there first: still "already present".
+        Err(ApiError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_found(reference: &Ref) -> ApiError {
+    ApiError::NotFound {
+        kind: "company",
+        reference: match reference {
+            Ref::Id(id) => id.to_string(),
+            Ref::Slug(slug) => slug.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_and_the_escape_character_are_escaped() {
+        assert_eq!(like_literal("50%_a\\b"), "50\\%\\_a\\\\b");
+        assert_eq!(like_literal("Anthropic"), "Anthropic");
+    }
+}

@@ -1,0 +1,243 @@
+//! The links between resources: resolving company and partnership references, and
+//! loading the companies and deals of many events or deals in one statement each
+//! (never one statement per row).
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::model::partnership::{CompanyRole, PartnershipRef};
+use crate::model::role::Role;
+use crate::model::{FieldError, Ref};
+
+fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uuid>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut slugs = Vec::new();
+    for r in refs {
+        match r {
+            Ref::Id(id) => ids.push(*id),
+            Ref::Slug(slug) => slugs.push(slug.as_str().to_owned()),
+        }
+    }
+    (ids, slugs)
+}
+
+/// Which table a reference points into.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// `companies`.
+    Companies,
+    /// `partnerships`.
+    Partnerships,
+}
+
+/// The ids of `refs` in order; `None` for each that matches nothing.
+pub async fn lookup(
+    db: impl PgExecutor<'_>,
+    target: Target,
+    refs: &[&Ref],
+) -> Result<Vec<Option<Uuid>>, ApiError> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, slugs) = split_refs(refs.iter().copied());
+    let sql = match target {
+        Target::Companies => "select id, slug from companies where id = any($1) or slug = any($2)",
+        Target::Partnerships => {
+            "select id, slug from partnerships where id = any($1) or slug = any($2)"
+        }
+    };
+    let found: Vec<(Uuid, String)> = sqlx::query_as(sql)
+        .bind(ids)
+        .bind(slugs)
+        .fetch_all(db)
+        .await?;
+    Ok(refs
+        .iter()
+        .map(|r| {
+            found
+                .iter()
+                .find(|(id, slug)| match r {
+                    Ref::Id(want) => id == want,
+                    Ref::Slug(want) => slug == want.as_str(),
+                })
+                .map(|(id, _)| *id)
+        })
+        .collect())
+}
+
+/// The ids of `refs`; each unknown one is a 422 naming `field(i)`.
+pub async fn resolve(
+    conn: &mut PgConnection,
+    target: Target,
+    refs: &[&Ref],
+    field: impl Fn(usize) -> String,
+) -> Result<Vec<Uuid>, ApiError> {
+    let found = lookup(&mut *conn, target, refs).await?;
+    let kind = match target {
+        Target::Companies => "company",
+        Target::Partnerships => "partnership",
+    };
+    let errors: Vec<FieldError> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| id.is_none())
+        .map(|(i, _)| FieldError::new(field(i), format!("no {kind} matches `{}`", show(refs[i]))))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// A reference as the client wrote it.
+pub fn show(reference: &Ref) -> String {
+    match reference {
+        Ref::Id(id) => id.to_string(),
+        Ref::Slug(slug) => slug.to_string(),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CompanyRoleRow {
+    owner: Uuid,
+    id: Uuid,
+    slug: String,
+    name: String,
+    role: String,
+}
+
+/// The companies (with roles, in the order given) of each event in `event_ids`.
+pub async fn event_companies(
+    db: impl PgExecutor<'_>,
+    event_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<CompanyRole>>, ApiError> {
+    let rows = sqlx::query_as::<_, CompanyRoleRow>(
+        r#"
+        select ec.event_id as owner, c.id, c.slug, c.name, ec.role
+        from event_companies ec
+        join companies c on c.id = ec.company_id
+        where ec.event_id = any($1)
+        order by ec.event_id, ec.position
+        "#,
+    )
+    .bind(event_ids)
+    .fetch_all(db)
+    .await?;
+    group_roles(rows)
+}
+
+/// The parties (with roles, in the order given) of each deal in `partnership_ids`.
+pub async fn partnership_parties(
+    db: impl PgExecutor<'_>,
+    partnership_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<CompanyRole>>, ApiError> {
+    let rows = sqlx::query_as::<_, CompanyRoleRow>(
+        r#"
+        select pp.partnership_id as owner, c.id, c.slug, c.name, pp.role
+        from partnership_parties pp
+        join companies c on c.id = pp.company_id
+        where pp.partnership_id = any($1)
+        order by pp.partnership_id, pp.position
+        "#,
+    )
+    .bind(partnership_ids)
+    .fetch_all(db)
+    .await?;
+    group_roles(rows)
+}
+
+fn group_roles(rows: Vec<CompanyRoleRow>) -> Result<HashMap<Uuid, Vec<CompanyRole>>, ApiError> {
+    let mut map: HashMap<Uuid, Vec<CompanyRole>> = HashMap::new();
+    for row in rows {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| anyhow::anyhow!("stored role `{}` is unknown", row.role))?;
+        map.entry(row.owner).or_default().push(CompanyRole {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            role,
+        });
+    }
+    Ok(map)
+}
+
+#[derive(sqlx::FromRow)]
+struct EventPartnershipRow {
+    event_id: Uuid,
+    id: Uuid,
+    slug: String,
+    title: String,
+}
+
+/// The deals of each event in `event_ids`, in the order given.
+pub async fn event_partnerships(
+    db: impl PgExecutor<'_>,
+    event_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<PartnershipRef>>, ApiError> {
+    let rows = sqlx::query_as::<_, EventPartnershipRow>(
+        r#"
+        select ep.event_id, p.id, p.slug, p.title
+        from event_partnerships ep
+        join partnerships p on p.id = ep.partnership_id
+        where ep.event_id = any($1)
+        order by ep.event_id, ep.position
+        "#,
+    )
+    .bind(event_ids)
+    .fetch_all(db)
+    .await?;
+    let mut map: HashMap<Uuid, Vec<PartnershipRef>> = HashMap::new();
+    for row in rows {
+        map.entry(row.event_id).or_default().push(PartnershipRef {
+            id: row.id,
+            slug: row.slug,
+            title: row.title,
+        });
+    }
+    Ok(map)
+}
+
+/// Replaces the companies and deals an event names.
+pub async fn replace_event_links(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    companies: &[(Uuid, Role)],
+    partnerships: &[Uuid],
+) -> Result<(), ApiError> {
+    sqlx::query("delete from event_companies where event_id = $1")
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("delete from event_partnerships where event_id = $1")
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+    if !companies.is_empty() {
+        let ids: Vec<Uuid> = companies.iter().map(|(id, _)| *id).collect();
+        let roles: Vec<&str> = companies.iter().map(|(_, role)| role.as_str()).collect();
+        sqlx::query(
+            "insert into event_companies (event_id, company_id, role, position) \
+             select $1, c, r, (p - 1)::smallint from unnest($2::uuid[], $3::text[]) with ordinality as x(c, r, p)",
+        )
+        .bind(event_id)
+        .bind(ids)
+        .bind(roles)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !partnerships.is_empty() {
+        sqlx::query(
+            "insert into event_partnerships (event_id, partnership_id, position) \
+             select $1, d, (p - 1)::smallint from unnest($2::uuid[]) with ordinality as x(d, p)",
+        )
+        .bind(event_id)
+        .bind(partnerships)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

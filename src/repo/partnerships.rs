@@ -1,0 +1,440 @@
+//! SQL for partnerships: the deal, its parties, tranches and timeline.
+
+use std::collections::HashMap;
+
+use anyhow::anyhow;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::graph::{self, Target};
+use super::{SlugScope, is_unique_violation, pick_slug};
+use crate::error::ApiError;
+use crate::model::event::merge_patch;
+use crate::model::money::Money;
+use crate::model::partnership::{
+    NewPartnership, Partnership, PartnershipCursor, PartnershipFilter, PartnershipKind,
+    PartnershipStatus, TimelineEvent, Tranche,
+};
+use crate::model::{Page, Ref, Slug};
+use crate::repo::events::Precondition;
+
+const SLUG_KEY: &str = "partnerships_slug_key";
+
+const COLUMNS: &str = "p.id, p.slug, p.title, p.kind, p.status, p.announced_on, p.ended_on, \
+     p.total_amount, p.total_currency, p.terms, p.exclusive, p.tags, p.created_at, \
+     p.updated_at, p.version";
+
+#[derive(sqlx::FromRow)]
+struct PartnershipRow {
+    id: Uuid,
+    slug: String,
+    title: String,
+    kind: String,
+    status: String,
+    announced_on: NaiveDate,
+    ended_on: Option<NaiveDate>,
+    total_amount: Option<Decimal>,
+    total_currency: Option<String>,
+    terms: Vec<String>,
+    exclusive: bool,
+    tags: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TrancheRow {
+    partnership_id: Uuid,
+    amount: Decimal,
+    currency: String,
+    paid_on: NaiveDate,
+    note: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TimelineRow {
+    partnership_id: Uuid,
+    id: Uuid,
+    slug: String,
+    title: String,
+    occurred_on: NaiveDate,
+}
+
+/// Turns rows into full deals with three more statements, however many rows there are.
+async fn hydrate(
+    db: &mut PgConnection,
+    rows: Vec<PartnershipRow>,
+) -> Result<Vec<Partnership>, ApiError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut parties = graph::partnership_parties(&mut *db, &ids).await?;
+    let mut tranches: HashMap<Uuid, Vec<Tranche>> = HashMap::new();
+    for t in sqlx::query_as::<_, TrancheRow>(
+        "select partnership_id, amount, currency, paid_on, note from partnership_tranches \
+         where partnership_id = any($1) order by partnership_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *db)
+    .await?
+    {
+        tranches.entry(t.partnership_id).or_default().push(Tranche {
+            amount: Money {
+                amount: t.amount,
+                currency: t.currency,
+            },
+            on: t.paid_on,
+            note: t.note,
+        });
+    }
+    let mut timelines: HashMap<Uuid, Vec<TimelineEvent>> = HashMap::new();
+    for e in sqlx::query_as::<_, TimelineRow>(
+        r#"
+        select ep.partnership_id, e.id, e.slug, e.title, e.occurred_on
+        from event_partnerships ep
+        join events e on e.id = ep.event_id
+        where ep.partnership_id = any($1) and e.deleted_at is null
+        order by ep.partnership_id, e.occurred_on desc, e.id desc
+        "#,
+    )
+    .bind(&ids)
+    .fetch_all(&mut *db)
+    .await?
+    {
+        timelines
+            .entry(e.partnership_id)
+            .or_default()
+            .push(TimelineEvent {
+                id: e.id,
+                slug: e.slug,
+                title: e.title,
+                occurred_on: e.occurred_on,
+            });
+    }
+    rows.into_iter()
+        .map(|row| {
+            let kind = PartnershipKind::parse(&row.kind)
+                .ok_or_else(|| anyhow!("stored kind `{}` is unknown", row.kind))?;
+            let status = PartnershipStatus::parse(&row.status)
+                .ok_or_else(|| anyhow!("stored status `{}` is unknown", row.status))?;
+            let total = match (row.total_amount, row.total_currency) {
+                (Some(amount), Some(currency)) => Some(Money { amount, currency }),
+                _ => None,
+            };
+            Ok(Partnership {
+                parties: parties.remove(&row.id).unwrap_or_default(),
+                tranches: tranches.remove(&row.id).unwrap_or_default(),
+                events: timelines.remove(&row.id).unwrap_or_default(),
+                id: row.id,
+                slug: row.slug,
+                title: row.title,
+                kind,
+                status,
+                announced_on: row.announced_on,
+                ended_on: row.ended_on,
+                total,
+                terms: row.terms,
+                exclusive: row.exclusive,
+                tags: row.tags,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                version: row.version,
+            })
+        })
+        .collect()
+}
+
+fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
+    match reference {
+        Ref::Id(id) => qb.push("p.id = ").push_bind(*id),
+        Ref::Slug(slug) => qb.push("p.slug = ").push_bind(slug.as_str().to_owned()),
+    };
+}
+
+async fn fetch_row(
+    db: impl PgExecutor<'_>,
+    reference: &Ref,
+    for_update: bool,
+) -> Result<Option<PartnershipRow>, ApiError> {
+    let mut qb =
+        QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from partnerships p where "));
+    push_ref(&mut qb, reference);
+    if for_update {
+        qb.push(" for update");
+    }
+    Ok(qb
+        .build_query_as::<PartnershipRow>()
+        .fetch_optional(db)
+        .await?)
+}
+
+/// One deal by id or slug, with its parties, tranches and timeline.
+#[tracing::instrument(skip_all, err)]
+pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Partnership>, ApiError> {
+    let mut conn = db.acquire().await?;
+    let Some(row) = fetch_row(&mut *conn, reference, false).await? else {
+        return Ok(None);
+    };
+    Ok(hydrate(&mut conn, vec![row]).await?.pop())
+}
+
+/// A page of deals matching `filter`, newest announced first. `company` must already
+/// be resolved to `company_id` by the caller.
+#[tracing::instrument(skip_all, err)]
+pub async fn list(
+    db: &PgPool,
+    filter: &PartnershipFilter,
+    company_id: Option<Uuid>,
+) -> Result<Page<Partnership, PartnershipCursor>, ApiError> {
+    let mut qb =
+        QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from partnerships p where true"));
+    if let Some(company) = company_id {
+        qb.push(" and exists (select 1 from partnership_parties pp where pp.partnership_id = p.id and pp.company_id = ")
+            .push_bind(company)
+            .push(")");
+    }
+    if !filter.kinds.is_empty() {
+        let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
+        qb.push(" and p.kind = any(").push_bind(kinds).push(")");
+    }
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        qb.push(" and p.status = any(")
+            .push_bind(statuses)
+            .push(")");
+    }
+    if !filter.tags.is_empty() {
+        let tags: Vec<String> = filter.tags.iter().map(|t| t.as_str().to_owned()).collect();
+        qb.push(" and p.tags @> ").push_bind(tags);
+    }
+    if let Some(from) = filter.from {
+        qb.push(" and p.announced_on >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        qb.push(" and p.announced_on <= ").push_bind(to);
+    }
+    if let Some(cursor) = &filter.cursor {
+        qb.push(" and (p.announced_on, p.id) < (")
+            .push_bind(cursor.announced_on)
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    qb.push(" order by p.announced_on desc, p.id desc limit ")
+        .push_bind(i64::from(filter.limit) + 1);
+    let mut conn = db.acquire().await?;
+    let mut rows = qb
+        .build_query_as::<PartnershipRow>()
+        .fetch_all(&mut *conn)
+        .await?;
+    let next = if rows.len() > filter.limit as usize {
+        rows.truncate(filter.limit as usize);
+        rows.last().map(|row| PartnershipCursor {
+            fingerprint: filter.fingerprint(),
+            announced_on: row.announced_on,
+            id: row.id,
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items: hydrate(&mut conn, rows).await?,
+        next,
+    })
+}
+
+/// Writes the deal's row, parties and tranches (replacing any there were).
+async fn write(
+    conn: &mut PgConnection,
+    id: Uuid,
+    slug: &Slug,
+    new: &NewPartnership,
+    insert: bool,
+) -> Result<(), ApiError> {
+    let refs: Vec<&Ref> = new.parties.iter().map(|p| &p.company).collect();
+    let company_ids = graph::resolve(&mut *conn, Target::Companies, &refs, |i| {
+        format!("parties[{i}].company")
+    })
+    .await?;
+    let sql = if insert {
+        r#"insert into partnerships (id, slug, title, kind, status, announced_on, ended_on,
+               total_amount, total_currency, terms, exclusive, tags)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#
+    } else {
+        r#"update partnerships set slug = $2, title = $3, kind = $4, status = $5,
+               announced_on = $6, ended_on = $7, total_amount = $8, total_currency = $9,
+               terms = $10, exclusive = $11, tags = $12
+           where id = $1"#
+    };
+    let tags: Vec<&str> = new.tags.iter().map(|t| t.as_str()).collect();
+    sqlx::query(sql)
+        .bind(id)
+        .bind(slug.as_str())
+        .bind(&new.title)
+        .bind(new.kind.as_str())
+        .bind(new.status.as_str())
+        .bind(new.announced_on)
+        .bind(new.ended_on)
+        .bind(new.total.as_ref().map(|m| m.amount))
+        .bind(new.total.as_ref().map(|m| m.currency.as_str()))
+        .bind(&new.terms)
+        .bind(new.exclusive)
+        .bind(tags)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, SLUG_KEY) {
+                ApiError::Conflict(format!(
+                    "the slug `{slug}` is already taken by another partnership"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+    sqlx::query("delete from partnership_parties where partnership_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let roles: Vec<&str> = new.parties.iter().map(|p| p.role.as_str()).collect();
+    sqlx::query(
+        "insert into partnership_parties (partnership_id, company_id, role, position) \
+         select $1, c, r, (n - 1)::smallint from unnest($2::uuid[], $3::text[]) with ordinality as x(c, r, n)",
+    )
+    .bind(id)
+    .bind(company_ids)
+    .bind(roles)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("delete from partnership_tranches where partnership_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if !new.tranches.is_empty() {
+        let amounts: Vec<Decimal> = new.tranches.iter().map(|t| t.amount.amount).collect();
+        let currencies: Vec<&str> = new
+            .tranches
+            .iter()
+            .map(|t| t.amount.currency.as_str())
+            .collect();
+        let dates: Vec<NaiveDate> = new.tranches.iter().map(|t| t.on).collect();
+        let notes: Vec<&str> = new.tranches.iter().map(|t| t.note.as_str()).collect();
+        sqlx::query(
+            "insert into partnership_tranches (partnership_id, position, amount, currency, paid_on, note) \
+             select $1, (n - 1)::smallint, a, c, d, t \
+             from unnest($2::numeric[], $3::text[], $4::date[], $5::text[]) with ordinality as x(a, c, d, t, n)",
+        )
+        .bind(id)
+        .bind(amounts)
+        .bind(currencies)
+        .bind(dates)
+        .bind(notes)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Creates a deal; unknown parties are a 422, a taken explicit slug a 409.
+#[tracing::instrument(skip_all, err)]
+pub async fn insert(db: &PgPool, new: NewPartnership) -> Result<Partnership, ApiError> {
+    let mut tx = db.begin().await?;
+    let id = Uuid::now_v7();
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Partnerships,
+        new.slug.as_ref(),
+        &new.title,
+        id,
+        None,
+    )
+    .await?;
+    write(&mut tx, id, &slug, &new, true).await?;
+    let row = fetch_row(&mut *tx, &Ref::Id(id), false)
+        .await?
+        .ok_or_else(|| anyhow!("a partnership vanished inside its own transaction"))?;
+    let deal = hydrate(&mut tx, vec![row]).await?.pop();
+    tx.commit().await?;
+    deal.ok_or_else(|| anyhow!("hydrating a new partnership gave nothing").into())
+}
+
+/// Applies a JSON Merge Patch, atomically with the `If-Match` check.
+#[tracing::instrument(skip_all, err)]
+pub async fn patch(
+    db: &PgPool,
+    reference: Ref,
+    precondition: Precondition,
+    patch: Value,
+) -> Result<Partnership, ApiError> {
+    let mut tx = db.begin().await?;
+    let row = fetch_row(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check_current(row.id, row.version)?;
+    let current = hydrate(&mut tx, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow!("hydrating a partnership gave nothing"))?;
+    let mut document = current.to_input_document();
+    merge_patch(&mut document, &patch);
+    let new = NewPartnership::from_json(document)?;
+    let slug = pick_slug(
+        &mut tx,
+        SlugScope::Partnerships,
+        new.slug.as_ref(),
+        &new.title,
+        current.id,
+        Some(&current.slug),
+    )
+    .await?;
+    write(&mut tx, current.id, &slug, &new, false).await?;
+    let row = fetch_row(&mut *tx, &Ref::Id(current.id), false)
+        .await?
+        .ok_or_else(|| anyhow!("a partnership vanished inside its own transaction"))?;
+    let deal = hydrate(&mut tx, vec![row]).await?.pop();
+    tx.commit().await?;
+    deal.ok_or_else(|| anyhow!("hydrating a patched partnership gave nothing").into())
+}
+
+/// Deletes a deal with its parties, tranches and event links; events stay.
+#[tracing::instrument(skip_all, err)]
+pub async fn delete(
+    db: &PgPool,
+    reference: Ref,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let row = fetch_row(&mut *tx, &reference, true)
+        .await?
+        .ok_or_else(|| not_found(&reference))?;
+    precondition.check_current(row.id, row.version)?;
+    sqlx::query("delete from partnerships where id = $1")
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the deal unless one with its slug exists; `true` when it was created.
+pub async fn insert_if_absent(db: &PgPool, new: NewPartnership) -> Result<bool, ApiError> {
+    let Some(slug) = new.slug.clone() else {
+        return Err(ApiError::Internal(anyhow!("seed partnerships need a slug")));
+    };
+    if fetch_row(db, &Ref::Slug(slug), false).await?.is_some() {
+        return Ok(false);
+    }
+    match insert(db, new).await {
+        Ok(_) => Ok(true),
+        Err(ApiError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_found(reference: &Ref) -> ApiError {
+    ApiError::NotFound {
+        kind: "partnership",
+        reference: graph::show(reference),
+    }
+}

@@ -1,0 +1,604 @@
+//! The deal graph: partnerships, the companies and deals of events, and the questions
+//! a client asks of them.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, count_statements, event, reference_story};
+
+async fn company(app: &TestApp, slug: &str, name: &str, kind: &str) -> Value {
+    let res = app
+        .post_json(
+            "/v1/companies",
+            json!({"slug": slug, "name": name, "kind": kind}),
+        )
+        .await;
+    res.assert_status(StatusCode::CREATED);
+    res.json()
+}
+
+fn amazon_anthropic() -> Value {
+    json!({
+        "title": "Amazon-Anthropic strategic collaboration",
+        "kind": "investment",
+        "status": "completed",
+        "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+        "announced_on": "2023-09-25",
+        "tranches": [
+            {"amount": {"amount": "1250000000", "currency": "USD"}, "on": "2023-09-25", "note": "initial investment"},
+            {"amount": {"amount": "2750000000", "currency": "USD"}, "on": "2024-03-27", "note": "completes the commitment"}
+        ],
+        "terms": ["AWS is the primary cloud provider", "Trainium chips for training", "models on Amazon Bedrock", "no exclusive distribution"],
+        "exclusive": false,
+        "tags": ["investment", "Cloud Computing"]
+    })
+}
+
+/// Amazon, Anthropic, Microsoft, OpenAI and the FTC.
+async fn companies(app: &TestApp) {
+    company(app, "amazon", "Amazon", "cloud_provider").await;
+    company(app, "anthropic", "Anthropic", "ai_lab").await;
+    company(app, "microsoft", "Microsoft", "cloud_provider").await;
+    company(app, "openai", "OpenAI", "ai_lab").await;
+    company(app, "ftc", "Federal Trade Commission", "regulator").await;
+}
+
+#[tokio::test]
+async fn a_deal_is_created_with_its_parties_tranches_and_exact_total() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let res = app.post_json("/v1/partnerships", amazon_anthropic()).await;
+    res.assert_status(StatusCode::CREATED);
+    let deal = res.json();
+    let id = deal["id"].as_str().unwrap();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/v1/partnerships/{id}").as_str())
+    );
+    assert!(res.header("etag").is_some());
+    assert_eq!(deal["slug"], "amazon-anthropic-strategic-collaboration");
+    assert_eq!(
+        deal["total"],
+        json!({"amount": "4000000000", "currency": "USD"})
+    );
+    assert_eq!(
+        deal["tranches"][1],
+        json!({"amount": {"amount": "2750000000", "currency": "USD"}, "on": "2024-03-27", "note": "completes the commitment"})
+    );
+    assert_eq!(deal["parties"][0]["slug"], "amazon");
+    assert_eq!(deal["parties"][0]["name"], "Amazon");
+    assert_eq!(deal["parties"][0]["role"], "investor");
+    assert!(deal["parties"][0]["id"].is_string());
+    assert_eq!(deal["parties"][1]["role"], "investee");
+    assert_eq!(deal["tags"], json!(["investment", "cloud-computing"]));
+    assert_eq!(deal["events"], json!([]));
+    assert_eq!(deal["ended_on"], Value::Null);
+    assert_eq!(deal["version"], 1);
+    let fetched = app
+        .get(&format!(
+            "/v1/partnerships/{}",
+            deal["slug"].as_str().unwrap()
+        ))
+        .await;
+    fetched.assert_status(StatusCode::OK);
+    assert_eq!(fetched.json(), deal);
+}
+
+#[tokio::test]
+async fn money_is_exact_and_never_a_float() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let mut body = amazon_anthropic();
+    body["tranches"] =
+        json!([{"amount": {"amount": "12345678901234567", "currency": "USD"}, "on": "2024-01-01"}]);
+    body["total"] = json!({"amount": "12345678901234567", "currency": "USD"});
+    let deal = app.post_json("/v1/partnerships", body.clone()).await.json();
+    assert_eq!(deal["total"]["amount"], "12345678901234567");
+    assert_eq!(deal["tranches"][0]["amount"]["amount"], "12345678901234567");
+    let again = app
+        .get(&format!(
+            "/v1/partnerships/{}",
+            deal["id"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(again["total"]["amount"], "12345678901234567");
+
+    body["slug"] = json!("floaty");
+    body["total"] = json!({"amount": 4.0e9, "currency": "USD"});
+    body["tranches"] =
+        json!([{"amount": {"amount": 1.25e9, "currency": "USD"}, "on": "2024-01-01"}]);
+    app.post_json("/v1/partnerships", body)
+        .await
+        .assert_invalid_fields(&["total.amount", "tranches[0].amount.amount"]);
+}
+
+#[tokio::test]
+async fn broken_deal_rules_are_422s_naming_every_field() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let mut wrong_total = amazon_anthropic();
+    wrong_total["total"] = json!({"amount": "5000000000", "currency": "USD"});
+    let problem = app
+        .post_json("/v1/partnerships", wrong_total)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "total");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4000000000")
+    );
+
+    let mut body = amazon_anthropic();
+    body["parties"] = json!([{"company": "amazon", "role": "investor"}]);
+    body["ended_on"] = json!("2020-01-01");
+    body["kind"] = json!("merger");
+    body["tranches"][1]["amount"]["currency"] = json!("EUR");
+    app.post_json("/v1/partnerships", body)
+        .await
+        .assert_invalid_fields(&["parties", "ended_on", "kind", "tranches[1].amount.currency"]);
+
+    let mut unknown = amazon_anthropic();
+    unknown["parties"][1]["company"] = json!("no-such-company");
+    app.post_json("/v1/partnerships", unknown)
+        .await
+        .assert_invalid_fields(&["parties[1].company"]);
+    let count: i64 = sqlx::query_scalar("select count(*) from partnerships")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing half-written");
+
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut dup = amazon_anthropic();
+    dup["slug"] = json!("amazon-anthropic-strategic-collaboration");
+    app.post_json("/v1/partnerships", dup)
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_deal_is_patched_with_merge_patch_and_if_match() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let deal = app.post_json("/v1/partnerships", amazon_anthropic()).await;
+    let etag = deal.header("etag").unwrap().to_owned();
+    let uri = format!("/v1/partnerships/{}", deal.json()["id"].as_str().unwrap());
+
+    // New tranches with the old total would not add up: the total goes too, and is derived.
+    let res = app
+        .patch_with(
+            &uri,
+            json!({"status": "active", "total": null, "tranches": [{"amount": {"amount": "1000.50", "currency": "USD"}, "on": "2024-01-01"}]}),
+            &[("if-match", &etag)],
+        )
+        .await;
+    res.assert_status(StatusCode::OK);
+    let patched = res.json();
+    assert_eq!(patched["status"], "active");
+    assert_eq!(
+        patched["total"],
+        json!({"amount": "1000.50", "currency": "USD"})
+    );
+    assert_eq!(
+        patched["parties"].as_array().unwrap().len(),
+        2,
+        "parties are kept"
+    );
+    assert_eq!(patched["version"], 2);
+
+    app.patch_with(&uri, json!({"status": "ended"}), &[("if-match", &etag)])
+        .await
+        .assert_problem(StatusCode::PRECONDITION_FAILED);
+    app.patch_json(
+        &uri,
+        json!({"tranches": [{"amount": {"amount": "1", "currency": "USD"}, "on": "2024-01-01"}]}),
+    )
+    .await
+    .assert_invalid_fields(&["total"]);
+    app.patch_json(&uri, json!({"parties": [{"company": "microsoft", "role": "investor"}, {"company": "openai", "role": "investee"}]}))
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn events_name_companies_and_deals_and_the_deal_shows_its_timeline() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut first = event(
+        "Amazon invests $1.25 billion in Anthropic",
+        "2023-09-25",
+        &["investment"],
+        "major",
+    );
+    first["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
+    first["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
+    let first = app.create_event(first).await;
+    let mut story = reference_story();
+    story["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
+    story["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
+    let story = app.create_event(story).await;
+
+    assert_eq!(story["companies"][0]["slug"], "amazon");
+    assert_eq!(story["companies"][0]["name"], "Amazon");
+    assert_eq!(story["companies"][0]["role"], "investor");
+    assert_eq!(story["companies"][1]["role"], "investee");
+    assert_eq!(
+        story["partnerships"][0]["slug"],
+        "amazon-anthropic-strategic-collaboration"
+    );
+    let fetched = app
+        .get("/v1/events/amazon-completes-4-billion-investment-in-anthropic")
+        .await
+        .json();
+    assert_eq!(fetched, story);
+
+    let deal = app
+        .get("/v1/partnerships/amazon-anthropic-strategic-collaboration")
+        .await
+        .json();
+    let timeline: Vec<&str> = deal["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            story["slug"].as_str().unwrap(),
+            first["slug"].as_str().unwrap()
+        ],
+        "newest first"
+    );
+    assert_eq!(deal["events"][0]["occurred_on"], "2024-03-27");
+    assert_eq!(deal["events"][0]["title"], story["title"]);
+
+    // Deleting an event removes it from the timeline and nothing else.
+    app.delete_with(
+        &format!("/v1/events/{}", first["id"].as_str().unwrap()),
+        &[],
+    )
+    .await
+    .assert_status(StatusCode::NO_CONTENT);
+    let deal = app
+        .get("/v1/partnerships/amazon-anthropic-strategic-collaboration")
+        .await
+        .json();
+    assert_eq!(deal["events"].as_array().unwrap().len(), 1);
+    app.get("/v1/companies/amazon")
+        .await
+        .assert_status(StatusCode::OK);
+
+    // Deleting the deal removes its links; the event stays.
+    app.delete_with(
+        "/v1/partnerships/amazon-anthropic-strategic-collaboration",
+        &[],
+    )
+    .await
+    .assert_status(StatusCode::NO_CONTENT);
+    let story = app
+        .get("/v1/events/amazon-completes-4-billion-investment-in-anthropic")
+        .await;
+    story.assert_status(StatusCode::OK);
+    assert_eq!(story.json()["partnerships"], json!([]));
+    assert_eq!(story.json()["companies"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_links_on_an_event_are_one_422_naming_each() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let mut body = event("Links", "2024-01-01", &[], "minor");
+    body["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "nobody", "role": "partner"}, {"company": "x", "role": "boss"}]);
+    body["partnerships"] = json!(["no-such-deal", "Bad Ref"]);
+    app.post_json("/v1/events", body.clone())
+        .await
+        .assert_invalid_fields(&["companies[2].role", "partnerships[1]"]);
+    body["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "nobody", "role": "partner"}]);
+    body["partnerships"] = json!(["no-such-deal"]);
+    app.post_json("/v1/events", body)
+        .await
+        .assert_invalid_fields(&["companies[1].company", "partnerships[0]"]);
+    let count: i64 = sqlx::query_scalar("select count(*) from events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing half-written");
+}
+
+async fn slugs(app: &TestApp, uri: &str) -> Vec<String> {
+    let res = app.get(uri).await;
+    res.assert_status(StatusCode::OK);
+    res.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["slug"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_questions_a_client_asks_get_exact_answers() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut msft = amazon_anthropic();
+    msft["title"] = json!("Microsoft-OpenAI partnership");
+    msft["kind"] = json!("cloud");
+    msft["status"] = json!("active");
+    msft["announced_on"] = json!("2023-01-23");
+    msft["parties"] = json!([{"company": "microsoft", "role": "investor"}, {"company": "openai", "role": "investee"}]);
+    msft["tranches"] = json!([]);
+    msft["total"] = json!({"amount": "10000000000", "currency": "USD"});
+    msft["tags"] = json!(["investment"]);
+    app.post_json("/v1/partnerships", msft)
+        .await
+        .assert_status(StatusCode::CREATED);
+
+    let rows = [
+        (
+            "amazon-invests",
+            "2023-09-25",
+            vec![("amazon", "investor"), ("anthropic", "investee")],
+        ),
+        (
+            "amazon-completes",
+            "2024-03-27",
+            vec![("amazon", "investor"), ("anthropic", "investee")],
+        ),
+        (
+            "ftc-inquiry",
+            "2024-01-25",
+            vec![
+                ("ftc", "regulator"),
+                ("amazon", "subject"),
+                ("microsoft", "subject"),
+            ],
+        ),
+        (
+            "msft-openai",
+            "2023-01-23",
+            vec![("microsoft", "investor"), ("openai", "investee")],
+        ),
+    ];
+    for (slug, date, parties) in rows {
+        let mut body = event(slug, date, &[], "major");
+        body["slug"] = json!(slug);
+        body["companies"] = json!(
+            parties
+                .iter()
+                .map(|(c, r)| json!({"company": c, "role": r}))
+                .collect::<Vec<_>>()
+        );
+        app.create_event(body).await;
+    }
+    // Every event in which Amazon was the investor.
+    assert_eq!(
+        slugs(&app, "/v1/events?company=amazon&role=investor").await,
+        ["amazon-completes", "amazon-invests"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/companies/amazon/events?role=investor").await,
+        ["amazon-completes", "amazon-invests"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/companies/amazon/events").await,
+        ["amazon-completes", "ftc-inquiry", "amazon-invests"]
+    );
+    // All of the companies.
+    assert_eq!(
+        slugs(&app, "/v1/events?company=amazon&company=microsoft").await,
+        ["ftc-inquiry"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/events?company=amazon,anthropic&from=2024-01-01").await,
+        ["amazon-completes"]
+    );
+    let amazon_id = app.get("/v1/companies/amazon").await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        slugs(
+            &app,
+            &format!("/v1/events?company={amazon_id}&role=subject")
+        )
+        .await,
+        ["ftc-inquiry"]
+    );
+    // All deals of Anthropic, with their tranches.
+    let deals = app.get("/v1/companies/anthropic/partnerships").await.json();
+    assert_eq!(deals["data"].as_array().unwrap().len(), 1);
+    assert_eq!(deals["data"][0]["tranches"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?company=openai").await,
+        ["microsoft-openai-partnership"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships").await,
+        [
+            "amazon-anthropic-strategic-collaboration",
+            "microsoft-openai-partnership"
+        ]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?kind=cloud").await,
+        ["microsoft-openai-partnership"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?status=completed,ended").await,
+        ["amazon-anthropic-strategic-collaboration"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?tag=cloud-computing").await,
+        ["amazon-anthropic-strategic-collaboration"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?from=2023-06-01").await,
+        ["amazon-anthropic-strategic-collaboration"]
+    );
+    assert_eq!(
+        slugs(&app, "/v1/partnerships?to=2023-06-01").await,
+        ["microsoft-openai-partnership"]
+    );
+    let mut walked = Vec::new();
+    let mut uri = "/v1/partnerships?limit=1".to_owned();
+    loop {
+        let body = app.get(&uri).await.json();
+        walked.extend(
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["slug"].as_str().unwrap().to_owned()),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/v1/partnerships?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        walked,
+        [
+            "amazon-anthropic-strategic-collaboration",
+            "microsoft-openai-partnership"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_graph_parameters_are_400s_and_unknown_companies_in_paths_404s() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.get("/v1/events?company=nobody")
+        .await
+        .assert_bad_param("company");
+    app.get("/v1/events?role=investor")
+        .await
+        .assert_bad_param("role");
+    app.get("/v1/events?company=amazon&role=boss")
+        .await
+        .assert_bad_param("role");
+    app.get("/v1/partnerships?company=nobody")
+        .await
+        .assert_bad_param("company");
+    app.get("/v1/partnerships?kind=merger")
+        .await
+        .assert_bad_param("kind");
+    app.get("/v1/partnerships?status=done")
+        .await
+        .assert_bad_param("status");
+    app.get("/v1/partnerships?from=2024-02-30")
+        .await
+        .assert_bad_param("from");
+    app.get("/v1/partnerships?cursor=abc")
+        .await
+        .assert_bad_param("cursor");
+    app.get("/v1/partnerships?limit=0")
+        .await
+        .assert_bad_param("limit");
+    app.get("/v1/companies/amazon/partnerships?company=openai")
+        .await
+        .assert_bad_param("company");
+    app.get("/v1/companies/nobody/events")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+    app.get("/v1/companies/nobody/partnerships")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+    app.get("/v1/partnerships/nobody")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_named_company_cannot_be_deleted_and_the_409_says_how_many_refer_to_it() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    for i in 0..2 {
+        let mut body = event(&format!("Amazon {i}"), "2024-01-01", &[], "minor");
+        body["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+        app.create_event(body).await;
+    }
+    let problem = app
+        .delete_with("/v1/companies/amazon", &[])
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("2 events") && detail.contains("1 partnership"),
+        "{detail}"
+    );
+    app.get("/v1/companies/amazon")
+        .await
+        .assert_status(StatusCode::OK);
+    // A company nothing names can go.
+    app.delete_with("/v1/companies/openai", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_page_of_events_with_their_links_costs_the_same_few_statements_however_long() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    for i in 0..100 {
+        let mut body = event(&format!("Linked {i}"), "2024-01-01", &["linked"], "minor");
+        body["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}, {"company": "ftc", "role": "regulator"}]);
+        body["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
+        app.create_event(body).await;
+    }
+    let mut costs = Vec::new();
+    for limit in [1, 10, 100] {
+        let count = count_statements();
+        let res = app
+            .get(&format!("/v1/events?tag=linked&limit={limit}"))
+            .await;
+        let statements = count.get();
+        drop(count);
+        res.assert_status(StatusCode::OK);
+        let body = res.json();
+        assert_eq!(body["data"].as_array().unwrap().len(), limit);
+        assert_eq!(body["data"][0]["companies"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            body["data"][limit - 1]["partnerships"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        costs.push(statements);
+    }
+    assert!(costs[0] > 0, "the counter must see statements: {costs:?}");
+    assert!(
+        costs.iter().all(|c| *c == costs[0]),
+        "the cost grows with the page: {costs:?}"
+    );
+    assert!(
+        costs[0] <= 3,
+        "one page, its companies, its deals: {costs:?}"
+    );
+
+    let count = count_statements();
+    app.get("/v1/companies/anthropic/partnerships?limit=100")
+        .await
+        .assert_status(StatusCode::OK);
+    // The company lookup, the page, and its parties, tranches and timelines.
+    assert!(count.get() <= 5, "{}", count.get());
+}
