@@ -73,21 +73,19 @@ fn section<T>(
         .collect()
 }
 
-/// Inserts each record unless its slug exists, counting both outcomes.
-async fn load<T, F, Fut>(records: Vec<T>, insert_if_absent: F) -> anyhow::Result<Counts>
+/// Inserts each record; every demo record has an explicit slug, so one that is already
+/// there is a 409 and is counted, not changed.
+async fn load<T, R, F, Fut>(records: Vec<T>, insert: F) -> anyhow::Result<Counts>
 where
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<bool, ApiError>>,
+    Fut: std::future::Future<Output = Result<R, ApiError>>,
 {
     let mut counts = Counts::default();
     for record in records {
-        if insert_if_absent(record)
-            .await
-            .map_err(|e| anyhow!("{e}: {e:?}"))?
-        {
-            counts.created += 1;
-        } else {
-            counts.existing += 1;
+        match insert(record).await {
+            Ok(_) => counts.created += 1,
+            Err(ApiError::Conflict(_)) => counts.existing += 1,
+            Err(e) => return Err(anyhow!("{e}: {e:?}")),
         }
     }
     Ok(counts)
@@ -101,11 +99,8 @@ pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
     let partnerships = section(&data, "partnerships", NewPartnership::from_json)?;
     let events = section(&data, "events", NewEvent::from_json)?;
     Ok(SeedReport {
-        companies: load(companies, |c| repo::companies::insert_if_absent(db, c)).await?,
-        partnerships: load(partnerships, |p| {
-            repo::partnerships::insert_if_absent(db, p)
-        })
-        .await?,
-        events: load(events, |e| repo::events::insert_if_absent(db, e)).await?,
+        companies: load(companies, |c| repo::companies::insert(db, c)).await?,
+        partnerships: load(partnerships, |p| repo::partnerships::insert(db, p)).await?,
+        events: load(events, |e| repo::events::insert(db, e)).await?,
     })
 }

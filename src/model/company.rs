@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::event::{MAX_TEXT_LEN, parse_tags};
 use super::fields::{self, ObjectReader};
-use super::filter::{DEFAULT_LIMIT, MAX_LIMIT, MAX_Q_LEN};
 use super::params::QueryParams;
 use super::wire::wire_enum;
 use super::{FieldError, ParamError, Slug, Tag, country};
@@ -162,57 +161,13 @@ pub struct CompanyFilter {
 impl CompanyFilter {
     /// Reads and checks every parameter of a company list.
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
-        let q = match params.single("q")? {
-            Some(q) if q.chars().count() > MAX_Q_LEN => {
-                return Err(ParamError::new(
-                    "q",
-                    format!("must be at most {MAX_Q_LEN} characters"),
-                ));
-            }
-            Some(q) if q.contains('\0') => {
-                return Err(ParamError::new("q", "must not contain a NUL character"));
-            }
-            Some(q) if q.trim().is_empty() => {
-                return Err(ParamError::new("q", "must not be blank"));
-            }
-            Some(q) => Some(q.trim().to_owned()),
-            None => None,
-        };
+        let q = params.search("q")?;
 
-        let mut kinds = Vec::new();
-        for raw in params.list("kind")? {
-            let kind = CompanyKind::parse(raw).ok_or_else(|| {
-                ParamError::new(
-                    "kind",
-                    format!("must be one of: {}", CompanyKind::NAMES.join(", ")),
-                )
-            })?;
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
+        let kinds = params.enums("kind", CompanyKind::parse, CompanyKind::NAMES)?;
 
-        let mut tags: Vec<Tag> = Vec::new();
-        for raw in params.list("tag")? {
-            let tag = Tag::parse(raw).map_err(|m| ParamError::new("tag", m))?;
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+        let tags = params.tags("tag")?;
 
-        let limit = match params.single("limit")? {
-            None => DEFAULT_LIMIT,
-            Some(s) => s
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ParamError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
-        };
+        let limit = super::filter::parse_limit(params)?;
 
         let filter = Self {
             q,
@@ -221,20 +176,11 @@ impl CompanyFilter {
             limit,
             cursor: None,
         };
-        let cursor = params
-            .single("cursor")?
-            .map(|text| {
-                let cursor = CompanyCursor::decode(text)
-                    .ok_or_else(|| ParamError::new("cursor", "is not a cursor this service issued"))?;
-                if cursor.fingerprint != filter.fingerprint() {
-                    return Err(ParamError::new(
-                        "cursor",
-                        "belongs to a different query: keep every parameter but `cursor` and `limit` unchanged while paging",
-                    ));
-                }
-                Ok(cursor)
-            })
-            .transpose()?;
+        let cursor = params.cursor(
+            CompanyCursor::decode,
+            |c| c.fingerprint,
+            filter.fingerprint(),
+        )?;
         Ok(Self { cursor, ..filter })
     }
 
@@ -397,7 +343,7 @@ mod tests {
             f.tags.iter().map(Tag::as_str).collect::<Vec<_>>(),
             ["cloud-computing"]
         );
-        assert_eq!(f.limit, DEFAULT_LIMIT);
+        assert_eq!(f.limit, crate::model::filter::DEFAULT_LIMIT);
         let cases = [
             ("limit=0", "limit"),
             ("limit=101", "limit"),

@@ -166,16 +166,6 @@ pub struct EventFilter {
 impl EventFilter {
     /// Reads and checks every parameter of an event list.
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
-        let tags = |name: &str| -> Result<Vec<Tag>, ParamError> {
-            let mut tags: Vec<Tag> = Vec::new();
-            for raw in params.list(name)? {
-                let tag = Tag::parse(raw).map_err(|m| ParamError::new(name, m))?;
-                if !tags.contains(&tag) {
-                    tags.push(tag);
-                }
-            }
-            Ok(tags)
-        };
         let significance = |name: &str| -> Result<Option<Significance>, ParamError> {
             params
                 .single(name)?
@@ -196,35 +186,9 @@ impl EventFilter {
                 .transpose()
         };
 
-        let mut categories = Vec::new();
-        for raw in params.list("category")? {
-            let category = Category::parse(raw).ok_or_else(|| {
-                ParamError::new(
-                    "category",
-                    format!("must be one of: {}", Category::NAMES.join(", ")),
-                )
-            })?;
-            if !categories.contains(&category) {
-                categories.push(category);
-            }
-        }
+        let categories = params.enums("category", Category::parse, Category::NAMES)?;
 
-        let q = match params.single("q")? {
-            Some(q) if q.chars().count() > MAX_Q_LEN => {
-                return Err(ParamError::new(
-                    "q",
-                    format!("must be at most {MAX_Q_LEN} characters"),
-                ));
-            }
-            Some(q) if q.contains('\0') => {
-                return Err(ParamError::new("q", "must not contain a NUL character"));
-            }
-            Some(q) if q.trim().is_empty() => {
-                return Err(ParamError::new("q", "must not be blank"));
-            }
-            Some(q) => Some(q.trim().to_owned()),
-            None => None,
-        };
+        let q = params.search("q")?;
 
         let updated_since = params
             .single("updated_since")?
@@ -279,9 +243,9 @@ impl EventFilter {
         let filter = Self {
             companies,
             role,
-            all_tags: tags("tag")?,
-            any_tags: tags("any_tag")?,
-            exclude_tags: tags("exclude_tag")?,
+            all_tags: params.tags("tag")?,
+            any_tags: params.tags("any_tag")?,
+            exclude_tags: params.tags("exclude_tag")?,
             categories,
             significance: significance("significance")?,
             min_significance: significance("min_significance")?,
@@ -299,20 +263,13 @@ impl EventFilter {
             return Err(ParamError::new("from", "must not be after `to`"));
         }
 
-        let cursor = params
-            .single("cursor")?
-            .map(|text| {
-                let cursor = Cursor::decode(text)
-                    .ok_or_else(|| ParamError::new("cursor", "is not a cursor this service issued"))?;
-                if cursor.sort != filter.sort || cursor.fingerprint != filter.fingerprint() {
-                    return Err(ParamError::new(
-                        "cursor",
-                        "belongs to a different query: keep every parameter but `cursor` and `limit` unchanged while paging",
-                    ));
-                }
-                Ok(cursor)
-            })
-            .transpose()?;
+        let cursor = params.cursor(Cursor::decode, |c| c.fingerprint, filter.fingerprint())?;
+        if cursor.as_ref().is_some_and(|c| c.sort != filter.sort) {
+            return Err(ParamError::new(
+                "cursor",
+                "belongs to another sort: keep `sort` unchanged while paging",
+            ));
+        }
         Ok(Self { cursor, ..filter })
     }
 

@@ -2,7 +2,8 @@
 //! names are refused, single-valued names may not repeat, repeatable names take
 //! repeats and comma-separated values, at most [`MAX_VALUES`] of them.
 
-use super::ParamError;
+use super::filter::MAX_Q_LEN;
+use super::{ParamError, Tag};
 
 /// The most values one repeatable parameter may carry.
 pub const MAX_VALUES: usize = 20;
@@ -59,6 +60,78 @@ impl QueryParams {
             ));
         }
         Ok(values)
+    }
+}
+
+impl QueryParams {
+    /// A repeatable tag parameter, normalised, duplicates merged.
+    pub fn tags(&self, name: &str) -> Result<Vec<Tag>, ParamError> {
+        let mut tags: Vec<Tag> = Vec::new();
+        for raw in self.list(name)? {
+            let tag = Tag::parse(raw).map_err(|m| ParamError::new(name, m))?;
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        Ok(tags)
+    }
+
+    /// A repeatable enumeration parameter ("any of these"), duplicates merged.
+    pub fn enums<T: Copy + PartialEq>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        names: &[&str],
+    ) -> Result<Vec<T>, ParamError> {
+        let mut values = Vec::new();
+        for raw in self.list(name)? {
+            let value = parse(raw).ok_or_else(|| {
+                ParamError::new(name, format!("must be one of: {}", names.join(", ")))
+            })?;
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        Ok(values)
+    }
+
+    /// A search text: trimmed, not blank, at most [`MAX_Q_LEN`] characters, no NUL.
+    pub fn search(&self, name: &str) -> Result<Option<String>, ParamError> {
+        match self.single(name)? {
+            Some(q) if q.chars().count() > MAX_Q_LEN => Err(ParamError::new(
+                name,
+                format!("must be at most {MAX_Q_LEN} characters"),
+            )),
+            Some(q) if q.contains('\0') => {
+                Err(ParamError::new(name, "must not contain a NUL character"))
+            }
+            Some(q) if q.trim().is_empty() => Err(ParamError::new(name, "must not be blank")),
+            Some(q) => Ok(Some(q.trim().to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// The `cursor` parameter: one this service issued (`decode`), for this very query
+    /// (its fingerprint must be `expected`).
+    pub fn cursor<C>(
+        &self,
+        decode: fn(&str) -> Option<C>,
+        fingerprint: fn(&C) -> u64,
+        expected: u64,
+    ) -> Result<Option<C>, ParamError> {
+        self.single("cursor")?
+            .map(|text| {
+                let cursor =
+                    decode(text).ok_or_else(|| ParamError::new("cursor", "is not a cursor this service issued"))?;
+                if fingerprint(&cursor) != expected {
+                    return Err(ParamError::new(
+                        "cursor",
+                        "belongs to a different query: keep every parameter but `cursor` and `limit` unchanged while paging",
+                    ));
+                }
+                Ok(cursor)
+            })
+            .transpose()
     }
 }
 

@@ -606,42 +606,10 @@ impl PartnershipFilter {
                     .ok_or_else(|| ParamError::new("company", "is not a company id or slug"))
             })
             .transpose()?;
-        fn enums<T: Copy + PartialEq>(
-            params: &super::params::QueryParams,
-            name: &str,
-            parse: fn(&str) -> Option<T>,
-            names: &[&str],
-        ) -> Result<Vec<T>, ParamError> {
-            let mut out = Vec::new();
-            for raw in params.list(name)? {
-                let value = parse(raw).ok_or_else(|| {
-                    ParamError::new(name, format!("must be one of: {}", names.join(", ")))
-                })?;
-                if !out.contains(&value) {
-                    out.push(value);
-                }
-            }
-            Ok(out)
-        }
-        let kinds = enums(
-            params,
-            "kind",
-            PartnershipKind::parse,
-            PartnershipKind::NAMES,
-        )?;
-        let statuses = enums(
-            params,
-            "status",
-            PartnershipStatus::parse,
-            PartnershipStatus::NAMES,
-        )?;
-        let mut tags: Vec<Tag> = Vec::new();
-        for raw in params.list("tag")? {
-            let tag = Tag::parse(raw).map_err(|m| ParamError::new("tag", m))?;
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+        let kinds = params.enums("kind", PartnershipKind::parse, PartnershipKind::NAMES)?;
+        let statuses =
+            params.enums("status", PartnershipStatus::parse, PartnershipStatus::NAMES)?;
+        let tags = params.tags("tag")?;
         let date = |name: &str| -> Result<Option<NaiveDate>, ParamError> {
             params
                 .single(name)?
@@ -665,20 +633,11 @@ impl PartnershipFilter {
             limit,
             cursor: None,
         };
-        let cursor = params
-            .single("cursor")?
-            .map(|text| {
-                let cursor = PartnershipCursor::decode(text)
-                    .ok_or_else(|| ParamError::new("cursor", "is not a cursor this service issued"))?;
-                if cursor.fingerprint != filter.fingerprint() {
-                    return Err(ParamError::new(
-                        "cursor",
-                        "belongs to a different query: keep every parameter but `cursor` and `limit` unchanged while paging",
-                    ));
-                }
-                Ok(cursor)
-            })
-            .transpose()?;
+        let cursor = params.cursor(
+            PartnershipCursor::decode,
+            |c| c.fingerprint,
+            filter.fingerprint(),
+        )?;
         Ok(Self { cursor, ..filter })
     }
 

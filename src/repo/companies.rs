@@ -312,22 +312,6 @@ fn still_referenced(error: sqlx::Error, slug: &str) -> ApiError {
     }
 }
 
-/// Creates the company unless one with its slug exists; `true` when it was created.
-pub async fn insert_if_absent(db: &PgPool, new: NewCompany) -> Result<bool, ApiError> {
-    let Some(slug) = new.slug.clone() else {
-        return Err(ApiError::Internal(anyhow!("seed companies need a slug")));
-    };
-    if find(db, &Ref::Slug(slug)).await?.is_some() {
-        return Ok(false);
-    }
-    match insert(db, new).await {
-        Ok(_) => Ok(true),
-        // Another seeder got there first: still "already present".
-        Err(ApiError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn not_found(reference: &Ref) -> ApiError {
     ApiError::NotFound {
         kind: "company",

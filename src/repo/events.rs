@@ -533,22 +533,6 @@ pub async fn delete(
     Ok(())
 }
 
-/// Creates the event unless one with its slug exists; `true` when it was created.
-pub async fn insert_if_absent(db: &PgPool, new: NewEvent) -> Result<bool, ApiError> {
-    let Some(slug) = new.slug.clone() else {
-        return Err(ApiError::Internal(anyhow!("seed events need a slug")));
-    };
-    if fetch(db, &Ref::Slug(slug), false).await?.is_some() {
-        return Ok(false);
-    }
-    match insert(db, new).await {
-        Ok(_) => Ok(true),
-        // Another seeder got there first: still "already present".
-        Err(ApiError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn not_found(reference: &Ref) -> ApiError {
     ApiError::NotFound {
         kind: "event",

@@ -417,21 +417,6 @@ pub async fn delete(
     Ok(())
 }
 
-/// Creates the deal unless one with its slug exists; `true` when it was created.
-pub async fn insert_if_absent(db: &PgPool, new: NewPartnership) -> Result<bool, ApiError> {
-    let Some(slug) = new.slug.clone() else {
-        return Err(ApiError::Internal(anyhow!("seed partnerships need a slug")));
-    };
-    if fetch_row(db, &Ref::Slug(slug), false).await?.is_some() {
-        return Ok(false);
-    }
-    match insert(db, new).await {
-        Ok(_) => Ok(true),
-        Err(ApiError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn not_found(reference: &Ref) -> ApiError {
     ApiError::NotFound {
         kind: "partnership",
