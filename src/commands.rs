@@ -26,17 +26,35 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
         .with_context(|| format!("could not listen on BIND_ADDR {}", config.bind_addr))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %database.location, "serving");
+    tokio::spawn(purge_expired_keys(database.pool.clone()));
     let app = http::app(AppState::new(database.pool.clone(), config));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    // With the peer address, so rate limiting can tell clients apart.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the server failed")?;
     tracing::info!("shut down");
     database.pool.close().await;
     if let Some(cluster) = database.private.as_ref().filter(|c| c.started_here()) {
         cluster.stop(StopMode::Fast).await?;
     }
     Ok(())
+}
+
+/// Forgets expired idempotency keys every ten minutes, so the table stays small.
+async fn purge_expired_keys(db: sqlx::PgPool) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match repo::idempotency::purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "forgot expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

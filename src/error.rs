@@ -70,6 +70,12 @@ pub enum ApiError {
     /// 422: well-formed JSON that breaks one or more rules.
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
+    /// 429: the client spent its rate-limit allowance; it may retry after the wait.
+    #[error("too many requests: retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Whole seconds until the next request can succeed (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
     /// 503: the database cannot be reached right now.
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -98,6 +104,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -120,6 +127,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Validation(_) => "validation",
+            Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::NotReady(_) => "not-ready",
             Self::Timeout => "timeout",
@@ -188,6 +196,9 @@ impl IntoResponse for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
                 );
+            }
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::PreconditionFailed { current } => {
                 if let Ok(value) = HeaderValue::from_str(current) {

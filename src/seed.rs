@@ -5,12 +5,13 @@ use std::fmt;
 
 use anyhow::{Context, anyhow};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::ApiError;
 use crate::model::partnership::NewPartnership;
 use crate::model::{FieldError, NewCompany, NewEvent};
 use crate::repo;
+use crate::repo::audit::Actor;
 
 /// The demo data, embedded at build time.
 const DEMO: &str = include_str!("../seed/demo.json");
@@ -73,17 +74,23 @@ fn section<T>(
         .collect()
 }
 
-/// Inserts each record; every demo record has an explicit slug, so one that is already
-/// there is a 409 and is counted, not changed.
-async fn load<T, R, F, Fut>(records: Vec<T>, insert: F) -> anyhow::Result<Counts>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R, ApiError>>,
-{
+/// Inserts each record in its own transaction, as the `seed` actor; every demo record
+/// has an explicit slug, so one that is already there is a 409 and is counted, not
+/// changed.
+async fn load<T, R>(
+    db: &PgPool,
+    records: Vec<T>,
+    insert: impl AsyncFn(&mut PgConnection, &Actor, T) -> Result<R, ApiError>,
+) -> anyhow::Result<Counts> {
+    let actor = Actor::system("seed");
     let mut counts = Counts::default();
     for record in records {
-        match insert(record).await {
-            Ok(_) => counts.created += 1,
+        let mut tx = db.begin().await?;
+        match insert(&mut tx, &actor, record).await {
+            Ok(_) => {
+                tx.commit().await?;
+                counts.created += 1;
+            }
             Err(ApiError::Conflict(_)) => counts.existing += 1,
             Err(e) => return Err(anyhow!("{e}: {e:?}")),
         }
@@ -99,8 +106,8 @@ pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
     let partnerships = section(&data, "partnerships", NewPartnership::from_json)?;
     let events = section(&data, "events", NewEvent::from_json)?;
     Ok(SeedReport {
-        companies: load(companies, |c| repo::companies::insert(db, c)).await?,
-        partnerships: load(partnerships, |p| repo::partnerships::insert(db, p)).await?,
-        events: load(events, |e| repo::events::insert(db, e)).await?,
+        companies: load(db, companies, repo::companies::insert).await?,
+        partnerships: load(db, partnerships, repo::partnerships::insert).await?,
+        events: load(db, events, repo::events::insert).await?,
     })
 }

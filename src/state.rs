@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::config::ServeConfig;
+use crate::http::rate_limit::ClientRateLimiter;
 
 /// Shared state, cheap to clone.
 #[derive(Clone)]
@@ -16,13 +17,17 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Per-client request allowances; `None` when `RATE_LIMIT_RPS` is 0.
+    pub rate_limiter: Option<Arc<ClientRateLimiter>>,
 }
 
 impl AppState {
-    /// State for `db` and `config`, sharing the process's metrics recorder.
+    /// State for `db` and `config`, sharing the process's metrics recorder; the rate
+    /// limiter is built from the config (each state gets its own allowances).
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
         Self {
             db,
+            rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
             config: Arc::new(config),
             metrics: crate::http::metrics::handle(),
         }

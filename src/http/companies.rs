@@ -7,12 +7,13 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
-use super::respond;
+use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::company::COMPANY_LIST_PARAMS;
 use crate::model::params::QueryParams;
 use crate::model::{Company, CompanyFilter, NewCompany, etag};
 use crate::repo;
+use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -67,25 +68,32 @@ async fn get_one(
 /// `POST /v1/companies`: 201 with `Location` and `ETag`.
 async fn create(
     State(app): State<AppState>,
-    _writer: Writer,
+    Writer(actor): Writer,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewCompany::from_json(body)?;
-    let company = repo::companies::insert(&app.db, new).await?;
-    written(StatusCode::CREATED, &company)
+    let new = NewCompany::from_json(body.clone())?;
+    let path = "/v1/companies";
+    idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
+        Box::pin(async move {
+            let company = repo::companies::insert(conn, &actor, new).await?;
+            stored(StatusCode::CREATED, &company)
+        })
+    })
+    .await
 }
 
 /// `PATCH /v1/companies/{ref}`: JSON Merge Patch, honouring `If-Match`.
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let reference = path.parse("company")?;
     let precondition = if_match(&headers);
-    let company = repo::companies::patch(&app.db, reference, precondition, body).await?;
+    let company = repo::companies::patch(&app.db, &actor, reference, precondition, body).await?;
     written(StatusCode::OK, &company)
 }
 
@@ -93,12 +101,12 @@ async fn patch(
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse("company")?;
     let precondition = if_match(&headers);
-    repo::companies::delete(&app.db, reference, precondition).await?;
+    repo::companies::delete(&app.db, &actor, reference, precondition).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,9 +115,18 @@ fn company_etag(company: &Company) -> String {
 }
 
 /// The answer to a write: the company, its `ETag`, and (for 201) its `Location`.
-fn written(status: StatusCode, company: &Company) -> Result<Response, ApiError> {
+fn stored(status: StatusCode, company: &Company) -> Result<Stored, ApiError> {
     let location = format!("/v1/companies/{}", company.id);
-    respond::written(status, company, &company_etag(company), &location)
+    respond::stored(
+        status,
+        company,
+        &etag(company.id, company.version),
+        &location,
+    )
+}
+
+fn written(status: StatusCode, company: &Company) -> Result<Response, ApiError> {
+    Ok(respond::replay(stored(status, company)?, false))
 }
 
 fn not_found(path: &RefPath) -> ApiError {

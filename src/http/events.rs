@@ -9,12 +9,13 @@ use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
 use super::partnerships::{filter_company, path_company};
-use super::respond;
+use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::filter::EVENT_LIST_PARAMS;
 use crate::model::params::QueryParams;
 use crate::model::{Event, EventFilter, NewEvent, etag};
 use crate::repo;
+use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -102,25 +103,32 @@ async fn get_one(
 /// `POST /v1/events`: 201 with `Location` and `ETag`.
 async fn create(
     State(app): State<AppState>,
-    _writer: Writer,
+    Writer(actor): Writer,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewEvent::from_json(body)?;
-    let event = repo::events::insert(&app.db, new).await?;
-    written(StatusCode::CREATED, &event)
+    let new = NewEvent::from_json(body.clone())?;
+    let path = "/v1/events";
+    idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
+        Box::pin(async move {
+            let event = repo::events::insert(conn, &actor, new).await?;
+            stored(StatusCode::CREATED, &event)
+        })
+    })
+    .await
 }
 
 /// `PATCH /v1/events/{ref}`: JSON Merge Patch, honouring `If-Match`.
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let reference = path.parse("event")?;
     let precondition = if_match(&headers);
-    let event = repo::events::patch(&app.db, reference, precondition, body).await?;
+    let event = repo::events::patch(&app.db, &actor, reference, precondition, body).await?;
     written(StatusCode::OK, &event)
 }
 
@@ -128,12 +136,12 @@ async fn patch(
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse("event")?;
     let precondition = if_match(&headers);
-    repo::events::delete(&app.db, reference, precondition).await?;
+    repo::events::delete(&app.db, &actor, reference, precondition).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -142,9 +150,13 @@ fn event_etag(event: &Event) -> String {
 }
 
 /// The answer to a write: the event, its `ETag`, and (for 201) its `Location`.
-fn written(status: StatusCode, event: &Event) -> Result<Response, ApiError> {
+fn stored(status: StatusCode, event: &Event) -> Result<Stored, ApiError> {
     let location = format!("/v1/events/{}", event.id);
-    respond::written(status, event, &event_etag(event), &location)
+    respond::stored(status, event, &etag(event.id, event.version), &location)
+}
+
+fn written(status: StatusCode, event: &Event) -> Result<Response, ApiError> {
+    Ok(respond::replay(stored(status, event)?, false))
 }
 
 fn not_found(path: &RefPath) -> ApiError {

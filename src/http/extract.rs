@@ -10,6 +10,7 @@ use crate::auth::hash_token;
 use crate::error::ApiError;
 use crate::model::{Ref, Scope};
 use crate::repo;
+use crate::repo::audit::Actor;
 use crate::repo::events::Precondition;
 use crate::repo::tokens::Principal;
 use crate::state::AppState;
@@ -86,16 +87,23 @@ impl RefPath {
     }
 }
 
-/// A request authorised to write (a `write` or `admin` token).
-pub struct Writer(pub Principal);
+/// A request authorised to write (a `write` or `admin` token), as the audit trail
+/// names it: the token's name and the request's id.
+pub struct Writer(pub Actor);
 
 impl FromRequestParts<AppState> for Writer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authorize(&parts.headers, state, Scope::Write)
-            .await
-            .map(Self)
+        let principal = authorize(&parts.headers, state, Scope::Write).await?;
+        Ok(Self(Actor {
+            token: principal.name,
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }))
     }
 }
 

@@ -1,11 +1,14 @@
 //! The HTTP layer: routes, middleware, and the problem+json fallbacks.
 
+pub mod audit;
 pub mod companies;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod partnerships;
+pub mod rate_limit;
 pub mod respond;
 pub mod tags;
 
@@ -38,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .merge(companies::routes())
         .merge(tags::routes())
         .merge(partnerships::routes())
+        .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), read_guard));
 
     let mut router = Router::new()
@@ -49,6 +53,13 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn(run_detached))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        // Outside the timeout and the detached task, so a refused request costs neither;
+        // inside metrics, request ids and CORS, so a 429 is counted, traceable and
+        // readable by a browser. It skips health, readiness and metrics itself.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(metrics::track));
     if let Some(cors) = cors_layer(&config.cors_allowed_origins) {
@@ -110,6 +121,9 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 header::LOCATION,
                 header::LINK,
                 header::RETRY_AFTER,
+                rate_limit::RATELIMIT_LIMIT,
+                rate_limit::RATELIMIT_REMAINING,
+                rate_limit::RATELIMIT_RESET,
                 REQUEST_ID,
             ])
             .max_age(Duration::from_secs(600)),

@@ -8,7 +8,7 @@ use axum::routing::get;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
-use super::respond;
+use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::params::QueryParams;
 use crate::model::partnership::{
@@ -17,6 +17,7 @@ use crate::model::partnership::{
 use crate::model::{Ref, etag};
 use crate::repo;
 use crate::repo::graph::{self, Target};
+use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -137,24 +138,32 @@ async fn get_one(
 /// `POST /v1/partnerships`.
 async fn create(
     State(app): State<AppState>,
-    _writer: Writer,
+    Writer(actor): Writer,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewPartnership::from_json(body)?;
-    let deal = repo::partnerships::insert(&app.db, new).await?;
-    written(StatusCode::CREATED, &deal)
+    let new = NewPartnership::from_json(body.clone())?;
+    let path = "/v1/partnerships";
+    idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
+        Box::pin(async move {
+            let deal = repo::partnerships::insert(conn, &actor, new).await?;
+            stored(StatusCode::CREATED, &deal)
+        })
+    })
+    .await
 }
 
 /// `PATCH /v1/partnerships/{ref}`: JSON Merge Patch, honouring `If-Match`.
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let reference = path.parse("partnership")?;
-    let deal = repo::partnerships::patch(&app.db, reference, if_match(&headers), body).await?;
+    let deal =
+        repo::partnerships::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
     written(StatusCode::OK, &deal)
 }
 
@@ -162,15 +171,20 @@ async fn patch(
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,
-    _writer: Writer,
+    Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse("partnership")?;
-    repo::partnerships::delete(&app.db, reference, if_match(&headers)).await?;
+    repo::partnerships::delete(&app.db, &actor, reference, if_match(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn written(status: StatusCode, deal: &Partnership) -> Result<Response, ApiError> {
+/// The answer to a write: the partnership, its `ETag`, and (for 201) its `Location`.
+fn stored(status: StatusCode, deal: &Partnership) -> Result<Stored, ApiError> {
     let location = format!("/v1/partnerships/{}", deal.id);
-    respond::written(status, deal, &etag(deal.id, deal.version), &location)
+    respond::stored(status, deal, &etag(deal.id, deal.version), &location)
+}
+
+fn written(status: StatusCode, deal: &Partnership) -> Result<Response, ApiError> {
+    Ok(respond::replay(stored(status, deal)?, false))
 }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::extract::if_none_match;
 use crate::error::ApiError;
+use crate::repo::idempotency::Stored;
 
 /// Serialises `value` to a JSON body.
 pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
@@ -134,19 +135,48 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The answer to a write: the resource as JSON with its `ETag`, and for a 201 its
-/// `Location`.
+/// The answer to a write, as it is sent and stored for `Idempotency-Key` replays: the
+/// resource as JSON with its `ETag`, and for a 201 its `Location`.
+pub fn stored<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    etag: &str,
+    location: &str,
+) -> Result<Stored, ApiError> {
+    Ok(Stored {
+        status: status.as_u16(),
+        body: to_json(value)?,
+        location: (status == StatusCode::CREATED).then(|| location.to_owned()),
+        etag: Some(etag.to_owned()),
+    })
+}
+
+/// Sends a stored answer; `replayed` marks a repeat of an earlier one.
+pub fn replay(answer: Stored, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = json_response(status, answer.body);
+    let headers = response.headers_mut();
+    if let Some(etag) = &answer.etag {
+        set(headers, header::ETAG, etag);
+    }
+    if let Some(location) = &answer.location {
+        set(headers, header::LOCATION, location);
+    }
+    if replayed {
+        headers.insert(
+            header::HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+/// The answer to a write that needs no idempotency record (PATCH).
 pub fn written<T: Serialize>(
     status: StatusCode,
     value: &T,
     etag: &str,
     location: &str,
 ) -> Result<Response, ApiError> {
-    let mut response = json_response(status, to_json(value)?);
-    let headers = response.headers_mut();
-    set(headers, header::ETAG, etag);
-    if status == StatusCode::CREATED {
-        set(headers, header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(replay(stored(status, value, etag, location)?, false))
 }

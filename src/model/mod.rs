@@ -1,5 +1,6 @@
 //! Domain types and their validation rules; nothing here knows about HTTP or SQL.
 
+pub mod audit;
 pub mod company;
 pub mod country;
 pub mod cursor;

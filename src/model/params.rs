@@ -15,11 +15,18 @@ pub struct QueryParams {
 }
 
 impl QueryParams {
-    /// Decodes `raw`, refusing any name not in `allowed`.
+    /// Decodes `raw`, refusing any name not in `allowed` and any name or value that is
+    /// not valid UTF-8 once percent-decoded (a lossy decode would search for U+FFFD).
     pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ParamError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let name = decode_component(name)
+                .ok_or_else(|| ParamError::new("query", "is not valid UTF-8"))?;
+            let value = decode_component(value)
+                .ok_or_else(|| ParamError::new(&name, "is not valid UTF-8"))?;
+            pairs.push((name, value));
+        }
         if let Some((name, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             let shown = super::fields::truncate(name, 40);
             return Err(ParamError::new(
@@ -61,6 +68,15 @@ impl QueryParams {
         }
         Ok(values)
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component strictly.
+fn decode_component(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 impl QueryParams {
@@ -145,6 +161,25 @@ mod tests {
         assert_eq!(p.list("tag").unwrap(), ["a", "b", "c"]);
         assert_eq!(p.single("limit").unwrap(), Some("5"));
         assert_eq!(p.single("tag").unwrap_err().name, "tag");
+    }
+
+    #[test]
+    fn percent_encoding_and_plus_decode_and_bad_utf8_is_refused() {
+        let p =
+            QueryParams::parse(Some("q=cloud+deal&tag=%23AI%20x&q2"), &["q", "tag", "q2"]).unwrap();
+        assert_eq!(p.single("q").unwrap(), Some("cloud deal"));
+        assert_eq!(p.single("tag").unwrap(), Some("#AI x"));
+        assert_eq!(p.single("q2").unwrap(), Some(""));
+        assert_eq!(
+            QueryParams::parse(Some("q=%FF%FE"), &["q"])
+                .unwrap_err()
+                .name,
+            "q"
+        );
+        assert_eq!(
+            QueryParams::parse(Some("%FF=1"), &["q"]).unwrap_err().name,
+            "query"
+        );
     }
 
     #[test]

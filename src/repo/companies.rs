@@ -3,9 +3,10 @@
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::audit::{self, Action, Actor};
 use super::events::Precondition;
 use super::{SlugScope, is_unique_violation, pick_slug};
 use crate::error::ApiError;
@@ -166,13 +167,17 @@ fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
-/// Creates a company; answers 409 when its explicit slug is taken.
+/// Creates a company inside the caller's transaction, with its audit row; a taken
+/// explicit slug is a 409.
 #[tracing::instrument(skip_all, err)]
-pub async fn insert(db: &PgPool, new: NewCompany) -> Result<Company, ApiError> {
-    let mut tx = db.begin().await?;
+pub async fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: NewCompany,
+) -> Result<Company, ApiError> {
     let id = Uuid::now_v7();
     let slug = pick_slug(
-        &mut tx,
+        &mut *conn,
         SlugScope::Companies,
         new.slug.as_ref(),
         &new.name,
@@ -197,11 +202,21 @@ pub async fn insert(db: &PgPool, new: NewCompany) -> Result<Company, ApiError> {
     .bind(new.website.as_deref())
     .bind(&new.description)
     .bind(tag_strings(&new.tags))
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
-    tx.commit().await?;
-    row.into_company()
+    let company = row.into_company()?;
+    audit::record(
+        conn,
+        actor,
+        Action::Create,
+        "company",
+        company.id,
+        company.version,
+        &company,
+    )
+    .await?;
+    Ok(company)
 }
 
 fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
@@ -218,6 +233,7 @@ fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
 #[tracing::instrument(skip_all, err)]
 pub async fn patch(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
     patch: Value,
@@ -260,14 +276,26 @@ pub async fn patch(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
+    let company = row.into_company()?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Update,
+        "company",
+        company.id,
+        company.version,
+        &company,
+    )
+    .await?;
     tx.commit().await?;
-    row.into_company()
+    Ok(company)
 }
 
 /// Deletes a company for good (companies keep no tombstones).
 #[tracing::instrument(skip_all, err)]
 pub async fn delete(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
 ) -> Result<(), ApiError> {
@@ -297,6 +325,16 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(|e| still_referenced(e, &current.slug))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Delete,
+        "company",
+        current.id,
+        current.version + 1,
+        &current,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

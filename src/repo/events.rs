@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::audit::{self, Action, Actor};
 use super::graph::{self, Target};
 use super::{SlugScope, is_unique_violation, pick_slug};
 use crate::error::ApiError;
@@ -332,13 +333,17 @@ fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
-/// Creates an event; answers 409 when its explicit slug is taken.
+/// Creates an event inside the caller's transaction, with its audit row; a taken
+/// explicit slug is a 409.
 #[tracing::instrument(skip_all, err)]
-pub async fn insert(db: &PgPool, new: NewEvent) -> Result<Event, ApiError> {
-    let mut tx = db.begin().await?;
+pub async fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: NewEvent,
+) -> Result<Event, ApiError> {
     let id = Uuid::now_v7();
     let slug = pick_slug(
-        &mut tx,
+        &mut *conn,
         SlugScope::Events,
         new.slug.as_ref(),
         &new.title,
@@ -368,11 +373,20 @@ pub async fn insert(db: &PgPool, new: NewEvent) -> Result<Event, ApiError> {
     .bind(&new.why_it_matters)
     .bind(tag_strings(&new.tags))
     .bind(Json(&new.sources))
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
-    let event = link_and_hydrate(&mut tx, row, &new).await?;
-    tx.commit().await?;
+    let event = link_and_hydrate(&mut *conn, row, &new).await?;
+    audit::record(
+        conn,
+        actor,
+        Action::Create,
+        "event",
+        event.id,
+        event.version,
+        &event,
+    )
+    .await?;
     Ok(event)
 }
 
@@ -459,6 +473,7 @@ impl Precondition {
 #[tracing::instrument(skip_all, err)]
 pub async fn patch(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
     patch: Value,
@@ -507,6 +522,16 @@ pub async fn patch(
     .await
     .map_err(|e| slug_conflict(e, &slug))?;
     let event = link_and_hydrate(&mut tx, row, &new).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Update,
+        "event",
+        event.id,
+        event.version,
+        &event,
+    )
+    .await?;
     tx.commit().await?;
     Ok(event)
 }
@@ -515,20 +540,34 @@ pub async fn patch(
 #[tracing::instrument(skip_all, err)]
 pub async fn delete(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
 ) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
-    let current = fetch(&mut *tx, &reference, true)
+    let mut current = fetch(&mut *tx, &reference, true)
         .await?
         .ok_or_else(|| not_found(&reference))?;
     precondition.check(&current)?;
+    hydrate(&mut tx, vec![&mut current]).await?;
     sqlx::query("update events set deleted_at = now() where id = $1")
         .bind(current.id)
         .execute(&mut *tx)
         .await?;
     // The tombstone keeps its own fields for polls; its links go, as for any delete.
     graph::replace_event_links(&mut tx, current.id, &[], &[]).await?;
+    // The delete bumped the version (the tombstone is a change polls must see); its
+    // revision keeps the event as it last stood.
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Delete,
+        "event",
+        current.id,
+        current.version + 1,
+        &current,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

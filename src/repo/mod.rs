@@ -1,9 +1,11 @@
 //! The repository layer: every SQL statement of the service lives here.
 
+pub mod audit;
 pub mod companies;
 pub mod events;
 pub mod graph;
 pub mod health;
+pub mod idempotency;
 pub mod partnerships;
 pub mod tags;
 pub mod tokens;

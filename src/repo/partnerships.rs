@@ -9,6 +9,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::audit::{self, Action, Actor};
 use super::graph::{self, Target};
 use super::{SlugScope, is_unique_violation, pick_slug};
 use crate::error::ApiError;
@@ -336,13 +337,17 @@ async fn write(
     Ok(())
 }
 
-/// Creates a deal; unknown parties are a 422, a taken explicit slug a 409.
+/// Creates a deal inside the caller's transaction, with its audit row; unknown parties
+/// are a 422, a taken explicit slug a 409.
 #[tracing::instrument(skip_all, err)]
-pub async fn insert(db: &PgPool, new: NewPartnership) -> Result<Partnership, ApiError> {
-    let mut tx = db.begin().await?;
+pub async fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: NewPartnership,
+) -> Result<Partnership, ApiError> {
     let id = Uuid::now_v7();
     let slug = pick_slug(
-        &mut tx,
+        &mut *conn,
         SlugScope::Partnerships,
         new.slug.as_ref(),
         &new.title,
@@ -350,19 +355,37 @@ pub async fn insert(db: &PgPool, new: NewPartnership) -> Result<Partnership, Api
         None,
     )
     .await?;
-    write(&mut tx, id, &slug, &new, true).await?;
-    let row = fetch_row(&mut *tx, &Ref::Id(id), false)
+    write(&mut *conn, id, &slug, &new, true).await?;
+    let deal = reload(&mut *conn, id).await?;
+    audit::record(
+        conn,
+        actor,
+        Action::Create,
+        "partnership",
+        deal.id,
+        deal.version,
+        &deal,
+    )
+    .await?;
+    Ok(deal)
+}
+
+/// A deal as stored right now, inside the caller's transaction.
+async fn reload(conn: &mut PgConnection, id: Uuid) -> Result<Partnership, ApiError> {
+    let row = fetch_row(&mut *conn, &Ref::Id(id), false)
         .await?
         .ok_or_else(|| anyhow!("a partnership vanished inside its own transaction"))?;
-    let deal = hydrate(&mut tx, vec![row]).await?.pop();
-    tx.commit().await?;
-    deal.ok_or_else(|| anyhow!("hydrating a new partnership gave nothing").into())
+    hydrate(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow!("hydrating a partnership gave nothing").into())
 }
 
 /// Applies a JSON Merge Patch, atomically with the `If-Match` check.
 #[tracing::instrument(skip_all, err)]
 pub async fn patch(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
     patch: Value,
@@ -389,18 +412,26 @@ pub async fn patch(
     )
     .await?;
     write(&mut tx, current.id, &slug, &new, false).await?;
-    let row = fetch_row(&mut *tx, &Ref::Id(current.id), false)
-        .await?
-        .ok_or_else(|| anyhow!("a partnership vanished inside its own transaction"))?;
-    let deal = hydrate(&mut tx, vec![row]).await?.pop();
+    let deal = reload(&mut tx, current.id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Update,
+        "partnership",
+        deal.id,
+        deal.version,
+        &deal,
+    )
+    .await?;
     tx.commit().await?;
-    deal.ok_or_else(|| anyhow!("hydrating a patched partnership gave nothing").into())
+    Ok(deal)
 }
 
 /// Deletes a deal with its parties, tranches and event links; events stay.
 #[tracing::instrument(skip_all, err)]
 pub async fn delete(
     db: &PgPool,
+    actor: &Actor,
     reference: Ref,
     precondition: Precondition,
 ) -> Result<(), ApiError> {
@@ -409,10 +440,21 @@ pub async fn delete(
         .await?
         .ok_or_else(|| not_found(&reference))?;
     precondition.check_current(row.id, row.version)?;
+    let current = reload(&mut tx, row.id).await?;
     sqlx::query("delete from partnerships where id = $1")
         .bind(row.id)
         .execute(&mut *tx)
         .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Delete,
+        "partnership",
+        current.id,
+        current.version + 1,
+        &current,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -246,6 +246,13 @@ impl TestApp {
             .expect("body")
             .to_bytes()
             .to_vec();
+        // No input may ever produce a 500: every request of every test checks it.
+        assert_ne!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a 500: {}",
+            String::from_utf8_lossy(&body)
+        );
         TestResponse {
             status,
             headers,

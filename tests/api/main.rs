@@ -4,13 +4,16 @@
 // A failed unwrap is how a test says "this should not happen"; helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod adversarial;
 mod auth;
 mod companies;
 mod errors;
 mod events;
 mod graph;
 mod helpers;
+mod limits;
 mod list;
 mod ops;
 mod resilience;
+mod safety;
 mod tags;

@@ -286,7 +286,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_industry-events");
 /// The environment that points the binary at `database` the way a user would: the
 /// zero-configuration path (no DATABASE_URL, a DATABASE_NAME) unless the suite itself
 /// runs with DATABASE_URL, which is then re-pointed at the test database.
-fn binary(database: &TestDb) -> Command {
+pub(crate) fn binary(database: &TestDb) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_remove("DATABASE_URL")
@@ -305,7 +305,7 @@ fn binary(database: &TestDb) -> Command {
     command
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -393,6 +393,11 @@ fn a_bad_configuration_value_stops_the_start_with_one_line_naming_it() {
         ("REQUEST_TIMEOUT_SECS", "0"),
         ("READ_REQUIRES_TOKEN", "maybe"),
         ("RUST_LOG", "[[[invalid"),
+        ("RATE_LIMIT_RPS", "-5"),
+        ("RATE_LIMIT_RPS", "fast"),
+        ("RATE_LIMIT_BURST", "0"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "10.0.0.1,proxy.example.com"),
     ];
     for (name, value) in cases {
         let output = Command::new(BIN)
@@ -519,9 +524,12 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
     let new =
         industry_events::model::NewEvent::from_json(event("Drain", "2024-01-01", &[], "minor"))
             .unwrap();
-    industry_events::repo::events::insert(&pool, new)
+    let mut tx = pool.begin().await.unwrap();
+    let actor = industry_events::repo::audit::Actor::system("test");
+    industry_events::repo::events::insert(&mut tx, &actor, new)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
 
     let port = free_port();
     let mut child = binary(&database)

@@ -1,0 +1,90 @@
+//! `POST` with an `Idempotency-Key`: a retry with the same key and body gets the first
+//! answer and creates nothing; the same key with another body is a 422.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::http::{HeaderMap, HeaderName};
+use axum::response::Response;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+use super::respond;
+use crate::error::ApiError;
+use crate::model::FieldError;
+use crate::repo::audit::Actor;
+use crate::repo::idempotency::{self, Claim, Stored};
+use crate::state::AppState;
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// A boxed future borrowing the transaction, so the create runs inside it.
+pub type InTx<'c> = Pin<Box<dyn Future<Output = Result<Stored, ApiError>> + Send + 'c>>;
+
+/// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(&IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "send one `Idempotency-Key` header, not several".into(),
+        ));
+    }
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "`Idempotency-Key` must be 1 to 255 visible ASCII characters".into(),
+            )
+        })?;
+    Ok(Some(text.to_owned()))
+}
+
+/// Runs a create in one transaction with its key: first use stores the answer with
+/// the resource; a retry replays it; a different request under the key is a 422.
+pub async fn create<F>(
+    app: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Value,
+    work: F,
+) -> Result<Response, ApiError>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> InTx<'c>,
+{
+    let key = key(headers)?;
+    let mut tx = app.db.begin().await?;
+    if let Some(key) = &key {
+        // serde_json objects are ordered maps, so this text is canonical: the same
+        // body with its fields in another order hashes the same.
+        let canonical = serde_json::to_vec(body).unwrap_or_default();
+        let mut hasher = Sha256::new();
+        hasher.update(b"POST ");
+        hasher.update(path.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(&canonical);
+        let hash = hasher.finalize();
+        match idempotency::claim(&mut tx, &actor.token, key, &hash).await? {
+            Claim::Fresh => {}
+            Claim::Replay(stored) => return Ok(respond::replay(stored, true)),
+            Claim::Mismatch => {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "Idempotency-Key",
+                    "was already used with a different request; use a new key for a new request",
+                )]));
+            }
+        }
+    }
+    let answer = work(&mut tx).await?;
+    if let Some(key) = &key {
+        idempotency::complete(&mut tx, &actor.token, key, &answer).await?;
+    }
+    tx.commit().await?;
+    Ok(respond::replay(answer, false))
+}

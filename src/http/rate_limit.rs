@@ -1,0 +1,466 @@
+//! Per-client rate limiting: `RATE_LIMIT_RPS` requests a second on average, bursts of up
+//! to `RATE_LIMIT_BURST`, then a 429 problem with `Retry-After`.
+//!
+//! The limiter is governor's keyed GCRA, so one client's traffic never spends another's
+//! allowance and the check is a hash lookup plus an atomic update: no lock is held across
+//! a request and nothing touches the database. Every limited response carries the IETF
+//! draft headers `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` so a
+//! well-behaved client can slow down before it is refused. Requests with a token also
+//! count against a ceiling for their address, ten times a client's quota, because the
+//! token is not verified here and a made-up one per request would otherwise escape. Health, readiness and metrics
+//! are never limited: an orchestrator that is refused a probe would restart a healthy
+//! service.
+
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use ipnet::IpNet;
+
+use crate::config::ServeConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `RateLimit-Limit`: the burst, i.e. how many requests fit in a full allowance.
+pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// `RateLimit-Remaining`: how many requests may be made right now.
+pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// `RateLimit-Reset`: whole seconds until the full allowance is back.
+pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Paths an orchestrator or a scraper polls; they must always answer.
+const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Forget fully replenished clients once every this many checks. A client whose
+/// allowance is full again is indistinguishable from a new one, so dropping it changes
+/// no decision; doing it from the request path keeps memory bounded without a
+/// background task, and the sweep (a pass over the live keys) costs little per request.
+const PRUNE_EVERY: u64 = 1024;
+
+/// Who a request is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// A bearer token, by its SHA-256 (the raw secret is never kept in memory here).
+    Token([u8; 32]),
+    /// A client address: an IPv4 address, or the /64 network of an IPv6 one (one
+    /// subscriber usually holds a whole /64 and could otherwise rotate through it).
+    Address(IpAddr),
+}
+
+type KeyedLimiter = RateLimiter<
+    ClientKey,
+    DefaultKeyedStateStore<ClientKey>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
+/// The service's limiter: one allowance per client, a ceiling per address, and who may
+/// speak for other clients.
+pub struct ClientRateLimiter {
+    clients: Bucket,
+    addresses: Bucket,
+    trusted_proxies: Vec<IpNet>,
+    checks: AtomicU64,
+}
+
+/// One keyed GCRA limiter and its quota.
+struct Bucket {
+    limiter: KeyedLimiter,
+    quota: Quota,
+}
+
+/// What the headers of one limited response say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// The burst size.
+    pub limit: u32,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Whole seconds until the allowance is full again.
+    pub reset_secs: u64,
+    /// `Some(seconds)` when the request was refused: when to retry.
+    pub retry_after_secs: Option<u64>,
+}
+
+/// How many times a client's quota one address may spend across all the tokens it sends.
+///
+/// Tokens are not checked against the database before the limiter runs (that would cost
+/// a query per request, refused or not), so a made-up token per request would otherwise
+/// be a fresh client each time and no limit at all. Real token holders behind one
+/// address (a NAT, an untrusted proxy) keep plenty of room.
+pub const ADDRESS_CEILING_FACTOR: NonZeroU32 = match NonZeroU32::new(10) {
+    Some(factor) => factor,
+    None => NonZeroU32::MIN,
+};
+
+impl ClientRateLimiter {
+    /// The limiter `config` asks for, or `None` when `RATE_LIMIT_RPS` is 0 (off).
+    pub fn from_config(config: &ServeConfig) -> Option<Self> {
+        let rps = NonZeroU32::new(config.rate_limit_rps)?;
+        // clap refuses a zero burst; a hand-built config falls back to one second's worth.
+        let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(rps);
+        let ceiling = |n: NonZeroU32| n.saturating_mul(ADDRESS_CEILING_FACTOR);
+        Some(Self {
+            clients: Bucket::new(Quota::per_second(rps).allow_burst(burst)),
+            addresses: Bucket::new(Quota::per_second(ceiling(rps)).allow_burst(ceiling(burst))),
+            trusted_proxies: config.trusted_proxies.clone(),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// Counts one request against the client its headers and peer address name (its
+    /// token, else its address) and, for a token, against its address's ceiling too.
+    pub fn check_request(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Allowance {
+        let address = self.address_key(headers, peer);
+        match bearer_token(headers) {
+            None => self.check(&address),
+            Some(token) => {
+                let allowance = self.check(&ClientKey::Token(crate::auth::hash_token(token)));
+                if allowance.retry_after_secs.is_some() {
+                    return allowance;
+                }
+                let ceiling = self.addresses.check(&address);
+                if ceiling.retry_after_secs.is_some() {
+                    ceiling
+                } else {
+                    allowance
+                }
+            }
+        }
+    }
+
+    /// Counts one request against `key` alone and says whether it may go ahead.
+    pub fn check(&self, key: &ClientKey) -> Allowance {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
+        self.clients.check(key)
+    }
+
+    /// Drops the state of clients whose allowance is full again.
+    pub fn prune(&self) {
+        self.clients.prune();
+        self.addresses.prune();
+    }
+
+    /// How many clients are being tracked right now.
+    pub fn tracked_clients(&self) -> usize {
+        self.clients.limiter.len()
+    }
+
+    /// The key for a request with these headers from this peer (`None`: unknown peer).
+    pub fn key_for(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> ClientKey {
+        match bearer_token(headers) {
+            Some(token) => ClientKey::Token(crate::auth::hash_token(token)),
+            None => self.address_key(headers, peer),
+        }
+    }
+
+    /// The address key of a request, whether or not it carries a token.
+    fn address_key(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> ClientKey {
+        let address = client_address(headers, peer, &self.trusted_proxies);
+        ClientKey::Address(match address {
+            IpAddr::V6(v6) => IpNet::new(IpAddr::V6(v6), 64)
+                .map(|net| net.network())
+                .unwrap_or(address),
+            v4 => v4,
+        })
+    }
+}
+
+impl Bucket {
+    fn new(quota: Quota) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            quota,
+        }
+    }
+
+    fn check(&self, key: &ClientKey) -> Allowance {
+        let burst = self.quota.burst_size().get();
+        let interval = self.quota.replenish_interval();
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity().min(burst);
+                Allowance {
+                    limit: burst,
+                    remaining,
+                    reset_secs: ceil_secs(interval.saturating_mul(burst - remaining)),
+                    retry_after_secs: None,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                let refill = interval.saturating_mul(burst.saturating_sub(1));
+                Allowance {
+                    limit: burst,
+                    remaining: 0,
+                    reset_secs: ceil_secs(wait.saturating_add(refill)),
+                    // Never "retry in 0 s": that invites a tight loop of refusals.
+                    retry_after_secs: Some(ceil_secs(wait).max(1)),
+                }
+            }
+        }
+    }
+
+    fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+impl Allowance {
+    /// Writes the `RateLimit-*` headers.
+    fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(RATELIMIT_LIMIT, HeaderValue::from(self.limit));
+        headers.insert(RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RATELIMIT_RESET, HeaderValue::from(self.reset_secs));
+    }
+}
+
+/// The middleware: counts the request against its client, answers 429 when the client
+/// is over its allowance, and adds the `RateLimit-*` headers either way.
+pub async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limiter) = app.rate_limiter.as_deref() else {
+        return next.run(req).await;
+    };
+    if EXEMPT_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let allowance = limiter.check_request(req.headers(), peer);
+    let mut response = match allowance.retry_after_secs {
+        None => next.run(req).await,
+        Some(retry_after_secs) => {
+            tracing::debug!(retry_after_secs, "rate limited");
+            ApiError::RateLimited { retry_after_secs }.into_response()
+        }
+    };
+    allowance.write_headers(response.headers_mut());
+    response
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+///
+/// Unverified on purpose: checking it would cost a database round trip per request
+/// before the limiter could refuse anything.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// The address a request comes from.
+///
+/// The peer address, unless the peer is a trusted proxy: then `X-Forwarded-For` is read
+/// from the right (each proxy appends the address it saw) and the first address that is
+/// not itself a trusted proxy is the client. Anything left of it could be forged by the
+/// client, so it is never believed. Without a known peer (a router driven in-process),
+/// every request counts as one local client.
+pub fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut address = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ip| ip.to_canonical());
+    if !is_trusted(&address) {
+        return address;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            // A hop we cannot read: stop at the last address we could vouch for.
+            break;
+        };
+        address = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    address
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5`,
+/// `[::1]:5`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// Whole seconds, rounded up, so a client that waits that long is never refused again.
+fn ceil_secs(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn xff(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = [net("10.0.0.0/8")];
+        let headers = xff("203.0.113.9, 10.1.1.1");
+        // The peer is not a proxy we trust: its header is ignored.
+        assert_eq!(
+            client_address(&headers, Some(ip("198.51.100.1")), &trusted),
+            ip("198.51.100.1")
+        );
+        // From a trusted proxy: the right-most untrusted hop.
+        assert_eq!(
+            client_address(&headers, Some(ip("10.2.2.2")), &trusted),
+            ip("203.0.113.9")
+        );
+        // A client that forges hops left of its real address gains nothing.
+        let forged = xff("1.1.1.1, 203.0.113.9");
+        assert_eq!(
+            client_address(&forged, Some(ip("10.2.2.2")), &trusted),
+            ip("203.0.113.9")
+        );
+        // Nothing trusted configured: the peer, whatever the header says.
+        assert_eq!(
+            client_address(&headers, Some(ip("10.2.2.2")), &[]),
+            ip("10.2.2.2")
+        );
+    }
+
+    #[test]
+    fn odd_forwarded_for_values_fall_back_safely() {
+        let trusted = [net("10.0.0.0/8")];
+        let peer = Some(ip("10.0.0.1"));
+        assert_eq!(
+            client_address(&xff("garbage"), peer, &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_address(&xff("203.0.113.9:4444"), peer, &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(&xff("[2001:db8::1]:80"), peer, &trusted),
+            ip("2001:db8::1")
+        );
+        // Every hop trusted: the left-most one.
+        assert_eq!(
+            client_address(&xff("10.9.9.9, 10.8.8.8"), peer, &trusted),
+            ip("10.9.9.9")
+        );
+        // No header at all: the proxy itself.
+        assert_eq!(
+            client_address(&HeaderMap::new(), peer, &trusted),
+            ip("10.0.0.1")
+        );
+        // An IPv4-mapped IPv6 peer is the IPv4 address.
+        assert_eq!(
+            client_address(&HeaderMap::new(), Some(ip("::ffff:10.0.0.1")), &[]),
+            ip("10.0.0.1")
+        );
+        // No peer known: one shared local key.
+        assert_eq!(
+            client_address(&HeaderMap::new(), None, &trusted),
+            ip("127.0.0.1")
+        );
+    }
+
+    fn limiter(rps: u32, burst: u32) -> ClientRateLimiter {
+        let mut config = ServeConfig::defaults();
+        config.rate_limit_rps = rps;
+        config.rate_limit_burst = burst;
+        ClientRateLimiter::from_config(&config).unwrap()
+    }
+
+    #[test]
+    fn keys_hash_tokens_and_group_ipv6_by_64() {
+        let limiter = limiter(1, 1);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert_eq!(
+            limiter.key_for(&headers, None),
+            ClientKey::Token(crate::auth::hash_token("s3cret"))
+        );
+        assert_eq!(
+            limiter.key_for(&HeaderMap::new(), Some(ip("2001:db8:1:2:aaaa::1"))),
+            limiter.key_for(&HeaderMap::new(), Some(ip("2001:db8:1:2:bbbb::2")))
+        );
+        assert_ne!(
+            limiter.key_for(&HeaderMap::new(), Some(ip("192.0.2.1"))),
+            limiter.key_for(&HeaderMap::new(), Some(ip("192.0.2.2")))
+        );
+    }
+
+    #[test]
+    fn a_burst_then_a_refusal_with_honest_numbers() {
+        let limiter = limiter(1, 3);
+        let key = ClientKey::Address(ip("192.0.2.1"));
+        let remaining: Vec<u32> = (0..3).map(|_| limiter.check(&key).remaining).collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = limiter.check(&key);
+        assert_eq!(refused.retry_after_secs, Some(1));
+        assert_eq!((refused.limit, refused.remaining), (3, 0));
+        assert!((1..=3).contains(&refused.reset_secs), "{refused:?}");
+        assert!(
+            limiter
+                .check(&ClientKey::Address(ip("192.0.2.2")))
+                .retry_after_secs
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn zero_rps_turns_limiting_off() {
+        let mut config = ServeConfig::defaults();
+        config.rate_limit_rps = 0;
+        assert!(ClientRateLimiter::from_config(&config).is_none());
+    }
+
+    #[test]
+    fn pruning_forgets_only_replenished_clients() {
+        let limiter = limiter(1_000_000, 1);
+        for i in 0..10u8 {
+            limiter.check(&ClientKey::Address(IpAddr::from([192, 0, 2, i])));
+        }
+        assert_eq!(limiter.tracked_clients(), 10);
+        std::thread::sleep(Duration::from_millis(5));
+        limiter.prune();
+        assert_eq!(limiter.tracked_clients(), 0);
+    }
+}

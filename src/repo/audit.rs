@@ -1,0 +1,174 @@
+//! The audit trail: one row per write, in the write's own transaction, holding the
+//! record as it stood after the change (so it also serves as the record's revisions).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::model::Page;
+use crate::model::audit::{AuditCursor, AuditFilter};
+
+/// Who made a change: the token's name and the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The token's name (`seed` for the demo loader).
+    pub token: String,
+    /// The request's `x-request-id`, when there was a request.
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// A change made by the service's own tooling, not through the API.
+    pub fn system(name: &str) -> Self {
+        Self {
+            token: name.to_owned(),
+            request_id: None,
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Created the record.
+    Create,
+    /// Changed it.
+    Update,
+    /// Deleted it.
+    Delete,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// Records one write; call it inside the write's transaction.
+pub async fn record(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: Action,
+    resource: &'static str,
+    id: Uuid,
+    version: i64,
+    data: &impl Serialize,
+) -> Result<(), ApiError> {
+    let data = serde_json::to_value(data).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("serialising an audit row"))
+    })?;
+    sqlx::query(
+        "insert into audit_log (token, action, resource, resource_id, version, request_id, data) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&actor.token)
+    .bind(action.as_str())
+    .bind(resource)
+    .bind(id)
+    .bind(version)
+    .bind(actor.request_id.as_deref())
+    .bind(data)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One version of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Revision {
+    /// The version this change produced.
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+    /// The token's name.
+    pub changed_by: String,
+    /// The record as it stood after the change (before it, for a delete).
+    pub data: Value,
+}
+
+/// Every version of one record, newest first.
+pub async fn revisions(
+    db: &PgPool,
+    resource: &'static str,
+    id: Uuid,
+) -> Result<Vec<Revision>, ApiError> {
+    Ok(sqlx::query_as::<_, Revision>(
+        "select version, action, at as changed_at, token as changed_by, data from audit_log \
+         where resource = $1 and resource_id = $2 order by version desc, id desc",
+    )
+    .bind(resource)
+    .bind(id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One audit row as `GET /v1/audit` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The token's name.
+    pub token: String,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    /// `event`, `company` or `partnership`.
+    pub resource: String,
+    /// The record's id.
+    pub id: Uuid,
+    /// The version the change produced.
+    pub version: i64,
+    /// The request's id.
+    pub request_id: Option<String>,
+    #[serde(skip)]
+    seq: i64,
+}
+
+/// Writes, newest first, keyset-paged on `(at, id)`.
+pub async fn list(
+    db: &PgPool,
+    filter: &AuditFilter,
+) -> Result<Page<AuditEntry, AuditCursor>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "select at, token, action, resource, resource_id as id, version, request_id, id as seq \
+         from audit_log where true",
+    );
+    if let Some(resource) = &filter.resource {
+        qb.push(" and resource = ").push_bind(resource.clone());
+    }
+    if let Some(token) = &filter.token {
+        qb.push(" and token = ").push_bind(token.clone());
+    }
+    if let Some(since) = filter.since {
+        qb.push(" and at > ").push_bind(since);
+    }
+    if let Some(cursor) = &filter.cursor {
+        qb.push(" and (at, id) < (")
+            .push_bind(cursor.at)
+            .push(", ")
+            .push_bind(cursor.seq)
+            .push(")");
+    }
+    qb.push(" order by at desc, id desc limit ")
+        .push_bind(i64::from(filter.limit) + 1);
+    let mut rows = qb.build_query_as::<AuditEntry>().fetch_all(db).await?;
+    let next = if rows.len() > filter.limit as usize {
+        rows.truncate(filter.limit as usize);
+        rows.last().map(|row| AuditCursor {
+            fingerprint: filter.fingerprint(),
+            at: row.at,
+            seq: row.seq,
+        })
+    } else {
+        None
+    };
+    Ok(Page { items: rows, next })
+}
