@@ -44,6 +44,9 @@ impl FromRequestParts<AppState> for AdminOnly {
 }
 
 /// `GET /v1/audit`: every write, newest first; filters `resource`, `token`, `since`.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(crate::http::openapi::AuditListParams),
+    responses((status = 200, description = "Every write, newest first (admin scope).", body = crate::http::openapi::AuditPage),
+        (status = 304, description = "Unchanged.")))]
 async fn list(
     State(app): State<AppState>,
     _admin: AdminOnly,
@@ -77,6 +80,9 @@ async fn revisions(
 }
 
 /// `GET /v1/events/{ref}/revisions`: every version, newest first.
+#[utoipa::path(get, path = "/v1/events/{ref}/revisions", tag = "events", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "Every version of the event, newest first.", body = crate::http::openapi::RevisionPage),
+        (status = 304, description = "Unchanged.")))]
 async fn event_revisions(
     State(app): State<AppState>,
     path: RefPath,
@@ -94,6 +100,9 @@ async fn event_revisions(
 }
 
 /// `GET /v1/companies/{ref}/revisions`.
+#[utoipa::path(get, path = "/v1/companies/{ref}/revisions", tag = "companies", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "Every version of the company, newest first.", body = crate::http::openapi::RevisionPage),
+        (status = 304, description = "Unchanged.")))]
 async fn company_revisions(
     State(app): State<AppState>,
     path: RefPath,
@@ -105,6 +114,9 @@ async fn company_revisions(
 }
 
 /// `GET /v1/partnerships/{ref}/revisions`.
+#[utoipa::path(get, path = "/v1/partnerships/{ref}/revisions", tag = "partnerships", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "Every version of the partnership, newest first.", body = crate::http::openapi::RevisionPage),
+        (status = 304, description = "Unchanged.")))]
 async fn partnership_revisions(
     State(app): State<AppState>,
     path: RefPath,

@@ -27,6 +27,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/companies`: filtered, by name, keyset-paged.
+#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(crate::http::openapi::CompanyListParams),
+    responses((status = 200, description = "A page, ordered by name.", body = crate::http::openapi::CompanyPage,
+        headers(("ETag" = String), ("Link" = String))),
+        (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -47,6 +51,9 @@ async fn list(
 }
 
 /// `GET /v1/companies/{ref}`.
+#[utoipa::path(get, path = "/v1/companies/{ref}", tag = "companies", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "The company.", body = crate::model::company::Company, headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 304, description = "Unchanged.")))]
 async fn get_one(
     State(app): State<AppState>,
     path: RefPath,
@@ -66,6 +73,10 @@ async fn get_one(
 }
 
 /// `POST /v1/companies`: 201 with `Location` and `ETag`.
+#[utoipa::path(post, path = "/v1/companies", tag = "companies",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer.")),
+    request_body(content = crate::http::openapi::CompanyInput, content_type = "application/json"),
+    responses((status = 201, description = "Created.", body = crate::model::company::Company, headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
     Writer(actor): Writer,
@@ -84,6 +95,9 @@ async fn create(
 }
 
 /// `PATCH /v1/companies/{ref}`: JSON Merge Patch, honouring `If-Match`.
+#[utoipa::path(patch, path = "/v1/companies/{ref}", tag = "companies",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
+    responses((status = 200, description = "Changed.", body = crate::model::company::Company, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
@@ -98,6 +112,9 @@ async fn patch(
 }
 
 /// `DELETE /v1/companies/{ref}`: 204, honouring `If-Match`.
+#[utoipa::path(delete, path = "/v1/companies/{ref}", tag = "companies",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
+    responses((status = 204, description = "Deleted.")))]
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,

@@ -27,6 +27,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(crate::http::openapi::EventListParams),
+    responses(
+        (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = crate::http::openapi::EventPage,
+         headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."))),
+        (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -45,6 +50,10 @@ async fn list(
 }
 
 /// `GET /v1/companies/{ref}/events`: the company's events; every event filter applies.
+#[utoipa::path(get, path = "/v1/companies/{ref}/events", tag = "events",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), crate::http::openapi::EventListParams),
+    responses((status = 200, description = "The company's events.", body = crate::http::openapi::EventPage),
+        (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list_for_company(
     State(app): State<AppState>,
     path: RefPath,
@@ -82,6 +91,10 @@ async fn list_page(
 }
 
 /// `GET /v1/events/{ref}`.
+#[utoipa::path(get, path = "/v1/events/{ref}", tag = "events", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "The event.", body = crate::model::Event,
+        headers(("ETag" = String, description = "From its version."), ("Last-Modified" = String))),
+        (status = 304, description = "Unchanged (`If-None-Match` / `If-Modified-Since`).")))]
 async fn get_one(
     State(app): State<AppState>,
     path: RefPath,
@@ -101,6 +114,11 @@ async fn get_one(
 }
 
 /// `POST /v1/events`: 201 with `Location` and `ETag`.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer.")),
+    request_body(content = crate::http::openapi::EventInput, content_type = "application/json"),
+    responses((status = 201, description = "Created.", body = crate::model::Event,
+        headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
     Writer(actor): Writer,
@@ -119,6 +137,9 @@ async fn create(
 }
 
 /// `PATCH /v1/events/{ref}`: JSON Merge Patch, honouring `If-Match`.
+#[utoipa::path(patch, path = "/v1/events/{ref}", tag = "events",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since.")),
+    responses((status = 200, description = "Changed.", body = crate::model::Event, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
@@ -133,6 +154,9 @@ async fn patch(
 }
 
 /// `DELETE /v1/events/{ref}`: 204, honouring `If-Match`.
+#[utoipa::path(delete, path = "/v1/events/{ref}", tag = "events",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since.")),
+    responses((status = 204, description = "Deleted; `updated_since` polls see a tombstone.")))]
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,

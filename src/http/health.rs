@@ -17,10 +17,13 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive.", body = Object, example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready: database reachable, migrations applied.", body = Object, example = json!({"status": "ready"})),
+    (status = 503, description = "Not ready.", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     if repo::health::ready(&app.db).await? {
         Ok(Json(json!({ "status": "ready" })))

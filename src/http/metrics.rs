@@ -61,6 +61,8 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics` in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn render(State(app): State<AppState>) -> Response {
     let size = f64::from(app.db.size());
     let idle = app.db.num_idle() as f64;

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod partnerships;
 pub mod rate_limit;
 pub mod respond;
@@ -44,10 +45,14 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), read_guard));
 
+    // The docs page is stateless; the layers below apply to it like any route.
     let mut router = Router::new()
         .merge(api)
         .merge(health::routes())
+        .merge(openapi::routes())
         .route("/metrics", get(metrics::render))
+        .with_state(state.clone())
+        .merge(openapi::docs())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -65,18 +70,16 @@ pub fn app(state: AppState) -> Router {
     if let Some(cors) = cors_layer(&config.cors_allowed_origins) {
         router = router.layer(cors);
     }
-    router
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                )),
-        )
-        .with_state(state)
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            )),
+    )
 }
 
 /// The span every request's logs carry: method, route template (never the raw path,

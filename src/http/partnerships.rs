@@ -63,6 +63,10 @@ pub async fn path_company(app: &AppState, path: &RefPath) -> Result<Uuid, ApiErr
 }
 
 /// `GET /v1/partnerships`.
+#[utoipa::path(get, path = "/v1/partnerships", tag = "partnerships", params(crate::http::openapi::PartnershipListParams),
+    responses((status = 200, description = "A page, newest announced first.", body = crate::http::openapi::PartnershipPage,
+        headers(("ETag" = String), ("Link" = String))),
+        (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -87,6 +91,10 @@ async fn list(
 }
 
 /// `GET /v1/companies/{ref}/partnerships`: deals in which the company is a party.
+#[utoipa::path(get, path = "/v1/companies/{ref}/partnerships", tag = "partnerships",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), crate::http::openapi::PartnershipListParams),
+    responses((status = 200, description = "Deals in which the company is a party (`company` is not accepted here).", body = crate::http::openapi::PartnershipPage),
+        (status = 304, description = "Unchanged.")))]
 async fn list_for_company(
     State(app): State<AppState>,
     path: RefPath,
@@ -114,6 +122,10 @@ async fn list_for_company(
 }
 
 /// `GET /v1/partnerships/{ref}`.
+#[utoipa::path(get, path = "/v1/partnerships/{ref}", tag = "partnerships", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
+    responses((status = 200, description = "The deal with its parties, tranches and timeline.", body = crate::model::partnership::Partnership,
+        headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 304, description = "Unchanged.")))]
 async fn get_one(
     State(app): State<AppState>,
     path: RefPath,
@@ -136,6 +148,10 @@ async fn get_one(
 }
 
 /// `POST /v1/partnerships`.
+#[utoipa::path(post, path = "/v1/partnerships", tag = "partnerships",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer.")),
+    request_body(content = crate::http::openapi::PartnershipInput, content_type = "application/json"),
+    responses((status = 201, description = "Created.", body = crate::model::partnership::Partnership, headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
     Writer(actor): Writer,
@@ -154,6 +170,9 @@ async fn create(
 }
 
 /// `PATCH /v1/partnerships/{ref}`: JSON Merge Patch, honouring `If-Match`.
+#[utoipa::path(patch, path = "/v1/partnerships/{ref}", tag = "partnerships",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
+    responses((status = 200, description = "Changed.", body = crate::model::partnership::Partnership, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
@@ -168,6 +187,9 @@ async fn patch(
 }
 
 /// `DELETE /v1/partnerships/{ref}`: 204; its events stay.
+#[utoipa::path(delete, path = "/v1/partnerships/{ref}", tag = "partnerships",
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
+    responses((status = 204, description = "Deleted with its links; its events stay.")))]
 async fn delete(
     State(app): State<AppState>,
     path: RefPath,

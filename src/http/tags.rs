@@ -19,6 +19,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /v1/tags`: most used first; `prefix` narrows.
+#[utoipa::path(get, path = "/v1/tags", tag = "tags", params(crate::http::openapi::TagListParams),
+    responses((status = 200, description = "Tags, most used first.", body = crate::http::openapi::TagPage, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged.")))]
 async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,

@@ -91,7 +91,7 @@ impl NewCompany {
 }
 
 /// A stored company.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Company {
     /// Time-ordered UUID (v7).
     pub id: Uuid,

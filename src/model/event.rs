@@ -75,7 +75,8 @@ impl Significance {
 }
 
 /// A page an event cites.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"url": "https://www.aboutamazon.com/news/company-news/amazon-anthropic-ai-investment", "title": "Amazon newsroom"}))]
 pub struct Source {
     /// An http or https URL.
     pub url: String,
@@ -270,15 +271,18 @@ fn parse_partnership_refs(value: &Value, field: &str) -> Result<Vec<Ref>, Vec<Fi
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Time-ordered UUID (v7).
     pub id: Uuid,
     /// Unique slug.
+    #[schema(example = "amazon-completes-4-billion-investment-in-anthropic")]
     pub slug: String,
     /// The headline.
+    #[schema(example = "Amazon completes $4 billion investment in Anthropic")]
     pub title: String,
     /// The day it happened.
+    #[schema(example = "2024-03-27")]
     pub occurred_on: NaiveDate,
     /// What kind of thing happened.
     pub category: Category,
@@ -291,6 +295,7 @@ pub struct Event {
     /// The analysis.
     pub why_it_matters: String,
     /// Normalised tags.
+    #[schema(example = json!(["investment", "cloud-computing", "partnership", "consolidation"]))]
     pub tags: Vec<String>,
     /// Cited pages.
     pub sources: Vec<Source>,
@@ -328,7 +333,7 @@ impl Event {
 }
 
 /// What is left of a deleted event, shown only to `updated_since` polls.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Tombstone {
     /// The deleted event's id.
     pub id: Uuid,
@@ -341,7 +346,7 @@ pub struct Tombstone {
 }
 
 /// One entry of an event list: an event, or (for `updated_since`) a tombstone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EventListItem {
     /// A live event.

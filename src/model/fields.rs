@@ -179,8 +179,13 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
             truncate(s, 40)
         ));
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a real calendar date"))
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a real calendar date"))?;
+    // PostgreSQL has no year 0 (1 BC comes before 1 AD): refuse it here, not as a 500.
+    if chrono::Datelike::year(&date) < 1 {
+        return Err(format!("`{s}` is before the year 1"));
+    }
+    Ok(date)
 }
 
 /// An http or https URL of at most 2,000 characters.
@@ -246,7 +251,9 @@ mod tests {
     #[test]
     fn dates_must_be_exact_and_real() {
         assert!(parse_date("2024-03-27").is_ok());
+        assert!(parse_date("0001-01-01").is_ok());
         for bad in [
+            "0000-01-01",
             "2024-3-27",
             "2024-13-01",
             "2023-02-29",

@@ -329,7 +329,10 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_rfc3339(&s.replace(' ', "+")))
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
+        // PostgreSQL has no year 0; in UTC an early time can fall into it.
+        .ok()
+        .filter(|t| chrono::Datelike::year(t) >= 1)
+        .ok_or_else(|| {
             format!(
                 "`{}` is not an RFC 3339 timestamp such as 2024-03-27T12:00:00Z",
                 fields::truncate(s, 40)
@@ -460,5 +463,10 @@ mod tests {
         assert!(parse_timestamp("2024-03-27T12:00:00Z").is_ok());
         assert!(parse_timestamp("2024-03-27T12:00:00 02:00").is_ok());
         assert!(parse_timestamp("2024-03-27").is_err());
+        assert!(
+            parse_timestamp("0001-01-01T00:00:00+14:00").is_err(),
+            "year 0 in UTC"
+        );
+        assert!(parse_timestamp("0000-06-01T00:00:00Z").is_err());
     }
 }

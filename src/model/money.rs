@@ -58,6 +58,40 @@ impl Serialize for Money {
     }
 }
 
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some(
+                "An exact amount: a decimal string (never a JSON number) and an ISO 4217 code.",
+            ))
+            .property(
+                "amount",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!(
+                        "^[0-9]{{1,{MAX_INTEGER_DIGITS}}}(\\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?$"
+                    )))
+                    .examples(["2750000000"]),
+            )
+            .required("amount")
+            .property(
+                "currency",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(CURRENCIES.iter().copied()))
+                    .examples(["USD"]),
+            )
+            .required("currency")
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
 impl Money {
     /// Reads `{"amount": "2750000000", "currency": "USD"}`; errors are named under
     /// `field` (`total.amount`, `tranches[1].amount.currency`, ...).

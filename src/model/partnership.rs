@@ -69,7 +69,7 @@ pub struct PartyInput {
 }
 
 /// One payment of a deal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Tranche {
     /// How much.
     pub amount: Money,
@@ -339,7 +339,7 @@ fn parse_terms(value: &Value, field: &str) -> Result<Vec<String>, Vec<FieldError
 }
 
 /// A company as a deal or an event shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CompanyRole {
     /// The company's id.
     pub id: Uuid,
@@ -352,7 +352,7 @@ pub struct CompanyRole {
 }
 
 /// A deal as an event lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PartnershipRef {
     /// The deal's id.
     pub id: Uuid,
@@ -363,7 +363,7 @@ pub struct PartnershipRef {
 }
 
 /// An event on a deal's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEvent {
     /// The event's id.
     pub id: Uuid,
@@ -376,13 +376,15 @@ pub struct TimelineEvent {
 }
 
 /// A stored partnership.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Partnership {
     /// Time-ordered UUID (v7).
     pub id: Uuid,
     /// Unique slug.
+    #[schema(example = "amazon-anthropic-strategic-collaboration")]
     pub slug: String,
     /// The deal's name.
+    #[schema(example = "Amazon-Anthropic strategic collaboration")]
     pub title: String,
     /// What it is about.
     pub kind: PartnershipKind,

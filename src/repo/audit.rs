@@ -81,7 +81,7 @@ pub async fn record(
 }
 
 /// One version of a record.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Revision {
     /// The version this change produced.
     pub version: i64,
@@ -92,6 +92,7 @@ pub struct Revision {
     /// The token's name.
     pub changed_by: String,
     /// The record as it stood after the change (before it, for a delete).
+    #[schema(value_type = Object)]
     pub data: Value,
 }
 
@@ -112,7 +113,7 @@ pub async fn revisions(
 }
 
 /// One audit row as `GET /v1/audit` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When.
     pub at: DateTime<Utc>,

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::model::TagFilter;
 
 /// A tag with how many live events carry it and the newest of them.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TagUsage {
     /// The tag.
     pub tag: String,

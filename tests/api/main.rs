@@ -13,6 +13,7 @@ mod graph;
 mod helpers;
 mod limits;
 mod list;
+mod openapi;
 mod ops;
 mod resilience;
 mod safety;
