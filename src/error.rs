@@ -247,8 +247,9 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now.
-            code.starts_with("08") || code.starts_with("57P")
+            // 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now;
+            // 40001/40P01: serialization failure, deadlock: the retry will succeed.
+            code.starts_with("08") || code.starts_with("57P") || code == "40001" || code == "40P01"
         }),
         _ => false,
     }

@@ -18,17 +18,17 @@ pub struct TagUsage {
     pub latest: NaiveDate,
 }
 
-/// Tags, most used first (then alphabetical), optionally narrowed to a prefix.
+/// Tags, most used first (then alphabetical), optionally narrowed to a prefix; read
+/// from the counters the write path keeps (see the tag_stats migration).
 #[tracing::instrument(skip_all, err)]
 pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiError> {
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "select tag, count(*) as events, max(occurred_on) as latest from event_tags",
-    );
+    let mut qb =
+        QueryBuilder::<Postgres>::new("select tag, events, latest from tag_stats where events > 0");
     if let Some(prefix) = &filter.prefix {
         // The prefix is a validated tag, so it holds no LIKE wildcard.
-        qb.push(" where tag like ").push_bind(format!("{prefix}%"));
+        qb.push(" and tag like ").push_bind(format!("{prefix}%"));
     }
-    qb.push(" group by tag order by events desc, tag asc limit ")
+    qb.push(" order by events desc, tag asc limit ")
         .push_bind(i64::from(filter.limit));
     Ok(qb.build_query_as::<TagUsage>().fetch_all(db).await?)
 }

@@ -71,3 +71,74 @@ async fn bad_tag_parameters_are_400() {
         .assert_bad_param("limit");
     app.get("/v1/tags?sort=name").await.assert_bad_param("sort");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_counters_match_the_events_after_concurrent_writes() {
+    let app = TestApp::new().await;
+    let tags = ["ai", "chips", "cloud", "funding", "policy"];
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mine: Vec<&str> = tags
+            .iter()
+            .copied()
+            .filter(|t| (t.len() + i) % 3 != 0)
+            .collect();
+        let created = app
+            .create_event(event(
+                &format!("E{i}"),
+                &format!("2024-01-{:02}", i + 1),
+                &mine,
+                "minor",
+            ))
+            .await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    // Retag, move in time and delete concurrently, with tag sets in opposite orders.
+    let writes = ids.iter().enumerate().map(|(i, id)| {
+        let app = &app;
+        async move {
+            let uri = format!("/v1/events/{id}");
+            let res = match i % 3 {
+                0 => {
+                    app.patch_json(
+                        &uri,
+                        json!({"tags": ["policy", "cloud", "ai"], "occurred_on": "2023-06-01"}),
+                    )
+                    .await
+                }
+                1 => {
+                    app.patch_json(&uri, json!({"tags": ["ai", "chips", "new-tag"]}))
+                        .await
+                }
+                _ => app.delete_with(&uri, &[]).await,
+            };
+            assert!(
+                res.status.is_success(),
+                "{}",
+                String::from_utf8_lossy(&res.body)
+            );
+        }
+    });
+    futures::future::join_all(writes).await;
+    let expected: Vec<(String, i64, chrono::NaiveDate)> = sqlx::query_as(
+        "select t, count(*), max(occurred_on) from events, unnest(tags) t \
+         where deleted_at is null group by t order by count(*) desc, t",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let served = app.get("/v1/tags").await.json();
+    let served: Vec<(String, i64, chrono::NaiveDate)> = served["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["events"].as_i64().unwrap(),
+                t["latest"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(served, expected);
+}
