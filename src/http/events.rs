@@ -18,6 +18,10 @@ use crate::repo;
 use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
+/// Where the next incremental poll should start: pass it as `updated_since`.
+pub const NEXT_UPDATED_SINCE: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("next-updated-since");
+
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,7 +34,7 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(crate::http::openapi::EventListParams),
     responses(
         (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = crate::http::openapi::EventPage,
-         headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."))),
+         headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."), ("Next-Updated-Since" = String, description = "Pass as `updated_since` in the next poll: nothing committed out of order is missed."))),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
     State(app): State<AppState>,
@@ -79,15 +83,23 @@ async fn list_page(
     for reference in &filter.companies {
         company_ids.push(filter_company(app, reference, "company").await?);
     }
-    let page = repo::events::list(&app.db, filter, &company_ids).await?;
+    let (page, watermark) = repo::events::list(&app.db, filter, &company_ids).await?;
     let base = respond::base_url(app.config.public_url.as_deref(), headers);
-    respond::list(
+    let mut response = respond::list(
         headers,
         uri,
         &base,
         &page.items,
         page.next.map(|c| c.encode()),
-    )
+    )?;
+    // Outside the body (and so the ETag): it moves with time even when the list does not.
+    // One microsecond earlier because `updated_since` is exclusive.
+    let next_since = (watermark - chrono::Duration::microseconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    if let Ok(value) = axum::http::HeaderValue::from_str(&next_since) {
+        response.headers_mut().insert(NEXT_UPDATED_SINCE, value);
+    }
+    Ok(response)
 }
 
 /// `GET /v1/events/{ref}`.

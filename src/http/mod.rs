@@ -124,6 +124,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 header::LOCATION,
                 header::LINK,
                 header::RETRY_AFTER,
+                events::NEXT_UPDATED_SINCE,
                 rate_limit::RATELIMIT_LIMIT,
                 rate_limit::RATELIMIT_REMAINING,
                 rate_limit::RATELIMIT_RESET,

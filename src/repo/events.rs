@@ -164,8 +164,10 @@ pub async fn list(
     db: &PgPool,
     filter: &EventFilter,
     company_ids: &[Uuid],
-) -> Result<Page<EventListItem>, ApiError> {
+) -> Result<(Page<EventListItem>, DateTime<Utc>), ApiError> {
     let mut conn = db.acquire().await?;
+    // Before the page's own snapshot: see `poll_watermark`.
+    let watermark = poll_watermark(&mut conn).await?;
     let mut rows = list_query(filter, company_ids)
         .build_query_as::<EventRow>()
         .fetch_all(&mut *conn)
@@ -189,7 +191,26 @@ pub async fn list(
         })
         .collect();
     hydrate(&mut conn, live).await?;
-    Ok(Page { items, next })
+    Ok((Page { items, next }, watermark))
+}
+
+/// The time from which the next incremental poll must ask (`updated_since`) so that it
+/// misses nothing: now, or the start of the oldest transaction still in progress.
+///
+/// A row's `updated_at` is its transaction's start, and a slow transaction can commit
+/// rows older than rows already seen. Every transaction still running when this runs
+/// started at or after the watermark, so its rows will carry an `updated_at` at or after
+/// it; every row before it is committed, and visible to the page query that follows
+/// (its snapshot is taken later). This reads the sessions of the service's own role;
+/// writers under other roles are not seen.
+async fn poll_watermark(conn: &mut PgConnection) -> Result<DateTime<Utc>, ApiError> {
+    Ok(sqlx::query_scalar(
+        "select least(statement_timestamp(), coalesce(min(xact_start), statement_timestamp())) \
+         from pg_stat_activity \
+         where datname = current_database() and xact_start is not null and pid <> pg_backend_pid()",
+    )
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.

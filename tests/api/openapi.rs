@@ -143,7 +143,10 @@ async fn errors_are_problem_json_and_writes_need_the_bearer_scheme() {
     );
     assert!(doc["components"]["schemas"]["EventPatch"]["required"].is_null());
     let patch = &doc["paths"]["/v1/events/{ref}"]["patch"]["requestBody"]["content"];
-    assert_eq!(patch["application/merge-patch+json"]["schema"]["$ref"], "#/components/schemas/EventPatch");
+    assert_eq!(
+        patch["application/merge-patch+json"]["schema"]["$ref"],
+        "#/components/schemas/EventPatch"
+    );
 }
 
 #[tokio::test]
