@@ -28,15 +28,16 @@ pub struct Database {
 ///
 /// - `idle_in_transaction_session_timeout`: a backstop against a connection left
 ///   inside a transaction (PITFALLS.md, first item).
-/// - `plan_cache_mode`: a cached generic plan for a tag filter can be 300 times
-///   slower than a custom one (PITFALLS.md, query plans).
+/// - `plan_cache_mode` is left at `auto`, on purpose. Forcing custom plans (against the
+///   generic-plan trap of PITFALLS.md) replans every statement and halved the tag
+///   page's rate (bench/RESULTS.md); the hot tag path goes through `event_tags`, whose
+///   plan is the same generic or custom.
 /// - `statement_timeout`: no statement outlives the request that asked for it.
 pub fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
     options
         .application_name("industry-events")
         .options([
             ("idle_in_transaction_session_timeout", "10s"),
-            ("plan_cache_mode", "force_custom_plan"),
             ("statement_timeout", "30s"),
         ])
         .log_statements(tracing::log::LevelFilter::Debug)
@@ -51,7 +52,10 @@ pub fn pool_options(config: &DbConfig) -> PgPoolOptions {
         .min_connections(0)
         .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
         .idle_timeout(Duration::from_secs(300))
-        .test_before_acquire(true)
+        // No ping before each checkout: it cost 15% of the tag page's rate. A connection
+        // broken by a database restart fails its next request with a 503 (which the
+        // client may retry) and is dropped; the outage test covers the recovery.
+        .test_before_acquire(false)
 }
 
 /// Opens the database as configured: `DATABASE_URL` if set; else the local server (its
