@@ -69,10 +69,16 @@ string_schema!(
     1, 100, "amazon"
 );
 string_schema!(
+    /// One term of a deal.
+    TermText,
+    "A short statement of one term; not blank.",
+    r"^[^\u0000]*[^\s\u0000][^\u0000]*$", 1, 500, "AWS is Anthropic's primary cloud provider"
+);
+string_schema!(
     /// An http or https URL.
     HttpUrl,
     "An http or https URL with a host.",
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\u0000]*)?$", 8, 2000, "https://www.anthropic.com"
+    r"^https?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(/[^\s\u0000]*)?$", 8, 2000, "https://www.anthropic.com"
 );
 
 /// A cited page.
@@ -232,7 +238,7 @@ pub struct PartnershipInput {
     pub tranches: Option<Vec<TrancheInput>>,
     /// Short statements of the terms.
     #[schema(max_items = 50)]
-    pub terms: Option<Vec<String>>,
+    pub terms: Option<Vec<TermText>>,
     /// Whether the deal is exclusive.
     pub exclusive: Option<bool>,
     /// At most 20 distinct tags.
@@ -444,6 +450,32 @@ pub struct PartnershipListParams {
     cursor: Option<String>,
 }
 
+/// The parameters of a company's partnership list (the company is the path).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CompanyPartnershipListParams {
+    /// Any of these kinds.
+    #[param(max_items = 20)]
+    kind: Option<Vec<PartnershipKind>>,
+    /// Any of these statuses.
+    #[param(max_items = 20)]
+    status: Option<Vec<PartnershipStatus>>,
+    /// All of these tags.
+    #[param(max_items = 20)]
+    tag: Option<Vec<TagName>>,
+    /// `announced_on` on or after.
+    from: Option<NaiveDate>,
+    /// `announced_on` on or before.
+    to: Option<NaiveDate>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[param(max_length = 4000)]
+    cursor: Option<String>,
+}
+
 /// The parameters of the tag list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -512,7 +544,7 @@ pub struct AuditListParams {
         super::audit::partnership_revisions,
         super::health::healthz, super::health::readyz, super::metrics::render, openapi_json
     ),
-    components(schemas(Problem, EventInput, CompanyInput, PartnershipInput)),
+    components(schemas(Problem, EventInput, CompanyInput, PartnershipInput, EventSortParam, AuditedResource)),
     modifiers(&Conventions),
     tags(
         (name = "events", description = "What happened."),
@@ -542,6 +574,40 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        // Before the patch schemas are derived, so they inherit it.
+        if let Some(RefOr::T(Schema::Object(company))) = components.schemas.get_mut("CompanyInput")
+            && let Some(RefOr::T(Schema::Object(country))) = company.properties.get_mut("country")
+        {
+            country.enum_values = Some(
+                crate::model::country::ALPHA2
+                    .iter()
+                    .map(|c| (*c).into())
+                    .collect(),
+            );
+        }
+        // A tranche pays something: its amount is more than zero.
+        if let Some(RefOr::T(Schema::Object(money))) = components.schemas.get("Money") {
+            let mut positive = money.clone();
+            if let Some(RefOr::T(Schema::Object(amount))) = positive.properties.get_mut("amount") {
+                amount.pattern = Some(format!(
+                    "^(?=[0-9.]*[1-9])[0-9]{{1,{}}}(\\.[0-9]{{1,{}}})?$",
+                    crate::model::money::MAX_INTEGER_DIGITS,
+                    crate::model::money::MAX_FRACTION_DIGITS
+                ));
+            }
+            positive.description = Some("An exact amount, more than zero.".into());
+            components
+                .schemas
+                .insert("PositiveMoney".into(), RefOr::T(Schema::Object(positive)));
+            if let Some(RefOr::T(Schema::Object(tranche))) =
+                components.schemas.get_mut("TrancheInput")
+            {
+                tranche.properties.insert(
+                    "amount".into(),
+                    RefOr::Ref(utoipa::openapi::Ref::from_schema_name("PositiveMoney")),
+                );
+            }
+        }
         // Unknown fields are a 422, so every input object is closed.
         for name in [
             "EventInput",
@@ -568,16 +634,6 @@ impl Modify for Conventions {
                     .schemas
                     .insert(patch.into(), RefOr::T(Schema::Object(patch_schema)));
             }
-        }
-        if let Some(RefOr::T(Schema::Object(company))) = components.schemas.get_mut("CompanyInput")
-            && let Some(RefOr::T(Schema::Object(country))) = company.properties.get_mut("country")
-        {
-            country.enum_values = Some(
-                crate::model::country::ALPHA2
-                    .iter()
-                    .map(|c| (*c).into())
-                    .collect(),
-            );
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
             conventions_for(path, item);
@@ -634,6 +690,22 @@ fn conventions_for(path: &str, item: &mut PathItem) {
         let Some(operation) = operation.as_mut() else {
             continue;
         };
+        // Unique, stable ids: generators and Swagger UI key operations by them.
+        operation.operation_id = Some(operation_id(method, path));
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
+                // A header is absent or a string, never null.
+                parameter.required = utoipa::openapi::Required::False;
+                let mut schema = ObjectBuilder::new().schema_type(Type::String);
+                if parameter.name == "Idempotency-Key" {
+                    schema = schema
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some(r"^[\x21-\x7E]+$"));
+                }
+                parameter.schema = Some(schema.into());
+            }
+        }
         let api = path.starts_with("/v1/");
         let mut add = |status: &str, description: &str| {
             operation
@@ -707,6 +779,15 @@ fn conventions_for(path: &str, item: &mut PathItem) {
             )]);
         }
     }
+}
+
+/// `get /v1/companies/{ref}/events` is `get_v1_companies_ref_events`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    format!("{method}_{}", words.join("_"))
 }
 
 /// The merge-patch schema of the resource a path names.
