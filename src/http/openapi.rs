@@ -450,32 +450,6 @@ pub struct PartnershipListParams {
     cursor: Option<String>,
 }
 
-/// The parameters of a company's partnership list (the company is the path).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct CompanyPartnershipListParams {
-    /// Any of these kinds.
-    #[param(max_items = 20)]
-    kind: Option<Vec<PartnershipKind>>,
-    /// Any of these statuses.
-    #[param(max_items = 20)]
-    status: Option<Vec<PartnershipStatus>>,
-    /// All of these tags.
-    #[param(max_items = 20)]
-    tag: Option<Vec<TagName>>,
-    /// `announced_on` on or after.
-    from: Option<NaiveDate>,
-    /// `announced_on` on or before.
-    to: Option<NaiveDate>,
-    /// Page size.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// The previous page's `next_cursor`.
-    #[param(max_length = 4000)]
-    cursor: Option<String>,
-}
-
 /// The parameters of the tag list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -690,6 +664,12 @@ fn conventions_for(path: &str, item: &mut PathItem) {
         let Some(operation) = operation.as_mut() else {
             continue;
         };
+        // The company of a company's deal list is its path, not a parameter.
+        if path == "/v1/companies/{ref}/partnerships"
+            && let Some(parameters) = operation.parameters.as_mut()
+        {
+            parameters.retain(|p| p.name != "company");
+        }
         // Unique, stable ids: generators and Swagger UI key operations by them.
         operation.operation_id = Some(operation_id(method, path));
         for parameter in operation.parameters.iter_mut().flatten() {

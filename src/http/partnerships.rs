@@ -92,7 +92,7 @@ async fn list(
 
 /// `GET /v1/companies/{ref}/partnerships`: deals in which the company is a party.
 #[utoipa::path(get, path = "/v1/companies/{ref}/partnerships", tag = "partnerships",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), crate::http::openapi::CompanyPartnershipListParams),
+    params(("ref" = String, Path, description = "The id (UUID) or the slug."), crate::http::openapi::PartnershipListParams),
     responses((status = 200, description = "Deals in which the company is a party (`company` is not accepted here).", body = crate::http::openapi::PartnershipPage),
         (status = 304, description = "Unchanged.")))]
 async fn list_for_company(

@@ -142,6 +142,12 @@ async fn errors_are_problem_json_and_writes_need_the_bearer_scheme() {
         false
     );
     assert!(doc["components"]["schemas"]["EventPatch"]["required"].is_null());
+    let company_deals =
+        doc["paths"]["/v1/companies/{ref}/partnerships"]["get"]["parameters"].to_string();
+    assert!(
+        !company_deals.contains("\"company\""),
+        "the company is the path there"
+    );
     let patch = &doc["paths"]["/v1/events/{ref}"]["patch"]["requestBody"]["content"];
     assert_eq!(
         patch["application/merge-patch+json"]["schema"]["$ref"],
