@@ -135,6 +135,14 @@ impl ApiError {
         }
     }
 
+    /// A 404 for a `kind` of resource the client named by `reference`.
+    pub fn not_found(kind: &'static str, reference: impl std::fmt::Display) -> Self {
+        Self::NotFound {
+            kind,
+            reference: reference.to_string(),
+        }
+    }
+
     /// Shorthand for a 400 naming a query parameter.
     pub fn bad_param(name: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::BadParam {

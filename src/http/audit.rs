@@ -92,10 +92,7 @@ async fn event_revisions(
     let reference = path.parse("event")?;
     let event = repo::events::find(&app.db, &reference)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            kind: "event",
-            reference: path.0.clone(),
-        })?;
+        .ok_or_else(|| ApiError::not_found("event", &path.0))?;
     revisions(&app, "event", event.id, &uri, &headers).await
 }
 
@@ -128,9 +125,6 @@ async fn partnership_revisions(
         .await?
         .pop()
         .flatten()
-        .ok_or_else(|| ApiError::NotFound {
-            kind: "partnership",
-            reference: path.0.clone(),
-        })?;
+        .ok_or_else(|| ApiError::not_found("partnership", &path.0))?;
     revisions(&app, "partnership", id, &uri, &headers).await
 }

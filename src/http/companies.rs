@@ -11,9 +11,8 @@ use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::company::COMPANY_LIST_PARAMS;
 use crate::model::params::QueryParams;
-use crate::model::{Company, CompanyFilter, NewCompany, etag};
+use crate::model::{CompanyFilter, NewCompany};
 use crate::repo;
-use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -62,14 +61,8 @@ async fn get_one(
     let reference = path.parse("company")?;
     let company = repo::companies::find(&app.db, &reference)
         .await?
-        .ok_or_else(|| not_found(&path))?;
-    respond::resource(
-        &headers,
-        StatusCode::OK,
-        &company,
-        &company_etag(&company),
-        company.updated_at,
-    )
+        .ok_or_else(|| ApiError::not_found("company", &path.0))?;
+    respond::resource(&headers, &company)
 }
 
 /// `POST /v1/companies`: 201 with `Location` and `ETag`.
@@ -88,7 +81,7 @@ async fn create(
     idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
         Box::pin(async move {
             let company = repo::companies::insert(conn, &actor, new).await?;
-            stored(StatusCode::CREATED, &company)
+            respond::stored(StatusCode::CREATED, &company)
         })
     })
     .await
@@ -108,7 +101,7 @@ async fn patch(
     let reference = path.parse("company")?;
     let precondition = if_match(&headers);
     let company = repo::companies::patch(&app.db, &actor, reference, precondition, body).await?;
-    written(StatusCode::OK, &company)
+    respond::written(StatusCode::OK, &company)
 }
 
 /// `DELETE /v1/companies/{ref}`: 204, honouring `If-Match`.
@@ -125,30 +118,4 @@ async fn delete(
     let precondition = if_match(&headers);
     repo::companies::delete(&app.db, &actor, reference, precondition).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn company_etag(company: &Company) -> String {
-    etag(company.id, company.version)
-}
-
-/// The answer to a write: the company, its `ETag`, and (for 201) its `Location`.
-fn stored(status: StatusCode, company: &Company) -> Result<Stored, ApiError> {
-    let location = format!("/v1/companies/{}", company.id);
-    respond::stored(
-        status,
-        company,
-        &etag(company.id, company.version),
-        &location,
-    )
-}
-
-fn written(status: StatusCode, company: &Company) -> Result<Response, ApiError> {
-    Ok(respond::replay(stored(status, company)?, false))
-}
-
-fn not_found(path: &RefPath) -> ApiError {
-    ApiError::NotFound {
-        kind: "company",
-        reference: path.0.clone(),
-    }
 }

@@ -13,9 +13,8 @@ use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::filter::EVENT_LIST_PARAMS;
 use crate::model::params::QueryParams;
-use crate::model::{Event, EventFilter, NewEvent, etag};
+use crate::model::{EventFilter, NewEvent};
 use crate::repo;
-use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// Where the next incremental poll should start: pass it as `updated_since`.
@@ -115,14 +114,8 @@ async fn get_one(
     let reference = path.parse("event")?;
     let event = repo::events::find(&app.db, &reference)
         .await?
-        .ok_or_else(|| not_found(&path))?;
-    respond::resource(
-        &headers,
-        StatusCode::OK,
-        &event,
-        &event_etag(&event),
-        event.updated_at,
-    )
+        .ok_or_else(|| ApiError::not_found("event", &path.0))?;
+    respond::resource(&headers, &event)
 }
 
 /// `POST /v1/events`: 201 with `Location` and `ETag`.
@@ -142,7 +135,7 @@ async fn create(
     idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
         Box::pin(async move {
             let event = repo::events::insert(conn, &actor, new).await?;
-            stored(StatusCode::CREATED, &event)
+            respond::stored(StatusCode::CREATED, &event)
         })
     })
     .await
@@ -162,7 +155,7 @@ async fn patch(
     let reference = path.parse("event")?;
     let precondition = if_match(&headers);
     let event = repo::events::patch(&app.db, &actor, reference, precondition, body).await?;
-    written(StatusCode::OK, &event)
+    respond::written(StatusCode::OK, &event)
 }
 
 /// `DELETE /v1/events/{ref}`: 204, honouring `If-Match`.
@@ -179,25 +172,4 @@ async fn delete(
     let precondition = if_match(&headers);
     repo::events::delete(&app.db, &actor, reference, precondition).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn event_etag(event: &Event) -> String {
-    etag(event.id, event.version)
-}
-
-/// The answer to a write: the event, its `ETag`, and (for 201) its `Location`.
-fn stored(status: StatusCode, event: &Event) -> Result<Stored, ApiError> {
-    let location = format!("/v1/events/{}", event.id);
-    respond::stored(status, event, &etag(event.id, event.version), &location)
-}
-
-fn written(status: StatusCode, event: &Event) -> Result<Response, ApiError> {
-    Ok(respond::replay(stored(status, event)?, false))
-}
-
-fn not_found(path: &RefPath) -> ApiError {
-    ApiError::NotFound {
-        kind: "event",
-        reference: path.0.clone(),
-    }
 }

@@ -10,14 +10,11 @@ use uuid::Uuid;
 use super::extract::{JsonBody, RefPath, Writer, if_match};
 use super::{idempotency, respond};
 use crate::error::ApiError;
+use crate::model::Ref;
 use crate::model::params::QueryParams;
-use crate::model::partnership::{
-    NewPartnership, PARTNERSHIP_LIST_PARAMS, Partnership, PartnershipFilter,
-};
-use crate::model::{Ref, etag};
+use crate::model::partnership::{NewPartnership, PARTNERSHIP_LIST_PARAMS, PartnershipFilter};
 use crate::repo;
 use crate::repo::graph::{self, Target};
-use crate::repo::idempotency::Stored;
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -42,10 +39,7 @@ pub async fn filter_company(
         .pop()
         .flatten()
         .ok_or_else(|| {
-            ApiError::bad_param(
-                parameter,
-                format!("no company matches `{}`", graph::show(reference)),
-            )
+            ApiError::bad_param(parameter, format!("no company matches `{}`", reference))
         })
 }
 
@@ -56,10 +50,7 @@ pub async fn path_company(app: &AppState, path: &RefPath) -> Result<Uuid, ApiErr
         .await?
         .pop()
         .flatten()
-        .ok_or_else(|| ApiError::NotFound {
-            kind: "company",
-            reference: path.0.clone(),
-        })
+        .ok_or_else(|| ApiError::not_found("company", &path.0))
 }
 
 /// `GET /v1/partnerships`.
@@ -134,17 +125,8 @@ async fn get_one(
     let reference = path.parse("partnership")?;
     let deal = repo::partnerships::find(&app.db, &reference)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            kind: "partnership",
-            reference: path.0.clone(),
-        })?;
-    respond::resource(
-        &headers,
-        StatusCode::OK,
-        &deal,
-        &etag(deal.id, deal.version),
-        deal.updated_at,
-    )
+        .ok_or_else(|| ApiError::not_found("partnership", &path.0))?;
+    respond::resource(&headers, &deal)
 }
 
 /// `POST /v1/partnerships`.
@@ -163,7 +145,7 @@ async fn create(
     idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
         Box::pin(async move {
             let deal = repo::partnerships::insert(conn, &actor, new).await?;
-            stored(StatusCode::CREATED, &deal)
+            respond::stored(StatusCode::CREATED, &deal)
         })
     })
     .await
@@ -183,7 +165,7 @@ async fn patch(
     let reference = path.parse("partnership")?;
     let deal =
         repo::partnerships::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
-    written(StatusCode::OK, &deal)
+    respond::written(StatusCode::OK, &deal)
 }
 
 /// `DELETE /v1/partnerships/{ref}`: 204; its events stay.
@@ -199,14 +181,4 @@ async fn delete(
     let reference = path.parse("partnership")?;
     repo::partnerships::delete(&app.db, &actor, reference, if_match(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The answer to a write: the partnership, its `ETag`, and (for 201) its `Location`.
-fn stored(status: StatusCode, deal: &Partnership) -> Result<Stored, ApiError> {
-    let location = format!("/v1/partnerships/{}", deal.id);
-    respond::stored(status, deal, &etag(deal.id, deal.version), &location)
-}
-
-fn written(status: StatusCode, deal: &Partnership) -> Result<Response, ApiError> {
-    Ok(respond::replay(stored(status, deal)?, false))
 }

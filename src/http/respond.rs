@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::extract::if_none_match;
 use crate::error::ApiError;
+use crate::model::etag;
 use crate::repo::idempotency::Stored;
+use uuid::Uuid;
 
 /// Serialises `value` to a JSON body.
 pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
@@ -34,18 +36,49 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
+/// A stored resource as the HTTP layer addresses it: where its collection lives and
+/// what its entity tag and modification time are.
+pub trait Resource: Serialize {
+    /// The collection's path, e.g. `/v1/events`.
+    const COLLECTION: &'static str;
+    /// The resource's id.
+    fn id(&self) -> Uuid;
+    /// Its version.
+    fn version(&self) -> i64;
+    /// When it last changed.
+    fn updated_at(&self) -> DateTime<Utc>;
+}
+
+/// Implements [`Resource`] for model types with `id`, `version` and `updated_at` fields.
+macro_rules! resource {
+    ($type:ty, $collection:literal) => {
+        impl Resource for $type {
+            const COLLECTION: &'static str = $collection;
+            fn id(&self) -> Uuid {
+                self.id
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+            fn updated_at(&self) -> DateTime<Utc> {
+                self.updated_at
+            }
+        }
+    };
+}
+
+resource!(crate::model::Event, "/v1/events");
+resource!(crate::model::company::Company, "/v1/companies");
+resource!(crate::model::partnership::Partnership, "/v1/partnerships");
+
 /// One resource with its `ETag` and `Last-Modified`, or a 304 when the client's copy
 /// is current (`If-None-Match`, else `If-Modified-Since`).
-pub fn resource<T: Serialize>(
-    request: &HeaderMap,
-    status: StatusCode,
-    value: &T,
-    etag: &str,
-    updated_at: DateTime<Utc>,
-) -> Result<Response, ApiError> {
+pub fn resource<T: Resource>(request: &HeaderMap, value: &T) -> Result<Response, ApiError> {
+    let etag = etag(value.id(), value.version());
+    let updated_at = value.updated_at();
     let last_modified = updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let fresh = if request.contains_key(header::IF_NONE_MATCH) {
-        if_none_match(request, etag)
+        if_none_match(request, &etag)
     } else {
         request
             .get(header::IF_MODIFIED_SINCE)
@@ -53,13 +86,13 @@ pub fn resource<T: Serialize>(
             .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
             .is_some_and(|since| updated_at.timestamp() <= since.timestamp())
     };
-    let mut response = if status == StatusCode::OK && fresh {
+    let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        json_response(status, to_json(value)?)
+        json_response(StatusCode::OK, to_json(value)?)
     };
     let headers = response.headers_mut();
-    set(headers, header::ETAG, etag);
+    set(headers, header::ETAG, &etag);
     set(headers, header::LAST_MODIFIED, &last_modified);
     Ok(response)
 }
@@ -137,17 +170,13 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The answer to a write, as it is sent and stored for `Idempotency-Key` replays: the
 /// resource as JSON with its `ETag`, and for a 201 its `Location`.
-pub fn stored<T: Serialize>(
-    status: StatusCode,
-    value: &T,
-    etag: &str,
-    location: &str,
-) -> Result<Stored, ApiError> {
+pub fn stored<T: Resource>(status: StatusCode, value: &T) -> Result<Stored, ApiError> {
     Ok(Stored {
         status: status.as_u16(),
         body: to_json(value)?,
-        location: (status == StatusCode::CREATED).then(|| location.to_owned()),
-        etag: Some(etag.to_owned()),
+        location: (status == StatusCode::CREATED)
+            .then(|| format!("{}/{}", T::COLLECTION, value.id())),
+        etag: Some(etag(value.id(), value.version())),
     })
 }
 
@@ -172,11 +201,6 @@ pub fn replay(answer: Stored, replayed: bool) -> Response {
 }
 
 /// The answer to a write that needs no idempotency record (PATCH).
-pub fn written<T: Serialize>(
-    status: StatusCode,
-    value: &T,
-    etag: &str,
-    location: &str,
-) -> Result<Response, ApiError> {
-    Ok(replay(stored(status, value, etag, location)?, false))
+pub fn written<T: Resource>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
+    Ok(replay(stored(status, value)?, false))
 }

@@ -277,14 +277,7 @@ impl EventFilter {
     /// cursor cannot be replayed against another query.
     pub fn fingerprint(&self) -> u64 {
         let join = |tags: &[Tag]| tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(",");
-        let companies: Vec<String> = self
-            .companies
-            .iter()
-            .map(|r| match r {
-                Ref::Id(id) => id.to_string(),
-                Ref::Slug(slug) => slug.to_string(),
-            })
-            .collect();
+        let companies: Vec<String> = self.companies.iter().map(Ref::to_string).collect();
         let canonical = format!(
             "{}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             companies.join(","),

@@ -645,11 +645,11 @@ impl PartnershipFilter {
 
     /// A stable hash of everything that decides which rows match.
     pub fn fingerprint(&self) -> u64 {
-        let company = match &self.company {
-            Some(Ref::Id(id)) => id.to_string(),
-            Some(Ref::Slug(slug)) => slug.to_string(),
-            None => String::new(),
-        };
+        let company = self
+            .company
+            .as_ref()
+            .map(Ref::to_string)
+            .unwrap_or_default();
         let tags: Vec<&str> = self.tags.iter().map(Tag::as_str).collect();
         super::cursor::fingerprint_of(&format!(
             "partnerships|{company}|{:?}|{:?}|{}|{:?}|{:?}",

@@ -97,6 +97,16 @@ pub enum Ref {
     Slug(Slug),
 }
 
+impl fmt::Display for Ref {
+    /// The reference as the client wrote it (ids in their hyphenated form).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Slug(slug) => f.write_str(slug.as_str()),
+        }
+    }
+}
+
 impl Ref {
     /// Reads a path segment; `None` when it can be neither an id nor a slug, so no
     /// resource can match it and the database need not be asked.

@@ -241,7 +241,7 @@ pub async fn patch(
     let mut tx = db.begin().await?;
     let current = fetch(&mut *tx, &reference, true)
         .await?
-        .ok_or_else(|| not_found(&reference))?;
+        .ok_or_else(|| ApiError::not_found("company", &reference))?;
     precondition.check_current(current.id, current.version)?;
     let mut document = current.to_input_document();
     merge_patch(&mut document, &patch);
@@ -302,7 +302,7 @@ pub async fn delete(
     let mut tx = db.begin().await?;
     let current = fetch(&mut *tx, &reference, true)
         .await?
-        .ok_or_else(|| not_found(&reference))?;
+        .ok_or_else(|| ApiError::not_found("company", &reference))?;
     precondition.check_current(current.id, current.version)?;
     let (events, deals): (i64, i64) = sqlx::query_as(
         "select (select count(distinct event_id) from event_companies where company_id = $1), \
@@ -347,16 +347,6 @@ fn still_referenced(error: sqlx::Error, slug: &str) -> ApiError {
             "the company `{slug}` is still named by other records; remove those links first"
         )),
         _ => error.into(),
-    }
-}
-
-fn not_found(reference: &Ref) -> ApiError {
-    ApiError::NotFound {
-        kind: "company",
-        reference: match reference {
-            Ref::Id(id) => id.to_string(),
-            Ref::Slug(slug) => slug.to_string(),
-        },
     }
 }
 

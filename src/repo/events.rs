@@ -427,7 +427,7 @@ async fn link_and_hydrate(
         if found.is_none() {
             errors.push(FieldError::new(
                 format!("companies[{i}].company"),
-                format!("no company matches `{}`", graph::show(company_refs[i])),
+                format!("no company matches `{}`", company_refs[i]),
             ));
         }
     }
@@ -435,7 +435,7 @@ async fn link_and_hydrate(
         if found.is_none() {
             errors.push(FieldError::new(
                 format!("partnerships[{i}]"),
-                format!("no partnership matches `{}`", graph::show(deal_refs[i])),
+                format!("no partnership matches `{}`", deal_refs[i]),
             ));
         }
     }
@@ -474,10 +474,6 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn check(&self, event: &Event) -> Result<(), ApiError> {
-        self.check_current(event.id, event.version)
-    }
-
     /// Checks the precondition against the current version of any resource, so every
     /// resource's writes share one `If-Match` rule.
     pub(crate) fn check_current(&self, id: Uuid, version: i64) -> Result<(), ApiError> {
@@ -502,8 +498,8 @@ pub async fn patch(
     let mut tx = db.begin().await?;
     let mut current = fetch(&mut *tx, &reference, true)
         .await?
-        .ok_or_else(|| not_found(&reference))?;
-    precondition.check(&current)?;
+        .ok_or_else(|| ApiError::not_found("event", &reference))?;
+    precondition.check_current(current.id, current.version)?;
     hydrate(&mut tx, vec![&mut current]).await?;
     let mut document = current.to_input_document();
     merge_patch(&mut document, &patch);
@@ -568,8 +564,8 @@ pub async fn delete(
     let mut tx = db.begin().await?;
     let mut current = fetch(&mut *tx, &reference, true)
         .await?
-        .ok_or_else(|| not_found(&reference))?;
-    precondition.check(&current)?;
+        .ok_or_else(|| ApiError::not_found("event", &reference))?;
+    precondition.check_current(current.id, current.version)?;
     hydrate(&mut tx, vec![&mut current]).await?;
     sqlx::query("update events set deleted_at = now() where id = $1")
         .bind(current.id)
@@ -591,14 +587,4 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-fn not_found(reference: &Ref) -> ApiError {
-    ApiError::NotFound {
-        kind: "event",
-        reference: match reference {
-            Ref::Id(id) => id.to_string(),
-            Ref::Slug(slug) => slug.to_string(),
-        },
-    }
 }

@@ -85,20 +85,12 @@ pub async fn resolve(
         .iter()
         .enumerate()
         .filter(|(_, id)| id.is_none())
-        .map(|(i, _)| FieldError::new(field(i), format!("no {kind} matches `{}`", show(refs[i]))))
+        .map(|(i, _)| FieldError::new(field(i), format!("no {kind} matches `{}`", refs[i])))
         .collect();
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     Ok(found.into_iter().flatten().collect())
-}
-
-/// A reference as the client wrote it.
-pub fn show(reference: &Ref) -> String {
-    match reference {
-        Ref::Id(id) => id.to_string(),
-        Ref::Slug(slug) => slug.to_string(),
-    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -370,6 +370,23 @@ pub async fn insert(
     Ok(deal)
 }
 
+/// The deal a write is about: locked for the rest of the transaction, its `If-Match`
+/// checked, and hydrated (the merge-patch document and the audit row need all of it).
+async fn locked(
+    conn: &mut PgConnection,
+    reference: &Ref,
+    precondition: &Precondition,
+) -> Result<Partnership, ApiError> {
+    let row = fetch_row(&mut *conn, reference, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("partnership", reference))?;
+    precondition.check_current(row.id, row.version)?;
+    hydrate(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow!("hydrating a partnership gave nothing").into())
+}
+
 /// A deal as stored right now, inside the caller's transaction.
 async fn reload(conn: &mut PgConnection, id: Uuid) -> Result<Partnership, ApiError> {
     let row = fetch_row(&mut *conn, &Ref::Id(id), false)
@@ -391,14 +408,7 @@ pub async fn patch(
     patch: Value,
 ) -> Result<Partnership, ApiError> {
     let mut tx = db.begin().await?;
-    let row = fetch_row(&mut *tx, &reference, true)
-        .await?
-        .ok_or_else(|| not_found(&reference))?;
-    precondition.check_current(row.id, row.version)?;
-    let current = hydrate(&mut tx, vec![row])
-        .await?
-        .pop()
-        .ok_or_else(|| anyhow!("hydrating a partnership gave nothing"))?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
     let mut document = current.to_input_document();
     merge_patch(&mut document, &patch);
     let new = NewPartnership::from_json(document)?;
@@ -436,13 +446,9 @@ pub async fn delete(
     precondition: Precondition,
 ) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
-    let row = fetch_row(&mut *tx, &reference, true)
-        .await?
-        .ok_or_else(|| not_found(&reference))?;
-    precondition.check_current(row.id, row.version)?;
-    let current = reload(&mut tx, row.id).await?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
     sqlx::query("delete from partnerships where id = $1")
-        .bind(row.id)
+        .bind(current.id)
         .execute(&mut *tx)
         .await?;
     audit::record(
@@ -457,11 +463,4 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-fn not_found(reference: &Ref) -> ApiError {
-    ApiError::NotFound {
-        kind: "partnership",
-        reference: graph::show(reference),
-    }
 }
