@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""Streams a realistic data set as CSV for PostgreSQL COPY.
+"""Streams the benchmark data set as CSV for PostgreSQL COPY.
 
-Usage: generate.py TABLE EVENTS   (TABLE: companies, partnerships, parties, events,
-event_companies, event_partnerships). Deterministic: the same EVENTS gives the same
-data, so runs compare. Tags follow a Zipf-like skew over 500 tags, 1 to 6 an event.
+Usage: generate.py TABLE EVENTS [SHARD/SHARDS]
+TABLE: companies, partnerships, parties, events, event_companies, event_partnerships.
+
+Deterministic: rows come in blocks of 10,000, each drawn from its own seeded generator,
+so the same EVENTS gives the same data however many shards stream it in parallel
+(shard s of n streams the blocks b with b % n == s). Ids are UUID v7, time-ordered like
+real ones, and derived from the row number, so link tables are written with ids
+directly and need no join at load time.
+
+The shape: tags follow a Zipf-like skew over 500 tags, 1 to 6 an event; text is drawn
+Zipf-like from a vocabulary of about 2,000 words (English stop words first, then the
+industry's words, then rarer filler), so full-text queries are as selective as on
+real news rather than matching a quarter of all events.
 """
 import csv
+import hashlib
 import itertools
 import random
 import sys
@@ -15,71 +26,108 @@ from datetime import date, timedelta
 TAGS = 500
 COMPANIES = 10_000
 PARTNERSHIPS = 50_000
-BASE_MS = 1_704_067_200_000  # 2024-01-01, for time-ordered (v7) ids
-WORDS = ("anthropic openai amazon google microsoft nvidia chips cloud model training "
-         "inference funding round regulator antitrust review partnership acquisition "
-         "datacenter gpu safety policy europe launch research benchmark").split()
+BLOCK = 10_000
+BASE_MS = 1_704_067_200_000  # 2024-01-01
+STOP_WORDS = "the of and to in a with for on as by its at from that is was".split()
+INDUSTRY_WORDS = """
+anthropic openai amazon google microsoft nvidia meta apple mistral cohere xai deepmind
+investment funding round billion million stake valuation investor shares equity
+chips gpu accelerator datacenter cloud compute capacity supercomputer cluster power
+model training inference release launch benchmark research paper safety alignment
+policy regulator antitrust review competition authority commission inquiry approval
+partnership agreement deal acquisition merger licensing distribution customer supplier
+europe united states china japan india britain france germany korea canada
+lawsuit court ruling copyright settlement fine investigation guidance framework act
+enterprise product api agents assistant platform developers revenue growth pricing
+""".split()
+FILLER = [a + b + c for a in ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "be", "do", "fu", "gi")
+          for b in ("ran", "tel", "mos", "vik", "dun", "pal", "sor", "gem", "hul", "nix", "bor", "cas")
+          for c in ("a", "o", "is", "en", "um", "ar", "ic", "e", "ix", "on", "ul", "es")]
+VOCABULARY = STOP_WORDS + INDUSTRY_WORDS + FILLER
 CATEGORIES = ["industry", "funding", "policy", "research", "product", "legal", "other"]
 KINDS = ["ai_lab", "cloud_provider", "chipmaker", "investor", "regulator", "enterprise", "other"]
 DEAL_KINDS = ["investment", "cloud", "chips", "distribution", "acquisition", "licensing", "research", "other"]
 STATUSES = ["announced", "active", "completed", "under_review", "ended"]
 ROLES = ["investor", "investee", "partner", "subject", "customer", "supplier"]
+TAG_WEIGHTS = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(TAGS)))
+WORD_WEIGHTS = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(VOCABULARY))))
 
 
-def v7(rng, n, spread_ms=1):
-    """A UUID v7 whose time part grows with n, so ids are time-ordered like real ones."""
-    ms = BASE_MS + n * spread_ms
-    rand = rng.getrandbits(74)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+def v7(kind, n):
+    """The UUID v7 of row `n` of `kind`: its time part grows with n (1 ms a row)."""
+    ms = BASE_MS + n
+    rand = int.from_bytes(hashlib.blake2b(f"{kind}{n}".encode(), digest_size=10).digest(), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     return str(uuid.UUID(int=value))
 
 
-def zipf_tags(rng, cumulative):
+def zipf_tags(rng):
     count = rng.randint(1, 6)
     picked = set()
     while len(picked) < count:
-        picked.add(rng.choices(range(TAGS), cum_weights=cumulative)[0])
+        picked.add(rng.choices(range(TAGS), cum_weights=TAG_WEIGHTS)[0])
     return "{" + ",".join(f"tag-{t}" for t in sorted(picked)) + "}"
+
+
+def phrases(seed):
+    """A pool of six-word phrases drawn word by word with the Zipf-like skew; texts are
+    built from them, which keeps word frequencies Zipf-like and generation fast."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(VOCABULARY, cum_weights=WORD_WEIGHTS, k=6)) for _ in range(20_000)]
+
+
+def blocks(total, shard, shards):
+    for block in range(shard, (total + BLOCK - 1) // BLOCK, shards):
+        yield block, range(block * BLOCK, min(total, (block + 1) * BLOCK))
 
 
 def main():
     table, events = sys.argv[1], int(sys.argv[2])
-    rng = random.Random(42)
+    shard, shards = (int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "0/1").split("/"))
     out = csv.writer(sys.stdout, lineterminator="\n")
-    weights = [1.0 / (rank + 1) for rank in range(TAGS)]
-    cumulative = list(itertools.accumulate(weights))
     if table == "companies":
+        rng = random.Random("companies")
         for i in range(COMPANIES):
-            out.writerow([v7(rng, i), f"company-{i}", f"Company {i} {rng.choice(WORDS).title()}",
+            out.writerow([v7("company", i), f"company-{i}", f"Company {i} {rng.choice(INDUSTRY_WORDS).title()}",
                           rng.choice(KINDS), rng.choice(["US", "GB", "FR", "DE", "JP", ""]) or None,
                           f"https://company-{i}.example.com", f"Company {i} of the benchmark.", "{}"])
     elif table == "partnerships":
+        rng = random.Random("partnerships")
         for i in range(PARTNERSHIPS):
             announced = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
-            out.writerow([v7(rng, i), f"deal-{i}", f"Deal {i}", rng.choice(DEAL_KINDS), rng.choice(STATUSES),
+            out.writerow([v7("deal", i), f"deal-{i}", f"Deal {i}", rng.choice(DEAL_KINDS), rng.choice(STATUSES),
                           announced.isoformat(), rng.randrange(1, 10_000) * 1_000_000, "USD", "{}", "f",
                           "{" + f"tag-{rng.randrange(50)}" + "}"])
     elif table == "parties":
+        rng = random.Random("parties")
         for i in range(PARTNERSHIPS):
             a, b = rng.sample(range(COMPANIES), 2)
-            deal = f"deal-{i}"
-            out.writerow([deal, f"company-{a}", "investor", 0])
-            out.writerow([deal, f"company-{b}", "investee", 1])
+            out.writerow([v7("deal", i), v7("company", a), "investor", 0])
+            out.writerow([v7("deal", i), v7("company", b), "investee", 1])
     elif table == "events":
-        for i in range(events):
-            words = rng.sample(WORDS, 6)
-            occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
-            out.writerow([v7(rng, i), f"ev-{i}", f"Event {i}: {' '.join(words[:4])}", occurred.isoformat(),
-                          rng.choice(CATEGORIES), rng.randrange(4), f"Summary {' '.join(words)}",
-                          f"What happened: {' '.join(rng.sample(WORDS, 12))}", f"Why {i} matters",
-                          zipf_tags(rng, cumulative), "[]"])
+        pool = phrases("phrases")
+        for block, rows in blocks(events, shard, shards):
+            rng = random.Random(f"events-{block}")
+            for i in rows:
+                occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
+                title, *summary = rng.choices(pool, k=3)
+                happened = rng.choices(pool, k=4)
+                out.writerow([v7("event", i), f"ev-{i}", f"Event {i}: {title}", occurred.isoformat(),
+                              rng.choice(CATEGORIES), rng.randrange(4), " ".join(summary).capitalize() + ".",
+                              " ".join(happened).capitalize() + ".", f"Why event {i} matters.",
+                              zipf_tags(rng), "[]"])
     elif table == "event_companies":
-        for i in range(events):
-            for position, company in enumerate(rng.sample(range(COMPANIES), rng.randint(1, 3))):
-                out.writerow([f"ev-{i}", f"company-{company}", rng.choice(ROLES), position])
+        for block, rows in blocks(events, shard, shards):
+            rng = random.Random(f"event-companies-{block}")
+            for i in rows:
+                for position, company in enumerate(rng.sample(range(COMPANIES), rng.randint(1, 3))):
+                    out.writerow([v7("event", i), v7("company", company), rng.choice(ROLES), position])
     elif table == "event_partnerships":
-        for i in range(0, events, 10):
-            out.writerow([f"ev-{i}", f"deal-{rng.randrange(PARTNERSHIPS)}", 0])
+        for block, rows in blocks(events, shard, shards):
+            rng = random.Random(f"event-partnerships-{block}")
+            for i in rows:
+                if i % 10 == 0:
+                    out.writerow([v7("event", i), v7("deal", rng.randrange(PARTNERSHIPS)), 0])
     else:
         sys.exit(f"unknown table {table}")
 

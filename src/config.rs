@@ -154,6 +154,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true,
           value_parser = parse_proxy)]
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a computed `Next-Updated-Since` is reused, in milliseconds: an older
+    /// watermark is still safe (polls may see a change twice, never zero times) and
+    /// saves a query a page under load; 0 computes it for every list.
+    #[arg(long, env = "POLL_WATERMARK_MAX_AGE_MS", default_value_t = 250, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub poll_watermark_max_age_ms: u64,
 }
 
 impl ServeConfig {
@@ -173,7 +179,13 @@ impl ServeConfig {
             rate_limit_rps: 0,
             rate_limit_burst: 200,
             trusted_proxies: Vec::new(),
+            poll_watermark_max_age_ms: 250,
         }
+    }
+
+    /// How long a computed poll watermark is reused.
+    pub fn poll_watermark_max_age(&self) -> Duration {
+        Duration::from_millis(self.poll_watermark_max_age_ms)
     }
 
     /// The request timeout.

@@ -6,7 +6,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::config::ServeConfig;
+use crate::http::list_cache::ListCache;
 use crate::http::rate_limit::ClientRateLimiter;
+use crate::repo::watermark::Watermarks;
 
 /// Shared state, cheap to clone.
 #[derive(Clone)]
@@ -19,6 +21,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Per-client request allowances; `None` when `RATE_LIMIT_RPS` is 0.
     pub rate_limiter: Option<Arc<ClientRateLimiter>>,
+    /// The `ETag`s of lists answered at the current content version.
+    pub lists: Arc<ListCache>,
+    /// The polling watermark, reused for `POLL_WATERMARK_MAX_AGE_MS`.
+    pub watermarks: Arc<Watermarks>,
 }
 
 impl AppState {
@@ -28,8 +34,10 @@ impl AppState {
         Self {
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
+            watermarks: Arc::new(Watermarks::new(config.poll_watermark_max_age())),
             config: Arc::new(config),
             metrics: crate::http::metrics::handle(),
+            lists: Arc::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::extract::{RefPath, authorize};
+use super::list_cache::conditional_list;
 use super::partnerships::path_company;
 use super::respond;
 use crate::error::ApiError;
@@ -54,17 +55,20 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), AuditFilter::PARAMS)?;
-    let filter = AuditFilter::from_params(&params)?;
-    let page = repo::audit::list(&app.db, &filter).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-    respond::list(
-        &headers,
-        &uri,
-        &base,
-        &page.items,
-        page.next.map(|c| c.encode()),
-    )
+    conditional_list(&app, &headers, &uri, async {
+        let params = QueryParams::parse(query.as_deref(), AuditFilter::PARAMS)?;
+        let filter = AuditFilter::from_params(&params)?;
+        let page = repo::audit::list(&app.db, &filter).await?;
+        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+        respond::list(
+            &headers,
+            &uri,
+            &base,
+            &page.items,
+            page.next.map(|c| c.encode()),
+        )
+    })
+    .await
 }
 
 async fn revisions(
@@ -89,11 +93,14 @@ async fn event_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse("event")?;
-    let event = repo::events::find(&app.db, &reference)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event", &path.0))?;
-    revisions(&app, "event", event.id, &uri, &headers).await
+    conditional_list(&app, &headers, &uri, async {
+        let reference = path.parse("event")?;
+        let event = repo::events::find(&app.db, &reference)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event", &path.0))?;
+        revisions(&app, "event", event.id, &uri, &headers).await
+    })
+    .await
 }
 
 /// `GET /v1/companies/{ref}/revisions`.
@@ -106,8 +113,11 @@ async fn company_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = path_company(&app, &path).await?;
-    revisions(&app, "company", id, &uri, &headers).await
+    conditional_list(&app, &headers, &uri, async {
+        let id = path_company(&app, &path).await?;
+        revisions(&app, "company", id, &uri, &headers).await
+    })
+    .await
 }
 
 /// `GET /v1/partnerships/{ref}/revisions`.
@@ -120,11 +130,14 @@ async fn partnership_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference: Ref = path.parse("partnership")?;
-    let id = graph::lookup(&app.db, Target::Partnerships, &[&reference])
-        .await?
-        .pop()
-        .flatten()
-        .ok_or_else(|| ApiError::not_found("partnership", &path.0))?;
-    revisions(&app, "partnership", id, &uri, &headers).await
+    conditional_list(&app, &headers, &uri, async {
+        let reference: Ref = path.parse("partnership")?;
+        let id = graph::lookup(&app.db, Target::Partnerships, &[&reference])
+            .await?
+            .pop()
+            .flatten()
+            .ok_or_else(|| ApiError::not_found("partnership", &path.0))?;
+        revisions(&app, "partnership", id, &uri, &headers).await
+    })
+    .await
 }

@@ -7,6 +7,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::list_cache::conditional_list;
 use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::company::COMPANY_LIST_PARAMS;
@@ -36,17 +37,20 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
-    let filter = CompanyFilter::from_params(&params)?;
-    let page = repo::companies::list(&app.db, &filter).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-    respond::list(
-        &headers,
-        &uri,
-        &base,
-        &page.items,
-        page.next.map(|c| c.encode()),
-    )
+    conditional_list(&app, &headers, &uri, async {
+        let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
+        let filter = CompanyFilter::from_params(&params)?;
+        let page = repo::companies::list(&app.db, &filter).await?;
+        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+        respond::list(
+            &headers,
+            &uri,
+            &base,
+            &page.items,
+            page.next.map(|c| c.encode()),
+        )
+    })
+    .await
 }
 
 /// `GET /v1/companies/{ref}`.

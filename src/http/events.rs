@@ -8,6 +8,7 @@ use axum::routing::get;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::list_cache::conditional_list;
 use super::partnerships::{filter_company, path_company};
 use super::{idempotency, respond};
 use crate::error::ApiError;
@@ -41,15 +42,18 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
-    let filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
-    list_page(&app, &filter, Vec::new(), &uri, &headers).await
+    conditional_list(&app, &headers, &uri, async {
+        let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
+        let filter = EventFilter::from_params(&params)?;
+        if filter.role.is_some() && filter.companies.is_empty() {
+            return Err(ApiError::bad_param(
+                "role",
+                "needs `company`: the role a company took part in",
+            ));
+        }
+        list_page(&app, &filter, Vec::new(), &uri, &headers).await
+    })
+    .await
 }
 
 /// `GET /v1/companies/{ref}/events`: the company's events; every event filter applies.
@@ -64,10 +68,13 @@ async fn list_for_company(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let company = path_company(&app, &path).await?;
-    let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
-    let filter = EventFilter::from_params(&params)?;
-    list_page(&app, &filter, vec![company], &uri, &headers).await
+    conditional_list(&app, &headers, &uri, async {
+        let company = path_company(&app, &path).await?;
+        let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
+        let filter = EventFilter::from_params(&params)?;
+        list_page(&app, &filter, vec![company], &uri, &headers).await
+    })
+    .await
 }
 
 /// Resolves the filter's companies (an unknown one is a 400 naming `company`), then
@@ -82,7 +89,9 @@ async fn list_page(
     for reference in &filter.companies {
         company_ids.push(filter_company(app, reference, "company").await?);
     }
-    let (page, watermark) = repo::events::list(&app.db, filter, &company_ids).await?;
+    // Before the page's snapshot is taken: see `repo::watermark::compute`.
+    let watermark = app.watermarks.get(&app.db).await?;
+    let page = repo::events::list(&app.db, filter, &company_ids).await?;
     let base = respond::base_url(app.config.public_url.as_deref(), headers);
     let mut response = respond::list(
         headers,
@@ -91,6 +100,9 @@ async fn list_page(
         &page.items,
         page.next.map(|c| c.encode()),
     )?;
+    if response.status() != StatusCode::OK {
+        return Ok(response);
+    }
     // Outside the body (and so the ETag): it moves with time even when the list does not.
     // One microsecond earlier because `updated_since` is exclusive.
     let next_since = (watermark - chrono::Duration::microseconds(1))

@@ -6,6 +6,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod list_cache;
 pub mod metrics;
 pub mod openapi;
 pub mod partnerships;

@@ -8,6 +8,7 @@ use axum::routing::get;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::list_cache::conditional_list;
 use super::{idempotency, respond};
 use crate::error::ApiError;
 use crate::model::Ref;
@@ -64,21 +65,24 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), PARTNERSHIP_LIST_PARAMS)?;
-    let filter = PartnershipFilter::from_params(&params)?;
-    let company = match &filter.company {
-        Some(reference) => Some(filter_company(&app, reference, "company").await?),
-        None => None,
-    };
-    let page = repo::partnerships::list(&app.db, &filter, company).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-    respond::list(
-        &headers,
-        &uri,
-        &base,
-        &page.items,
-        page.next.map(|c| c.encode()),
-    )
+    conditional_list(&app, &headers, &uri, async {
+        let params = QueryParams::parse(query.as_deref(), PARTNERSHIP_LIST_PARAMS)?;
+        let filter = PartnershipFilter::from_params(&params)?;
+        let company = match &filter.company {
+            Some(reference) => Some(filter_company(&app, reference, "company").await?),
+            None => None,
+        };
+        let page = repo::partnerships::list(&app.db, &filter, company).await?;
+        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+        respond::list(
+            &headers,
+            &uri,
+            &base,
+            &page.items,
+            page.next.map(|c| c.encode()),
+        )
+    })
+    .await
 }
 
 /// `GET /v1/companies/{ref}/partnerships`: deals in which the company is a party.
@@ -93,23 +97,26 @@ async fn list_for_company(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let company = path_company(&app, &path).await?;
-    let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
-        .iter()
-        .copied()
-        .filter(|p| *p != "company")
-        .collect();
-    let params = QueryParams::parse(query.as_deref(), &allowed)?;
-    let filter = PartnershipFilter::from_params(&params)?;
-    let page = repo::partnerships::list(&app.db, &filter, Some(company)).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-    respond::list(
-        &headers,
-        &uri,
-        &base,
-        &page.items,
-        page.next.map(|c| c.encode()),
-    )
+    conditional_list(&app, &headers, &uri, async {
+        let company = path_company(&app, &path).await?;
+        let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
+            .iter()
+            .copied()
+            .filter(|p| *p != "company")
+            .collect();
+        let params = QueryParams::parse(query.as_deref(), &allowed)?;
+        let filter = PartnershipFilter::from_params(&params)?;
+        let page = repo::partnerships::list(&app.db, &filter, Some(company)).await?;
+        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+        respond::list(
+            &headers,
+            &uri,
+            &base,
+            &page.items,
+            page.next.map(|c| c.encode()),
+        )
+    })
+    .await
 }
 
 /// `GET /v1/partnerships/{ref}`.

@@ -119,11 +119,10 @@ pub fn list<T: Serialize>(
     })?;
     let digest = Sha256::digest(&body);
     let etag = format!("W/\"{}\"", hex(&digest[..12]));
-    let mut response = if if_none_match(request, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        json_response(StatusCode::OK, body)
-    };
+    if if_none_match(request, &etag) {
+        return Ok(list_not_modified(&etag));
+    }
+    let mut response = json_response(StatusCode::OK, body);
     let headers = response.headers_mut();
     set(headers, header::ETAG, &etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -132,6 +131,16 @@ pub fn list<T: Serialize>(
         set(headers, header::LINK, &link);
     }
     Ok(response)
+}
+
+/// The 304 of a list: its `ETag` and `Cache-Control`, the headers a 200 would repeat
+/// (RFC 9110, 15.4.5); links and poll watermarks are left to the 200.
+pub fn list_not_modified(etag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    let headers = response.headers_mut();
+    set(headers, header::ETAG, etag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// The request's URL with `cursor` replaced by the next page's.

@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 
+use super::list_cache::conditional_list;
 use super::respond;
 use crate::error::ApiError;
 use crate::model::TagFilter;
@@ -28,9 +29,12 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
-    let filter = TagFilter::from_params(&params)?;
-    let tags = repo::tags::list(&app.db, &filter).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-    respond::list(&headers, &uri, &base, &tags, None)
+    conditional_list(&app, &headers, &uri, async {
+        let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
+        let filter = TagFilter::from_params(&params)?;
+        let tags = repo::tags::list(&app.db, &filter).await?;
+        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
+        respond::list(&headers, &uri, &base, &tags, None)
+    })
+    .await
 }

@@ -127,14 +127,13 @@ pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiErro
     Ok(Some(event))
 }
 
-/// Fills the companies and deals of `events`: two statements, however many events.
+/// Fills the companies and deals of `events`: one statement, however many events.
 async fn hydrate(conn: &mut PgConnection, events: Vec<&mut Event>) -> Result<(), ApiError> {
     if events.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let mut companies = graph::event_companies(&mut *conn, &ids).await?;
-    let mut deals = graph::event_partnerships(&mut *conn, &ids).await?;
+    let (mut companies, mut deals) = graph::event_links(&mut *conn, &ids).await?;
     for event in events {
         event.companies = companies.remove(&event.id).unwrap_or_default();
         event.partnerships = deals.remove(&event.id).unwrap_or_default();
@@ -157,17 +156,15 @@ async fn fetch(
 }
 
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
-/// their companies and deals: three statements whatever the page size.
+/// their companies and deals: two statements whatever the page size.
 /// `company_ids` are `filter.companies`, resolved by the caller.
 #[tracing::instrument(skip_all, err)]
 pub async fn list(
     db: &PgPool,
     filter: &EventFilter,
     company_ids: &[Uuid],
-) -> Result<(Page<EventListItem>, DateTime<Utc>), ApiError> {
+) -> Result<Page<EventListItem>, ApiError> {
     let mut conn = db.acquire().await?;
-    // Before the page's own snapshot: see `poll_watermark`.
-    let watermark = poll_watermark(&mut conn).await?;
     let mut rows = list_query(filter, company_ids)
         .build_query_as::<EventRow>()
         .fetch_all(&mut *conn)
@@ -191,26 +188,7 @@ pub async fn list(
         })
         .collect();
     hydrate(&mut conn, live).await?;
-    Ok((Page { items, next }, watermark))
-}
-
-/// The time from which the next incremental poll must ask (`updated_since`) so that it
-/// misses nothing: now, or the start of the oldest transaction still in progress.
-///
-/// A row's `updated_at` is its transaction's start, and a slow transaction can commit
-/// rows older than rows already seen. Every transaction still running when this runs
-/// started at or after the watermark, so its rows will carry an `updated_at` at or after
-/// it; every row before it is committed, and visible to the page query that follows
-/// (its snapshot is taken later). This reads the sessions of the service's own role;
-/// writers under other roles are not seen.
-async fn poll_watermark(conn: &mut PgConnection) -> Result<DateTime<Utc>, ApiError> {
-    Ok(sqlx::query_scalar(
-        "select least(statement_timestamp(), coalesce(min(xact_start), statement_timestamp())) \
-         from pg_stat_activity \
-         where datname = current_database() and xact_start is not null and pid <> pg_backend_pid()",
-    )
-    .fetch_one(conn)
-    .await?)
+    Ok(Page { items, next })
 }
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.

@@ -102,26 +102,6 @@ struct CompanyRoleRow {
     role: String,
 }
 
-/// The companies (with roles, in the order given) of each event in `event_ids`.
-pub async fn event_companies(
-    db: impl PgExecutor<'_>,
-    event_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<CompanyRole>>, ApiError> {
-    let rows = sqlx::query_as::<_, CompanyRoleRow>(
-        r#"
-        select ec.event_id as owner, c.id, c.slug, c.name, ec.role
-        from event_companies ec
-        join companies c on c.id = ec.company_id
-        where ec.event_id = any($1)
-        order by ec.event_id, ec.position
-        "#,
-    )
-    .bind(event_ids)
-    .fetch_all(db)
-    .await?;
-    group_roles(rows)
-}
-
 /// The parties (with roles, in the order given) of each deal in `partnership_ids`.
 pub async fn partnership_parties(
     db: impl PgExecutor<'_>,
@@ -158,39 +138,70 @@ fn group_roles(rows: Vec<CompanyRoleRow>) -> Result<HashMap<Uuid, Vec<CompanyRol
 }
 
 #[derive(sqlx::FromRow)]
-struct EventPartnershipRow {
+struct EventLinkRow {
     event_id: Uuid,
     id: Uuid,
     slug: String,
-    title: String,
+    /// A company's name or a deal's title.
+    label: String,
+    /// A company's role; `None` for a deal.
+    role: Option<String>,
 }
 
-/// The deals of each event in `event_ids`, in the order given.
-pub async fn event_partnerships(
+/// What [`event_links`] returns: each event's companies (with roles) and deals.
+pub type EventLinks = (
+    HashMap<Uuid, Vec<CompanyRole>>,
+    HashMap<Uuid, Vec<PartnershipRef>>,
+);
+
+/// The companies (with roles) and the deals of each event in `event_ids`, each in the
+/// order given: one statement, however many events.
+pub async fn event_links(
     db: impl PgExecutor<'_>,
     event_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<PartnershipRef>>, ApiError> {
-    let rows = sqlx::query_as::<_, EventPartnershipRow>(
+) -> Result<EventLinks, ApiError> {
+    let rows = sqlx::query_as::<_, EventLinkRow>(
         r#"
-        select ep.event_id, p.id, p.slug, p.title
+        select ec.event_id, c.id, c.slug, c.name as label, ec.role, 0 as kind, ec.position
+        from event_companies ec
+        join companies c on c.id = ec.company_id
+        where ec.event_id = any($1)
+        union all
+        select ep.event_id, p.id, p.slug, p.title, null, 1, ep.position
         from event_partnerships ep
         join partnerships p on p.id = ep.partnership_id
         where ep.event_id = any($1)
-        order by ep.event_id, ep.position
+        order by event_id, kind, position
         "#,
     )
     .bind(event_ids)
     .fetch_all(db)
     .await?;
-    let mut map: HashMap<Uuid, Vec<PartnershipRef>> = HashMap::new();
+    let mut companies: HashMap<Uuid, Vec<CompanyRole>> = HashMap::new();
+    let mut deals: HashMap<Uuid, Vec<PartnershipRef>> = HashMap::new();
     for row in rows {
-        map.entry(row.event_id).or_default().push(PartnershipRef {
-            id: row.id,
-            slug: row.slug,
-            title: row.title,
-        });
+        match row.role {
+            Some(role) => {
+                let role = Role::parse(&role)
+                    .ok_or_else(|| anyhow::anyhow!("stored role `{role}` is unknown"))?;
+                companies
+                    .entry(row.event_id)
+                    .or_default()
+                    .push(CompanyRole {
+                        id: row.id,
+                        slug: row.slug,
+                        name: row.label,
+                        role,
+                    });
+            }
+            None => deals.entry(row.event_id).or_default().push(PartnershipRef {
+                id: row.id,
+                slug: row.slug,
+                title: row.label,
+            }),
+        }
     }
-    Ok(map)
+    Ok((companies, deals))
 }
 
 /// Replaces the companies and deals an event names.

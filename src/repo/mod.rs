@@ -1,6 +1,7 @@
 //! The repository layer: every SQL statement of the service lives here.
 
 pub mod audit;
+pub mod changes;
 pub mod companies;
 pub mod events;
 pub mod graph;
@@ -9,6 +10,7 @@ pub mod idempotency;
 pub mod partnerships;
 pub mod tags;
 pub mod tokens;
+pub mod watermark;
 
 /// Whether `error` is a unique violation of `constraint`.
 pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {

@@ -489,7 +489,8 @@ async fn walked_pages_hold_each_event_once_even_with_many_same_day_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_from_the_watermark_misses_no_change_committed_out_of_order() {
-    let app = TestApp::new().await;
+    // Computed for every request, so the last step sees the quiet watermark at once.
+    let app = TestApp::with_config(|c| c.poll_watermark_max_age_ms = 0).await;
     let a = app
         .create_event(event("Slow one", "2024-01-01", &["poll"], "minor"))
         .await;
@@ -545,4 +546,39 @@ async fn polling_from_the_watermark_misses_no_change_committed_out_of_order() {
     // With nothing in flight the watermark is the time of the request.
     let quiet = app.get("/v1/events").await;
     assert!(quiet.header("next-updated-since").unwrap() > naive.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_watermark_is_older_than_a_fresh_one_and_still_misses_nothing() {
+    let app = TestApp::with_config(|c| c.poll_watermark_max_age_ms = 60_000).await;
+    let a = app
+        .create_event(event("Slow one", "2024-01-01", &["poll"], "minor"))
+        .await;
+    let first = app.get("/v1/events").await;
+    let reused = first.header("next-updated-since").unwrap().to_owned();
+    let mut slow = app.db.begin().await.unwrap();
+    sqlx::query("update events set summary = 'committed late' where id = $1")
+        .bind(uuid::Uuid::parse_str(a["id"].as_str().unwrap()).unwrap())
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    app.create_event(event("Fast one", "2024-01-02", &["poll"], "minor"))
+        .await;
+    let second = app
+        .get("/v1/events?updated_since=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(second.header("next-updated-since"), Some(reused.as_str()));
+    slow.commit().await.unwrap();
+    let since: String = form_urlencoded::byte_serialize(reused.as_bytes()).collect();
+    let caught = app
+        .get(&format!("/v1/events?updated_since={since}&sort=updated_at"))
+        .await
+        .json();
+    let titles: Vec<&str> = caught["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Slow one", "Fast one"]);
 }

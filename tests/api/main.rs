@@ -7,6 +7,7 @@
 mod adversarial;
 mod auth;
 mod companies;
+mod conditional;
 mod errors;
 mod events;
 mod graph;
