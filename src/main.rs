@@ -5,6 +5,9 @@ use clap::error::ErrorKind;
 use industry_events::config::{Cli, Command};
 use industry_events::{commands, db, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {

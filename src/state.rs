@@ -15,6 +15,9 @@ use crate::repo::watermark::Watermarks;
 pub struct AppState {
     /// The connection pool.
     pub db: PgPool,
+    /// The pool for statements whose generic plan is always right
+    /// (see [`crate::db::fixed_plan_pool`]).
+    pub fixed_plans: PgPool,
     /// The server's configuration.
     pub config: Arc<ServeConfig>,
     /// Renders `/metrics`.
@@ -32,6 +35,7 @@ impl AppState {
     /// limiter is built from the config (each state gets its own allowances).
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
         Self {
+            fixed_plans: crate::db::fixed_plan_pool(&db),
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
             watermarks: Arc::new(Watermarks::new(config.poll_watermark_max_age())),

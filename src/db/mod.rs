@@ -30,8 +30,8 @@ pub struct Database {
 ///   inside a transaction (PITFALLS.md, first item).
 /// - `plan_cache_mode` is left at `auto`, on purpose. Forcing custom plans (against the
 ///   generic-plan trap of PITFALLS.md) replans every statement and halved the tag
-///   page's rate (bench/RESULTS.md); the hot tag path goes through `event_tags`, whose
-///   plan is the same generic or custom.
+///   page's rate (bench/RESULTS.md). Forcing generic plans everywhere walks into that
+///   trap; [`fixed_plan_pool`] forces them only where they are safe.
 /// - `statement_timeout`: no statement outlives the request that asked for it.
 pub fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
     options
@@ -42,6 +42,25 @@ pub fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
         ])
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500))
+}
+
+/// A second pool on the same database whose sessions always use generic plans
+/// (`plan_cache_mode = force_generic_plan`), for the few hot statements whose generic
+/// plan is the plan any parameters would get: primary-key and unique lookups, and index
+/// walks in sort order with no filter whose selectivity could change the plan.
+///
+/// Under `auto` PostgreSQL keeps re-planning such statements on every execution when
+/// the hot parameter looks cheaper than average (the most common tag, a `LIMIT`): half
+/// the cost of the tag page at 1M events (bench/RESULTS.md). Everything else stays on the
+/// main pool, where a skewed tag or a full-text query gets the custom plan it needs. The
+/// pool has the main pool's settings and size and connects on first use.
+pub fn fixed_plan_pool(pool: &PgPool) -> PgPool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    pool.options().clone().connect_lazy_with(options)
 }
 
 /// Pool settings: a short acquire timeout, so that while PostgreSQL is down requests

@@ -91,7 +91,7 @@ async fn list_page(
     }
     // Before the page's snapshot is taken: see `repo::watermark::compute`.
     let watermark = app.watermarks.get(&app.db).await?;
-    let page = repo::events::list(&app.db, filter, &company_ids).await?;
+    let page = repo::events::list(&app.db, &app.fixed_plans, filter, &company_ids).await?;
     let base = respond::base_url(app.config.public_url.as_deref(), headers);
     let mut response = respond::list(
         headers,
@@ -124,7 +124,8 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let reference = path.parse("event")?;
-    let event = repo::events::find(&app.db, &reference)
+    // An id or slug lookup: one right plan.
+    let event = repo::events::find(&app.fixed_plans, &reference)
         .await?
         .ok_or_else(|| ApiError::not_found("event", &path.0))?;
     respond::resource(&headers, &event)

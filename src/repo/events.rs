@@ -157,14 +157,22 @@ async fn fetch(
 
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
 /// their companies and deals: two statements whatever the page size.
-/// `company_ids` are `filter.companies`, resolved by the caller.
+/// `company_ids` are `filter.companies`, resolved by the caller. The dashboard's
+/// queries, whose plan cannot depend on the parameters (see [`plan_is_fixed`]), run
+/// on `fixed_plans`; the rest on `db`.
 #[tracing::instrument(skip_all, err)]
 pub async fn list(
     db: &PgPool,
+    fixed_plans: &PgPool,
     filter: &EventFilter,
     company_ids: &[Uuid],
 ) -> Result<Page<EventListItem>, ApiError> {
-    let mut conn = db.acquire().await?;
+    let pool = if plan_is_fixed(filter, company_ids) {
+        fixed_plans
+    } else {
+        db
+    };
+    let mut conn = pool.acquire().await?;
     let mut rows = list_query(filter, company_ids)
         .build_query_as::<EventRow>()
         .fetch_all(&mut *conn)
@@ -189,6 +197,34 @@ pub async fn list(
         .collect();
     hydrate(&mut conn, live).await?;
     Ok(Page { items, next })
+}
+
+/// Whether the list statement for `filter` has one right plan whatever its
+/// parameters: "the latest events" or "the latest tagged X" (one tag, by date), in any
+/// sort, paged by cursor. Each is an index walk in sort order that stops after a page.
+/// Any other filter's selectivity can change the best plan (a common tag in a GIN
+/// index, a narrow `updated_since` range, a full-text query), so those are planned for
+/// their parameters.
+fn plan_is_fixed(filter: &EventFilter, company_ids: &[Uuid]) -> bool {
+    let tags_fixed = match filter.all_tags.len() {
+        0 => true,
+        1 => matches!(
+            filter.sort,
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc
+        ),
+        _ => false,
+    };
+    tags_fixed
+        && filter.any_tags.is_empty()
+        && filter.exclude_tags.is_empty()
+        && company_ids.is_empty()
+        && filter.categories.is_empty()
+        && filter.significance.is_none()
+        && filter.min_significance.is_none()
+        && filter.from.is_none()
+        && filter.to.is_none()
+        && filter.q.is_none()
+        && filter.updated_since.is_none()
 }
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.
