@@ -1,39 +1,45 @@
 #!/usr/bin/env bash
 # The benchmark kit's one command: builds the release binary, loads the data set into a
 # scratch database, serves it on loopback, measures the hot requests with wrk and the
-# same SQL with pgbench, and writes bench/RESULTS.md.
-# Usage: bash bench/run.sh [EVENTS]     (default 1,000,000; takes about 10 minutes)
-# Needs: PostgreSQL on 127.0.0.1:5432 (user postgres), wrk and pgbench (apt: wrk,
-# postgresql-contrib); installs wrk when missing.
+# same SQL with pgbench, and writes the measured part of bench/RESULTS.md (the analysis
+# after the `<!-- analysis` line is kept).
+# Usage: bash bench/run.sh [EVENTS]     (default 1,000,000; about 12 minutes on 2 cores)
+# Environment: BENCH_SECONDS (each measurement, default 10), BENCH_SKIP_LOAD=1 (measure
+# the data an earlier run loaded), BENCH_DB (default ie_bench), BENCH_OUT (default
+# bench/RESULTS.md).
+# Needs: PostgreSQL on 127.0.0.1:5432 (user postgres) with pgbench (it ships with the
+# server package); installs wrk from Debian when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-1000000}
-db=ie_bench
+db=${BENCH_DB:-ie_bench}
 port=18090
 duration=${BENCH_SECONDS:-10}
 connections=64
-out=bench/RESULTS.md
+pool=16
+out=${BENCH_OUT:-bench/RESULTS.md}
 work=target/bench
 mkdir -p "$work"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-command -v pgbench >/dev/null || { echo "pgbench is missing (apt-get install postgresql-contrib)" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "pgbench is missing (it ships with the PostgreSQL server package)" >&2; exit 1; }
 cargo build --release -q
 bin=target/release/industry-events
+psql_() { psql -h 127.0.0.1 -U postgres -d "$db" -v ON_ERROR_STOP=1 "$@"; }
 
-# BENCH_SKIP_LOAD=1 measures the data set already loaded by a previous run.
-if [ -n "${BENCH_SKIP_LOAD:-}" ] && [ -f "$work/load.log" ]; then
+if [ -n "${BENCH_SKIP_LOAD:-}" ] && [ -f "$work/load-$db.log" ]; then
   DATABASE_NAME=$db $bin migrate
-  load_log="$(cat "$work/load.log") (loaded by an earlier run)"
+  load_log="$(cat "$work/load-$db.log")
+(loaded by an earlier run)"
 else
   psql -h 127.0.0.1 -U postgres -qc "drop database if exists $db with (force)"
   DATABASE_NAME=$db $bin migrate
   load_log=$(bash bench/load.sh "$db" "$events" | grep -v NOTICE)
-  echo "$load_log" > "$work/load.log"
+  echo "$load_log" > "$work/load-$db.log"
 fi
 echo "$load_log"
 
-DATABASE_NAME=$db RATE_LIMIT_RPS=0 BIND_ADDR=127.0.0.1:$port DB_MAX_CONNECTIONS=16 RUST_LOG=warn \
+DATABASE_NAME=$db RATE_LIMIT_RPS=0 BIND_ADDR=127.0.0.1:$port DB_MAX_CONNECTIONS=$pool RUST_LOG=warn \
   $bin serve > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
@@ -43,19 +49,33 @@ token=$(DATABASE_NAME=$db $bin tokens create --name "bench-$$" --scope write | t
 
 # The keyset walk to page 1,000 of the most common tag (20 a page).
 tag=tag-0
-cursor_url="/v1/events?tag=$tag&limit=20"
+first="/v1/events?tag=$tag&limit=20"
+cursor_url=$first
 for _ in $(seq 1 999); do
   next=$(curl -s "$api$cursor_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"] or "")')
   [ -n "$next" ] || break
   cursor_url="/v1/events?tag=$tag&limit=20&cursor=$next"
 done
-etag=$(curl -s -D - -o /dev/null "$api/v1/events?tag=$tag&limit=20" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+etag=$(curl -s -D - -o /dev/null "$api$first" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
 
+# Three creates to one merge patch of an existing event. Titles carry the thread, so
+# the two threads never derive the same slug (that would be a 409).
 cat > "$work/write.lua" <<LUA
 counter = 0
+threads = 0
+math.randomseed(11)
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 request = function()
   counter = counter + 1
-  local body = string.format('{"title":"Bench write %d %d","occurred_on":"2024-05-01","category":"other","significance":"minor","tags":["bench","tag-%d"]}', os.time(), counter, counter % 50)
+  if counter % 4 == 0 then
+    local body = string.format('{"significance":"%s"}', ({"minor","notable","major"})[counter % 3 + 1])
+    return wrk.format("PATCH", "/v1/events/ev-" .. math.random(0, $events - 1),
+      {["Content-Type"]="application/merge-patch+json", ["Authorization"]="Bearer $token"}, body)
+  end
+  local body = string.format('{"title":"Bench write %d %d %d","occurred_on":"2024-05-01","category":"other","significance":"minor","tags":["bench","tag-%d"],"companies":[{"company":"company-%d","role":"subject"}]}', os.time(), tid, counter, counter % 50, counter % 10000)
   return wrk.format("POST", "/v1/events", {["Content-Type"]="application/json", ["Authorization"]="Bearer $token"}, body)
 end
 LUA
@@ -66,74 +86,172 @@ request = function()
 end
 LUA
 
+server_cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+tick=$(getconf CLK_TCK)
 results=()
-measure() { # name, path, extra wrk args...
-  local name=$1 path=$2; shift 2
-  local report
+declare -A rate
+measure() { # key, name, path, extra wrk args...
+  local key=$1 name=$2 path=$3; shift 3
+  local before report after rps p50 p99 requests errors cpu
+  before=$(server_cpu)
   report=$(wrk -t2 -c$connections -d${duration}s --latency "$@" "$api$path")
-  local rps p50 p99
+  after=$(server_cpu)
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$report")
   p50=$(awk '$1=="50%"{print $2}' <<<"$report")
   p99=$(awk '$1=="99%"{print $2}' <<<"$report")
-  results+=("| $name | \`${path:0:70}\` | $rps | $p50 | $p99 |")
-  echo "$name: $rps req/s, p50 $p50, p99 $p99"
+  requests=$(awk '/requests in/{print $1}' <<<"$report")
+  errors=$(awk '/Non-2xx/{print $5}' <<<"$report")
+  cpu=$(awk -v a="$after" -v b="$before" -v t="$tick" -v n="$requests" 'BEGIN{printf "%.0f", (a-b)/t/n*1e6}')
+  rate[$key]=$rps
+  results+=("| $name | \`${path:0:60}\` | $rps | $p50 | $p99 | $cpu µs | ${errors:-0} |")
+  echo "$name: $rps req/s, p50 $p50, p99 $p99, server CPU $cpu µs a request, non-2xx/3xx ${errors:-0}"
 }
-measure "HTTP ceiling (healthz)" "/healthz"
-measure "first page by tag" "/v1/events?tag=$tag&limit=20"
-measure "page 1,000 by tag" "$cursor_url"
-measure "304 poll (If-None-Match)" "/v1/events?tag=$tag&limit=20" -H "If-None-Match: $etag"
-measure "one event by slug" "/v1/events/ev-1" -s "$work/slug.lua"
-measure "full-text query" "/v1/events?q=anthropic%20training&limit=20"
-measure "tag counts" "/v1/tags"
-measure "a company's events" "/v1/companies/company-1/events"
-measure "writes (POST)" "/v1/events" -s "$work/write.lua"
+# Waits until the server's statements have finished: requests wrk gave up on still run
+# to completion, and would slow the next measurement down.
+settle() {
+  for _ in $(seq 1 60); do
+    busy=$(psql_ -Atc "select count(*) from pg_stat_activity where datname = current_database() and state = 'active' and pid <> pg_backend_pid()")
+    [ "$busy" -eq 0 ] && return
+    sleep 0.5
+  done
+}
+measure healthz "HTTP ceiling (healthz)" "/healthz"
+measure first "first page by tag" "$first"
+measure page1000 "page 1,000 by tag" "$cursor_url"
+measure poll "304 poll (If-None-Match)" "$first" -H "If-None-Match: $etag"
+measure slug "one event by slug (random)" "/v1/events/ev-1" -s "$work/slug.lua"
+measure fulltext "full-text query, by relevance" "/v1/events?q=anthropic%20training&limit=20"
+settle
+measure fulltext_date "full-text query, newest first" "/v1/events?q=anthropic%20training&limit=20&sort=-occurred_on"
+measure tags "tag counts" "/v1/tags"
+measure company "a company's events" "/v1/companies/company-1/events"
+measure writes "writes (3 POST : 1 PATCH)" "/v1/events" -s "$work/write.lua"
 rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$server/status")
 
-# The database's ceiling: pgbench running the service's SQL for the first page by tag.
-cat > "$work/tag_page.sql" <<'SQL'
-select e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.summary, e.what_happened,
-       e.why_it_matters, e.tags, e.sources, e.created_at, e.updated_at, e.version, e.deleted_at
-from event_tags t join events e on e.id = t.event_id
-where t.tag = 'tag-0' and e.deleted_at is null
-order by t.occurred_on desc, t.event_id desc limit 21;
-SQL
-pg_report=$(pgbench -h 127.0.0.1 -U postgres -n -M prepared -c $connections -j 2 -T "$duration" -f "$work/tag_page.sql" "$db" 2>&1)
-pg_tps=$(awk '/^tps/{print $3; exit}' <<<"$pg_report")
-pg_lat=$(awk '/latency average/{print $4" "$5}' <<<"$pg_report")
-
-explain() {
-  psql -h 127.0.0.1 -U postgres -d "$db" -c "explain (analyze, costs off, timing off, summary on) $1" \
-    | grep -vE '^\s*$|^\(' || true
+# Latency without queueing: one connection, then eight.
+low=()
+low_latency() { # name, connections, path, extra wrk args...
+  local name=$1 c=$2 path=$3; shift 3
+  local report
+  report=$(wrk -t1 -c"$c" -d5s --latency "$@" "$api$path")
+  low+=("| $name | $c | $(awk '$1=="50%"{print $2}' <<<"$report") | $(awk '$1=="99%"{print $2}' <<<"$report") | $(awk '/Requests\/sec/{print $2}' <<<"$report") |")
 }
-{
+low_latency "first page by tag" 1 "$first"
+low_latency "first page by tag" 8 "$first"
+low_latency "304 poll" 1 "$first" -H "If-None-Match: $etag"
+low_latency "page 1,000 by tag" 1 "$cursor_url"
+low_latency "tag counts" 1 "/v1/tags"
+low_latency "one event by slug (random)" 1 "/v1/events/ev-1" -s "$work/slug.lua"
+
+# The database's ceiling: pgbench running the statements the service runs for the first
+# page by tag (the page, then its companies and deals), with the same parameters, as
+# prepared statements, once on generic plans (as the service's fixed-plan pool) and
+# once as PostgreSQL chooses (plan_cache_mode=auto).
+columns="e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.summary, e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at, e.updated_at, e.version, e.deleted_at"
+page_sql="select $columns from event_tags t join events e on e.id = t.event_id where t.tag = :tag and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit :limit"
+links_sql="select ec.event_id, c.id, c.slug, c.name as label, ec.role, 0 as kind, ec.position from event_companies ec join companies c on c.id = ec.company_id where ec.event_id = any(:ids::uuid[]) union all select ep.event_id, p.id, p.slug, p.title, null, 1, ep.position from event_partnerships ep join partnerships p on p.id = ep.partnership_id where ep.event_id = any(:ids::uuid[]) order by event_id, kind, position"
+printf '%s;\n%s;\n' "$page_sql" "$links_sql" > "$work/tag_page.sql"
+ids=$(psql_ -Atc "select '{' || string_agg(id::text, ',') || '}' from (select t.event_id as id from event_tags t join events e on e.id = t.event_id where t.tag = '$tag' and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit 20) x")
+pgbench_tps() { # plan_cache_mode
+  PGOPTIONS="-c plan_cache_mode=$1" pgbench -h 127.0.0.1 -U postgres -n -M prepared -c $connections -j 2 \
+    -T "$duration" -D tag=$tag -D limit=21 -D "ids=$ids" -f "$work/tag_page.sql" "$db" 2>&1 | awk '/^tps/{print $3; exit}'
+}
+pg_generic=$(pgbench_tps force_generic_plan)
+pg_auto=$(pgbench_tps auto)
+echo "pgbench: $pg_generic tps (generic plans), $pg_auto tps (auto)"
+
+explain() { # a statement with literal values
+  psql_ -c "explain (analyze, costs off, timing off, summary on) $1" | grep -vE '^\s*$|^\(' || true
+}
+explain_generic() { # name, parameter types, statement with $n, arguments
+  psql_ <<SQL | grep -vE '^\s*$|^\(|^(SET|PREPARE)$' || true
+set plan_cache_mode = force_generic_plan;
+prepare $1($2) as $3;
+explain (analyze, costs off, timing off, summary on) execute $1($4);
+SQL
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+cursor_date=$(psql_ -Atc "select occurred_on, event_id from event_tags where tag = '$tag' order by occurred_on desc, event_id desc offset 19999 limit 1" | tr '|' ' ')
+read -r c_date c_id <<<"$cursor_date"
+
+measured=$(
   echo "# Benchmark results"
   echo
-  echo "Run by \`bash bench/run.sh $events\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB,"
-  echo "$(psql -h 127.0.0.1 -U postgres -Atc 'select version()' | cut -d, -f1); wrk -t2 -c$connections -d${duration}s; server DB_MAX_CONNECTIONS=16, RATE_LIMIT_RPS=0."
+  echo "Run by \`bash bench/run.sh $events\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD):"
+  echo "$(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/Mem/{print $2}') GiB;"
+  echo "$(psql -h 127.0.0.1 -U postgres -Atc 'select version()' | cut -d, -f1), shared_buffers $(psql -h 127.0.0.1 -U postgres -Atc 'show shared_buffers');"
+  echo "wrk -t2 -c$connections -d${duration}s on loopback; server DB_MAX_CONNECTIONS=$pool, RATE_LIMIT_RPS=0."
+  echo "wrk, the server and PostgreSQL share the two cores."
   echo
   echo '```'
   echo "$load_log"
   echo '```'
   echo
-  echo "| request | path | req/s | p50 | p99 |"
-  echo "| --- | --- | ---: | ---: | ---: |"
+  echo "| request | path | req/s | p50 | p99 | server CPU a request | non-2xx/3xx |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
   printf '%s\n' "${results[@]}"
   echo
   echo "- Peak RSS of the server (VmHWM) over the whole run: $((rss_kb / 1024)) MiB."
-  echo "- pgbench, the first page's SQL (prepared, $connections clients): $pg_tps tps, average latency $pg_lat."
+  echo "- pgbench, the first page's statements (page, then links; prepared, parameters as the"
+  echo "  service binds them, $connections clients): $pg_generic tps on generic plans (as the service"
+  echo "  runs them), $pg_auto tps with plan_cache_mode=auto."
+  echo "- First page by tag against pgbench (generic): $(ratio "${rate[first]}" "$pg_generic") of its rate."
+  echo "- Page 1,000 against page 1: costs $(ratio "${rate[first]}" "${rate[page1000]}")× as much (rate ratio)."
+  echo "- 304 poll against the full page: $(ratio "${rate[poll]}" "${rate[first]}")× the rate."
+  echo
+  echo "### Latency without queueing (\`wrk -t1 -d5s\`)"
+  echo
+  echo "| request | connections | p50 | p99 | req/s |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  printf '%s\n' "${low[@]}"
   echo
   echo "## Query plans of the hot queries"
+  echo
+  echo "With the values inlined (the plan PostgreSQL picks for these values):"
   for q in \
-    "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = 'tag-0' and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit 21" \
+    "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = '$tag' and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit 21" \
     "select e.id from events e where e.slug = 'ev-1' and e.deleted_at is null" \
     "select e.id from events e where e.deleted_at is null and e.search @@ websearch_to_tsquery('english', 'anthropic training') order by ts_rank(e.search, websearch_to_tsquery('english', 'anthropic training')) desc, e.id desc limit 21" \
     "select tag, events, latest from tag_stats where events > 0 order by events desc, tag asc limit 100" \
-    "select e.id from events e where true and e.deleted_at is null and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = (select id from companies where slug = 'company-1')) order by e.occurred_on desc, e.id desc limit 21"; do
+    "select e.id from events e where true and e.deleted_at is null and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = (select id from companies where slug = 'company-1')) order by e.occurred_on desc, e.id desc limit 21" \
+    "select version from content_version"; do
     echo
     echo '```'
     echo "$q"
     explain "$q"
     echo '```'
   done
-} > "$out"
+  echo
+  echo "On generic plans, as the fixed-plan pool runs them (\`plan_cache_mode = force_generic_plan\`):"
+  echo
+  echo '```'
+  explain_generic page "text, bigint" "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = \$1 and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit \$2" "'$tag', 21"
+  echo '```'
+  echo
+  echo '```'
+  explain_generic page1000 "text, date, uuid, bigint" "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = \$1 and e.deleted_at is null and (t.occurred_on, t.event_id) < (\$2, \$3) order by t.occurred_on desc, t.event_id desc limit \$4" "'$tag', '$c_date', '$c_id', 21"
+  echo '```'
+  echo
+  echo '```'
+  explain_generic links "uuid[]" "select ec.event_id, c.id, c.slug, c.name as label, ec.role, 0 as kind, ec.position from event_companies ec join companies c on c.id = ec.company_id where ec.event_id = any(\$1) union all select ep.event_id, p.id, p.slug, p.title, null, 1, ep.position from event_partnerships ep join partnerships p on p.id = ep.partnership_id where ep.event_id = any(\$1) order by event_id, kind, position" "'$ids'"
+  echo '```'
+  echo
+  echo '```'
+  explain_generic by_slug "text" "select e.id from events e where e.slug = \$1 and e.deleted_at is null" "'ev-1'"
+  echo '```'
+)
+
+# Keep the hand-written analysis that follows the marker line.
+marker='<!-- analysis: written by hand; bench/run.sh keeps everything from this line on -->'
+if [ -f "$out" ] && grep -qF "$marker" "$out"; then
+  analysis=$(sed -n "\|^$marker|,\$p" "$out")
+else
+  analysis="$marker
+
+## Against the targets
+
+(Compare the numbers above with the targets of the benchmark issue here.)"
+fi
+printf '%s\n\n%s\n' "$measured" "$analysis" > "$out.tmp"
+mv "$out.tmp" "$out"
 echo "wrote $out"

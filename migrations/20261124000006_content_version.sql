@@ -5,7 +5,7 @@
 -- them) adds one to `content_version.version` as it commits. A server that answered a
 -- list when the marker read N may answer the same list's `If-None-Match` with a 304 as
 -- long as the marker still reads N: no such transaction has committed since, so the list
--- cannot have changed. Reading the marker is one primary-key probe of a one-row table,
+-- cannot have changed. Reading the marker is a read of a one-row table (one page),
 -- instead of building the page again to hash it.
 
 create table content_version (

@@ -4,7 +4,7 @@
 //! means building the page. Instead each server remembers, for the lists it answered,
 //! the `ETag` each had at a content version (`repo::changes`). While the version has not
 //! moved, no write has committed, so the same request would produce the same `ETag`,
-//! and a matching `If-None-Match` is a 304 after one primary-key read.
+//! and a matching `If-None-Match` is a 304 after reading one row.
 
 use std::collections::HashMap;
 use std::future::Future;
