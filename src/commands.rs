@@ -27,7 +27,9 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %database.location, "serving");
     tokio::spawn(purge_expired_keys(database.pool.clone()));
-    let app = http::app(AppState::new(database.pool.clone(), config));
+    let state = AppState::new(database.pool.clone(), config);
+    let fixed_plans = state.fixed_plans.clone();
+    let app = http::app(state);
     // With the peer address, so rate limiting can tell clients apart.
     axum::serve(
         listener,
@@ -37,6 +39,7 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     .await
     .context("the server failed")?;
     tracing::info!("shut down");
+    fixed_plans.close().await;
     database.pool.close().await;
     if let Some(cluster) = database.private.as_ref().filter(|c| c.started_here()) {
         cluster.stop(StopMode::Fast).await?;

@@ -1,4 +1,5 @@
 //! Prometheus metrics: requests by route template and status, latency, pool use.
+//! (The list cache counts its hits and misses where it answers: `list_cache`.)
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -64,10 +65,13 @@ pub async fn track(req: Request, next: Next) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn render(State(app): State<AppState>) -> Response {
-    let size = f64::from(app.db.size());
-    let idle = app.db.num_idle() as f64;
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    for (name, pool) in [("main", &app.db), ("fixed_plans", &app.fixed_plans)] {
+        let size = f64::from(pool.size());
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "pool" => name, "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "pool" => name, "state" => "in_use")
+            .set((size - idle).max(0.0));
+    }
     (
         [(
             header::CONTENT_TYPE,

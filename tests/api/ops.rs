@@ -71,8 +71,27 @@ async fn metrics_count_requests_by_route_template_and_status() {
     assert!(!text.contains("/v1/events/metered"), "no raw paths");
     assert!(text.contains(r#"status="404""#));
     assert!(text.contains("http_request_duration_seconds_bucket{"));
-    assert!(text.contains(r#"db_pool_connections{state="idle"}"#));
-    assert!(text.contains(r#"db_pool_connections{state="in_use"}"#));
+    for pool in ["main", "fixed_plans"] {
+        for state in ["idle", "in_use"] {
+            let gauge = format!(r#"db_pool_connections{{pool="{pool}",state="{state}"}}"#);
+            assert!(text.contains(&gauge), "{gauge} in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_list_cache_counts_its_hits_and_misses() {
+    let app = TestApp::new().await;
+    let etag = app.get("/v1/tags").await.header("etag").unwrap().to_owned();
+    for _ in 0..2 {
+        app.get_with("/v1/tags", &[("if-none-match", &etag)])
+            .await
+            .assert_status(StatusCode::NOT_MODIFIED);
+    }
+    let text = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    // The recorder is shared by every test in the process, so only presence is certain.
+    assert!(text.contains("list_cache_hits_total"), "{text}");
+    assert!(text.contains("list_cache_misses_total"), "{text}");
 }
 
 #[tokio::test]
