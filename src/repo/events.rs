@@ -602,3 +602,47 @@ pub async fn delete(
     tx.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::filter::EVENT_LIST_PARAMS;
+    use crate::model::params::QueryParams;
+
+    fn filter(query: &str) -> EventFilter {
+        let params = QueryParams::parse(Some(query), EVENT_LIST_PARAMS).unwrap_or_else(|e| {
+            panic!("`{query}`: {e:?}");
+        });
+        EventFilter::from_params(&params).unwrap_or_else(|e| panic!("`{query}`: {e:?}"))
+    }
+
+    #[test]
+    fn only_the_dashboard_shapes_run_on_generic_plans() {
+        for query in [
+            "",
+            "limit=100",
+            "sort=title",
+            "sort=-updated_at",
+            "tag=ai",
+            "tag=ai&sort=occurred_on&limit=5",
+        ] {
+            assert!(plan_is_fixed(&filter(query), &[]), "`{query}`");
+        }
+        for query in [
+            "tag=ai,cloud",
+            "tag=ai&sort=title",
+            "any_tag=ai",
+            "exclude_tag=ai",
+            "tag=ai&category=funding",
+            "significance=major",
+            "min_significance=major",
+            "tag=ai&from=2024-01-01",
+            "to=2024-01-01",
+            "q=anthropic",
+            "tag=ai&updated_since=2024-01-01T00:00:00Z",
+        ] {
+            assert!(!plan_is_fixed(&filter(query), &[]), "`{query}`");
+        }
+        assert!(!plan_is_fixed(&filter("tag=ai"), &[Uuid::nil()]));
+    }
+}

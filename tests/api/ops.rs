@@ -619,3 +619,29 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
     };
     assert!(exit.success(), "{exit}");
 }
+
+#[tokio::test]
+async fn the_fixed_plan_pool_forces_generic_plans_and_the_main_pool_does_not() {
+    let app = TestApp::new().await;
+    let fixed = industry_events::db::fixed_plan_pool(&app.db);
+    let mode = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, String>("show plan_cache_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(mode(fixed.clone()).await, "force_generic_plan");
+    assert_eq!(mode(app.db.clone()).await, "auto");
+    // The rest of the session settings carry over.
+    let timeout: String = sqlx::query_scalar("show statement_timeout")
+        .fetch_one(&fixed)
+        .await
+        .unwrap();
+    let main_timeout: String = sqlx::query_scalar("show statement_timeout")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(main_timeout, "30s");
+    assert_eq!(timeout, main_timeout);
+    fixed.close().await;
+}
