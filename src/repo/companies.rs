@@ -8,14 +8,10 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use super::events::Precondition;
-use super::{SlugScope, is_unique_violation, pick_slug};
+use super::{SlugScope, pick_slug, tag_strings};
 use crate::error::ApiError;
 use crate::model::event::merge_patch;
-use crate::model::{
-    Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany, Page, Ref, Slug, Tag,
-};
-
-const SLUG_KEY: &str = "companies_slug_key";
+use crate::model::{Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany, Page, Ref};
 
 /// The columns every company query reads, in `CompanyRow` order.
 const COLUMNS: &str = "c.id, c.slug, c.name, c.kind, c.country, c.website, c.description, \
@@ -163,10 +159,6 @@ fn like_literal(q: &str) -> String {
     escaped
 }
 
-fn tag_strings(tags: &[Tag]) -> Vec<String> {
-    tags.iter().map(|t| t.as_str().to_owned()).collect()
-}
-
 /// Creates a company inside the caller's transaction, with its audit row; a taken
 /// explicit slug is a 409.
 #[tracing::instrument(skip_all, err)]
@@ -204,7 +196,7 @@ pub async fn insert(
     .bind(tag_strings(&new.tags))
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| slug_conflict(e, &slug))?;
+    .map_err(|e| SlugScope::Companies.conflict(e, &slug))?;
     let company = row.into_company()?;
     audit::record(
         conn,
@@ -217,16 +209,6 @@ pub async fn insert(
     )
     .await?;
     Ok(company)
-}
-
-fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
-    if is_unique_violation(&error, SLUG_KEY) {
-        ApiError::Conflict(format!(
-            "the slug `{slug}` is already taken by another company"
-        ))
-    } else {
-        error.into()
-    }
 }
 
 /// Applies a JSON Merge Patch to a company, atomically with the `If-Match` check.
@@ -275,7 +257,7 @@ pub async fn patch(
     .bind(tag_strings(&new.tags))
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| slug_conflict(e, &slug))?;
+    .map_err(|e| SlugScope::Companies.conflict(e, &slug))?;
     let company = row.into_company()?;
     audit::record(
         &mut tx,

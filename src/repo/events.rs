@@ -9,17 +9,15 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use super::graph::{self, Target};
-use super::{SlugScope, is_unique_violation, pick_slug};
+use super::{SlugScope, pick_slug, tag_strings};
 use crate::error::ApiError;
 use crate::model::cursor::CursorKey;
 use crate::model::event::merge_patch;
 use crate::model::role::Role;
 use crate::model::{
     Category, Cursor, Event, EventFilter, EventListItem, EventSort, FieldError, NewEvent, Page,
-    Ref, Significance, Slug, Source, Tag, Tombstone, etag,
+    Ref, Significance, Source, Tag, Tombstone, etag,
 };
-
-const SLUG_KEY: &str = "events_slug_key";
 
 /// The columns every event query reads, in `EventRow` order.
 const COLUMNS: &str = "e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, \
@@ -364,10 +362,6 @@ fn push_key_expr(qb: &mut QueryBuilder<Postgres>, filter: &EventFilter, key_expr
     }
 }
 
-fn tag_strings(tags: &[Tag]) -> Vec<String> {
-    tags.iter().map(|t| t.as_str().to_owned()).collect()
-}
-
 /// Creates an event inside the caller's transaction, with its audit row; a taken
 /// explicit slug is a 409.
 #[tracing::instrument(skip_all, err)]
@@ -410,7 +404,7 @@ pub async fn insert(
     .bind(Json(&new.sources))
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| slug_conflict(e, &slug))?;
+    .map_err(|e| SlugScope::Events.conflict(e, &slug))?;
     let event = link_and_hydrate(&mut *conn, row, &new).await?;
     audit::record(
         conn,
@@ -466,16 +460,6 @@ async fn link_and_hydrate(
     let mut event = row.into_event()?;
     hydrate(conn, vec![&mut event]).await?;
     Ok(event)
-}
-
-fn slug_conflict(error: sqlx::Error, slug: &Slug) -> ApiError {
-    if is_unique_violation(&error, SLUG_KEY) {
-        ApiError::Conflict(format!(
-            "the slug `{slug}` is already taken by another event"
-        ))
-    } else {
-        error.into()
-    }
 }
 
 /// What the client's `If-Match` requires of the current version.
@@ -551,7 +535,7 @@ pub async fn patch(
     .bind(Json(&new.sources))
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| slug_conflict(e, &slug))?;
+    .map_err(|e| SlugScope::Events.conflict(e, &slug))?;
     let event = link_and_hydrate(&mut tx, row, &new).await?;
     audit::record(
         &mut tx,

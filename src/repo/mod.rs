@@ -1,5 +1,7 @@
 //! The repository layer: every SQL statement of the service lives here.
 
+use crate::error::ApiError;
+
 pub mod audit;
 pub mod changes;
 pub mod companies;
@@ -47,6 +49,33 @@ impl SlugScope {
             Self::Partnerships => "partnership",
         }
     }
+
+    /// The unique index on the scope's slugs.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Events => "events_slug_key",
+            Self::Companies => "companies_slug_key",
+            Self::Partnerships => "partnerships_slug_key",
+        }
+    }
+
+    /// A write's error as the client sees it: a violation of the slug's unique index
+    /// is a 409 naming the slug; anything else passes through.
+    pub(crate) fn conflict(self, error: sqlx::Error, slug: &crate::model::Slug) -> ApiError {
+        if is_unique_violation(&error, self.key()) {
+            ApiError::Conflict(format!(
+                "the slug `{slug}` is already taken by another {}",
+                self.fallback()
+            ))
+        } else {
+            error.into()
+        }
+    }
+}
+
+/// Tags as the text array the database stores.
+pub(crate) fn tag_strings(tags: &[crate::model::Tag]) -> Vec<String> {
+    tags.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
 /// The slug a write stores: the client's (its uniqueness is left to the constraint, so

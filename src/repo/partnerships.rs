@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use super::graph::{self, Target};
-use super::{SlugScope, is_unique_violation, pick_slug};
+use super::{SlugScope, pick_slug, tag_strings};
 use crate::error::ApiError;
 use crate::model::event::merge_patch;
 use crate::model::money::Money;
@@ -21,8 +21,6 @@ use crate::model::partnership::{
 };
 use crate::model::{Page, Ref, Slug};
 use crate::repo::events::Precondition;
-
-const SLUG_KEY: &str = "partnerships_slug_key";
 
 const COLUMNS: &str = "p.id, p.slug, p.title, p.kind, p.status, p.announced_on, p.ended_on, \
      p.total_amount, p.total_currency, p.terms, p.exclusive, p.tags, p.created_at, \
@@ -207,8 +205,8 @@ pub async fn list(
             .push(")");
     }
     if !filter.tags.is_empty() {
-        let tags: Vec<String> = filter.tags.iter().map(|t| t.as_str().to_owned()).collect();
-        qb.push(" and p.tags @> ").push_bind(tags);
+        qb.push(" and p.tags @> ")
+            .push_bind(tag_strings(&filter.tags));
     }
     if let Some(from) = filter.from {
         qb.push(" and p.announced_on >= ").push_bind(from);
@@ -269,7 +267,7 @@ async fn write(
                terms = $10, exclusive = $11, tags = $12
            where id = $1"#
     };
-    let tags: Vec<&str> = new.tags.iter().map(|t| t.as_str()).collect();
+    let tags = tag_strings(&new.tags);
     sqlx::query(sql)
         .bind(id)
         .bind(slug.as_str())
@@ -285,15 +283,7 @@ async fn write(
         .bind(tags)
         .execute(&mut *conn)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e, SLUG_KEY) {
-                ApiError::Conflict(format!(
-                    "the slug `{slug}` is already taken by another partnership"
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| SlugScope::Partnerships.conflict(e, slug))?;
     sqlx::query("delete from partnership_parties where partnership_id = $1")
         .bind(id)
         .execute(&mut *conn)
