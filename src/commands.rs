@@ -9,8 +9,8 @@ use crate::auth::{generate_token, hash_token};
 use crate::config::{ServeConfig, TokensCommand};
 use crate::db::Database;
 use crate::db::local::StopMode;
+use crate::http::{AppState, server};
 use crate::model::Scope;
-use crate::state::AppState;
 use crate::{MIGRATOR, http, repo, seed};
 
 /// Applies pending migrations.
@@ -26,18 +26,26 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
         .with_context(|| format!("could not listen on BIND_ADDR {}", config.bind_addr))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %database.location, "serving");
-    tokio::spawn(purge_expired_keys(database.pool.clone()));
-    let state = AppState::new(database.pool.clone(), config);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let state = AppState::new(database.pool.clone(), config.clone());
+    // Background work, each task ending when the server stops.
+    let mut background = vec![tokio::spawn(purge_expired_keys(
+        database.pool.clone(),
+        stopping.clone(),
+    ))];
+    if let Some(limiter) = state.rate_limiter.clone() {
+        background.push(tokio::spawn(limiter.prune_until(stopping.clone())));
+    }
     let fixed_plans = state.fixed_plans.clone();
     let app = http::app(state);
-    // With the peer address, so rate limiting can tell clients apart.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the server failed")?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    server::run(listener, app, &config, stopping).await;
+    for task in background {
+        let _ = task.await;
+    }
     tracing::info!("shut down");
     fixed_plans.close().await;
     database.pool.close().await;
@@ -47,15 +55,21 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     Ok(())
 }
 
-/// Forgets expired idempotency keys every ten minutes, so the table stays small.
-async fn purge_expired_keys(db: sqlx::PgPool) {
+/// Forgets expired idempotency keys every ten minutes, so the table stays small, until
+/// the server stops.
+async fn purge_expired_keys(db: sqlx::PgPool, mut stopping: tokio::sync::watch::Receiver<bool>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
         match repo::idempotency::purge_expired(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "forgot expired idempotency keys"),
-            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::cause_chain(&e), "could not purge idempotency keys")
+            }
         }
     }
 }
@@ -109,9 +123,7 @@ pub async fn tokens(db: &PgPool, command: TokensCommand) -> anyhow::Result<()> {
                 .transpose()
                 .context("--expires-in is too long")?;
             let token = generate_token();
-            repo::tokens::create(db, &name, scope, &hash_token(&token), expires_at)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            repo::tokens::create(db, &name, scope, &hash_token(&token), expires_at).await?;
             println!("Created token `{name}` with scope `{scope}`.");
             if let Some(at) = expires_at {
                 println!("It expires at {}.", at.to_rfc3339());
@@ -122,9 +134,7 @@ pub async fn tokens(db: &PgPool, command: TokensCommand) -> anyhow::Result<()> {
             println!("{token}");
         }
         TokensCommand::List => {
-            let tokens = repo::tokens::list(db)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tokens = repo::tokens::list(db).await?;
             println!(
                 "{:<30} {:<6} {:<25} {:<25} EXPIRES",
                 "NAME", "SCOPE", "CREATED", "LAST USED"
@@ -147,10 +157,7 @@ pub async fn tokens(db: &PgPool, command: TokensCommand) -> anyhow::Result<()> {
             }
         }
         TokensCommand::Revoke { name } => {
-            if repo::tokens::revoke(db, &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
+            if repo::tokens::revoke(db, &name).await? {
                 println!("Revoked token `{name}`.");
             } else {
                 bail!("no live token is named `{name}`");

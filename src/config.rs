@@ -160,6 +160,25 @@ pub struct ServeConfig {
     #[arg(long, env = "POLL_WATERMARK_MAX_AGE_MS", default_value_t = 250, global = true,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub poll_watermark_max_age_ms: u64,
+    /// A request's whole head must arrive within this many seconds of its first byte,
+    /// however slowly it trickles; else the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight and no bytes moving for this many
+    /// seconds is closed.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once (beyond it, a small reserve answers health,
+    /// readiness and metrics, and 503 to anything else).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Most connections open at once from one address (`TRUSTED_PROXIES` are exempt).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_ip: u64,
 }
 
 impl ServeConfig {
@@ -180,12 +199,26 @@ impl ServeConfig {
             rate_limit_burst: 200,
             trusted_proxies: Vec::new(),
             poll_watermark_max_age_ms: 250,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
         }
     }
 
     /// How long a computed poll watermark is reused.
     pub fn poll_watermark_max_age(&self) -> Duration {
         Duration::from_millis(self.poll_watermark_max_age_ms)
+    }
+
+    /// How long a request's head may take to arrive.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// How long a connection may sit idle.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
 
     /// The request timeout.

@@ -4,13 +4,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::model::{FieldError, ParamError};
+use crate::model::{FieldError, ParamError, ResourceKind};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Seconds a client is asked to wait when the database is unreachable.
 const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
+/// The cause chain of a failed request (a 5xx), left in the response's extensions for
+/// the one middleware that logs it; never sent to the client.
+#[derive(Debug, Clone)]
+pub struct FailureReport(pub String);
 
 /// An error a request can end in; each variant has exactly one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +43,8 @@ pub enum ApiError {
     /// 404: no resource matches the reference.
     #[error("no {kind} matches `{reference}`")]
     NotFound {
-        /// The kind of resource, e.g. `event`.
-        kind: &'static str,
+        /// The kind of resource.
+        kind: ResourceKind,
         /// The id or slug the client asked for.
         reference: String,
     },
@@ -82,6 +87,10 @@ pub enum ApiError {
     /// 503: the service cannot serve yet (e.g. migrations not applied).
     #[error("{0}")]
     NotReady(&'static str),
+    /// 503: too many connections are open; only health, readiness and metrics are
+    /// answered on this one.
+    #[error("the server has too many open connections; retry shortly")]
+    TooManyConnections,
     /// 503: the request took longer than the configured timeout.
     #[error("the request took too long and was abandoned")]
     Timeout,
@@ -105,7 +114,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout => {
+            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout | Self::TooManyConnections => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,12 +140,13 @@ impl ApiError {
             Self::Unavailable(_) => "unavailable",
             Self::NotReady(_) => "not-ready",
             Self::Timeout => "timeout",
+            Self::TooManyConnections => "too-many-connections",
             Self::Internal(_) => "internal",
         }
     }
 
     /// A 404 for a `kind` of resource the client named by `reference`.
-    pub fn not_found(kind: &'static str, reference: impl std::fmt::Display) -> Self {
+    pub fn not_found(kind: ResourceKind, reference: impl std::fmt::Display) -> Self {
         Self::NotFound {
             kind,
             reference: reference.to_string(),
@@ -169,11 +179,9 @@ struct Problem<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match &self {
-            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
-            _ => {}
-        }
+        // A refused connection is the limits working, not a failure to look into.
+        let report = (status.is_server_error() && !matches!(self, Self::TooManyConnections))
+            .then(|| FailureReport(cause_chain(&self)));
         let problem = Problem {
             kind: format!("urn:problem:industry-events:{}", self.kind()),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -190,6 +198,9 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, body).into_response();
+        if let Some(report) = report {
+            response.extensions_mut().insert(report);
+        }
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         match &self {
@@ -199,7 +210,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="industry-events""#),
                 );
             }
-            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout => {
+            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout | Self::TooManyConnections => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
@@ -238,10 +249,29 @@ impl From<ParamError> for ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("(de)serialising JSON"))
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         Self::Validation(errors)
     }
+}
+
+/// `error` and its causes, outermost first: `internal error: database query failed:
+/// error returned from database: ...`.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 /// Whether a database error means "the server cannot be reached or is going away"

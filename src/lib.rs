@@ -12,11 +12,10 @@ pub mod http;
 pub mod model;
 pub mod repo;
 pub mod seed;
-pub mod state;
 pub mod telemetry;
 
+pub use http::AppState;
 pub use http::app;
-pub use state::AppState;
 
 /// The schema migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

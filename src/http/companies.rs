@@ -1,34 +1,35 @@
 //! `/v1/companies`: the list, one company, and writes.
 
-use axum::Router;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
 use super::list_cache::conditional_list;
-use super::{idempotency, respond};
+use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
+use super::{AppState, idempotency, respond};
 use crate::error::ApiError;
-use crate::model::company::COMPANY_LIST_PARAMS;
-use crate::model::params::QueryParams;
-use crate::model::{CompanyFilter, NewCompany};
+use crate::model::list::companies::{COMPANY_LIST_PARAMS, CompanyListParams};
+use crate::model::list::params::QueryParams;
+use crate::model::{Company, CompanyFilter, CompanyInput, NewCompany, ResourceKind};
 use crate::repo;
-use crate::state::AppState;
+
+const KIND: ResourceKind = ResourceKind::Company;
+
+page!(CompanyPage, Company, "A page of companies.");
 
 /// The routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/companies", get(list).post(create))
-        .route(
-            "/v1/companies/{ref}",
-            get(get_one).patch(patch).delete(delete),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, patch, delete))
 }
 
 /// `GET /v1/companies`: filtered, by name, keyset-paged.
-#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(crate::http::openapi::CompanyListParams),
-    responses((status = 200, description = "A page, ordered by name.", body = crate::http::openapi::CompanyPage,
+#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(CompanyListParams),
+    responses((status = 200, description = "A page, ordered by name.", body = CompanyPage,
         headers(("ETag" = String), ("Link" = String))),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
@@ -41,39 +42,32 @@ async fn list(
         let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
         let filter = CompanyFilter::from_params(&params)?;
         let page = repo::companies::list(&app.db, &filter).await?;
-        let base = respond::base_url(app.config.public_url.as_deref(), &headers);
-        respond::list(
-            &headers,
-            &uri,
-            &base,
-            &page.items,
-            page.next.map(|c| c.encode()),
-        )
+        respond::page(&app, &headers, &uri, &page)
     })
     .await
 }
 
 /// `GET /v1/companies/{ref}`.
-#[utoipa::path(get, path = "/v1/companies/{ref}", tag = "companies", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
-    responses((status = 200, description = "The company.", body = crate::model::company::Company, headers(("ETag" = String), ("Last-Modified" = String))),
+#[utoipa::path(get, path = "/v1/companies/{ref}", tag = "companies", params(RefParam),
+    responses((status = 200, description = "The company.", body = Company, headers(("ETag" = String), ("Last-Modified" = String))),
         (status = 304, description = "Unchanged.")))]
 async fn get_one(
     State(app): State<AppState>,
     path: RefPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse("company")?;
+    let reference = path.parse(KIND)?;
     let company = repo::companies::find(&app.db, &reference)
         .await?
-        .ok_or_else(|| ApiError::not_found("company", &path.0))?;
+        .ok_or_else(|| ApiError::not_found(KIND, &path.0))?;
     respond::resource(&headers, &company)
 }
 
-/// `POST /v1/companies`: 201 with `Location` and `ETag`.
-#[utoipa::path(post, path = "/v1/companies", tag = "companies",
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer.")),
-    request_body(content = crate::http::openapi::CompanyInput, content_type = "application/json"),
-    responses((status = 201, description = "Created.", body = crate::model::company::Company, headers(("Location" = String), ("ETag" = String)))))]
+/// `POST /v1/companies`: 201 with `Location` and `ETag`; a name whose slug another
+/// company holds is a 409 naming it.
+#[utoipa::path(post, path = "/v1/companies", tag = "companies", params(IdempotencyParam),
+    request_body(content = CompanyInput, content_type = "application/json"),
+    responses((status = 201, description = "Created.", body = Company, headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
     Writer(actor): Writer,
@@ -81,8 +75,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let new = NewCompany::from_json(body.clone())?;
-    let path = "/v1/companies";
-    idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
+    idempotency::create(&app, &actor.clone(), &headers, KIND, &body, move |conn| {
         Box::pin(async move {
             let company = repo::companies::insert(conn, &actor, new).await?;
             respond::stored(StatusCode::CREATED, &company)
@@ -92,9 +85,8 @@ async fn create(
 }
 
 /// `PATCH /v1/companies/{ref}`: JSON Merge Patch, honouring `If-Match`.
-#[utoipa::path(patch, path = "/v1/companies/{ref}", tag = "companies",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
-    responses((status = 200, description = "Changed.", body = crate::model::company::Company, headers(("ETag" = String)))))]
+#[utoipa::path(patch, path = "/v1/companies/{ref}", tag = "companies", params(RefParam, IfMatchParam),
+    responses((status = 200, description = "Changed.", body = Company, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
@@ -102,15 +94,14 @@ async fn patch(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse("company")?;
-    let precondition = if_match(&headers);
-    let company = repo::companies::patch(&app.db, &actor, reference, precondition, body).await?;
+    let reference = path.parse(KIND)?;
+    let company =
+        repo::companies::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
     respond::written(StatusCode::OK, &company)
 }
 
 /// `DELETE /v1/companies/{ref}`: 204, honouring `If-Match`.
-#[utoipa::path(delete, path = "/v1/companies/{ref}", tag = "companies",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read.")),
+#[utoipa::path(delete, path = "/v1/companies/{ref}", tag = "companies", params(RefParam, IfMatchParam),
     responses((status = 204, description = "Deleted.")))]
 async fn delete(
     State(app): State<AppState>,
@@ -118,8 +109,7 @@ async fn delete(
     Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let reference = path.parse("company")?;
-    let precondition = if_match(&headers);
-    repo::companies::delete(&app.db, &actor, reference, precondition).await?;
+    let reference = path.parse(KIND)?;
+    repo::companies::delete(&app.db, &actor, reference, if_match(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,39 +1,45 @@
 //! `/v1/events`: the list, one event, and writes.
 
-use axum::Router;
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer, if_match};
 use super::list_cache::conditional_list;
-use super::partnerships::{filter_company, path_company};
-use super::{idempotency, respond};
+use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
+use super::{AppState, idempotency, resolve, respond};
 use crate::error::ApiError;
-use crate::model::filter::EVENT_LIST_PARAMS;
-use crate::model::params::QueryParams;
-use crate::model::{EventFilter, NewEvent};
+use crate::model::list::events::{EVENT_LIST_PARAMS, EventListParams};
+use crate::model::list::params::QueryParams;
+use crate::model::{Event, EventFilter, EventInput, EventListItem, NewEvent, ResourceKind};
 use crate::repo;
-use crate::state::AppState;
+
+const KIND: ResourceKind = ResourceKind::Event;
 
 /// Where the next incremental poll should start: pass it as `updated_since`.
-pub const NEXT_UPDATED_SINCE: axum::http::HeaderName =
-    axum::http::HeaderName::from_static("next-updated-since");
+pub const NEXT_UPDATED_SINCE: HeaderName = HeaderName::from_static("next-updated-since");
+
+page!(
+    EventPage,
+    EventListItem,
+    "A page of events (with tombstones for `updated_since`)."
+);
 
 /// The routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(list).post(create))
-        .route("/v1/events/{ref}", get(get_one).patch(patch).delete(delete))
-        .route("/v1/companies/{ref}/events", get(list_for_company))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, patch, delete))
+        .routes(routes!(list_for_company))
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(crate::http::openapi::EventListParams),
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventListParams),
     responses(
-        (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = crate::http::openapi::EventPage,
+        (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = EventPage,
          headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."), ("Next-Updated-Since" = String, description = "Pass as `updated_since` in the next poll: nothing committed out of order is missed."))),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
@@ -58,8 +64,8 @@ async fn list(
 
 /// `GET /v1/companies/{ref}/events`: the company's events; every event filter applies.
 #[utoipa::path(get, path = "/v1/companies/{ref}/events", tag = "events",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), crate::http::openapi::EventListParams),
-    responses((status = 200, description = "The company's events.", body = crate::http::openapi::EventPage),
+    params(RefParam, EventListParams),
+    responses((status = 200, description = "The company's events.", body = EventPage),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list_for_company(
     State(app): State<AppState>,
@@ -69,7 +75,7 @@ async fn list_for_company(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     conditional_list(&app, &headers, &uri, async {
-        let company = path_company(&app, &path).await?;
+        let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
         let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
         let filter = EventFilter::from_params(&params)?;
         list_page(&app, &filter, vec![company], &uri, &headers).await
@@ -83,23 +89,17 @@ async fn list_page(
     app: &AppState,
     filter: &EventFilter,
     mut company_ids: Vec<Uuid>,
-    uri: &axum::http::Uri,
+    uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     for reference in &filter.companies {
-        company_ids.push(filter_company(app, reference, "company").await?);
+        company_ids
+            .push(resolve::param_id(app, ResourceKind::Company, reference, "company").await?);
     }
     // Before the page's snapshot is taken: see `repo::watermark::compute`.
     let watermark = app.watermarks.get(&app.db).await?;
     let page = repo::events::list(&app.db, &app.fixed_plans, filter, &company_ids).await?;
-    let base = respond::base_url(app.config.public_url.as_deref(), headers);
-    let mut response = respond::list(
-        headers,
-        uri,
-        &base,
-        &page.items,
-        page.next.map(|c| c.encode()),
-    )?;
+    let mut response = respond::page(app, headers, uri, &page)?;
     if response.status() != StatusCode::OK {
         return Ok(response);
     }
@@ -107,15 +107,15 @@ async fn list_page(
     // One microsecond earlier because `updated_since` is exclusive.
     let next_since = (watermark - chrono::Duration::microseconds(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    if let Ok(value) = axum::http::HeaderValue::from_str(&next_since) {
+    if let Ok(value) = HeaderValue::from_str(&next_since) {
         response.headers_mut().insert(NEXT_UPDATED_SINCE, value);
     }
     Ok(response)
 }
 
 /// `GET /v1/events/{ref}`.
-#[utoipa::path(get, path = "/v1/events/{ref}", tag = "events", params(("ref" = String, Path, description = "The id (UUID) or the slug.")),
-    responses((status = 200, description = "The event.", body = crate::model::Event,
+#[utoipa::path(get, path = "/v1/events/{ref}", tag = "events", params(RefParam),
+    responses((status = 200, description = "The event.", body = Event,
         headers(("ETag" = String, description = "From its version."), ("Last-Modified" = String))),
         (status = 304, description = "Unchanged (`If-None-Match` / `If-Modified-Since`).")))]
 async fn get_one(
@@ -123,19 +123,18 @@ async fn get_one(
     path: RefPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse("event")?;
+    let reference = path.parse(KIND)?;
     // An id or slug lookup: one right plan.
     let event = repo::events::find(&app.fixed_plans, &reference)
         .await?
-        .ok_or_else(|| ApiError::not_found("event", &path.0))?;
+        .ok_or_else(|| ApiError::not_found(KIND, &path.0))?;
     respond::resource(&headers, &event)
 }
 
 /// `POST /v1/events`: 201 with `Location` and `ETag`.
-#[utoipa::path(post, path = "/v1/events", tag = "events",
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer.")),
-    request_body(content = crate::http::openapi::EventInput, content_type = "application/json"),
-    responses((status = 201, description = "Created.", body = crate::model::Event,
+#[utoipa::path(post, path = "/v1/events", tag = "events", params(IdempotencyParam),
+    request_body(content = EventInput, content_type = "application/json"),
+    responses((status = 201, description = "Created.", body = Event,
         headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
@@ -144,8 +143,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let new = NewEvent::from_json(body.clone())?;
-    let path = "/v1/events";
-    idempotency::create(&app, &actor.clone(), &headers, path, &body, move |conn| {
+    idempotency::create(&app, &actor.clone(), &headers, KIND, &body, move |conn| {
         Box::pin(async move {
             let event = repo::events::insert(conn, &actor, new).await?;
             respond::stored(StatusCode::CREATED, &event)
@@ -155,9 +153,8 @@ async fn create(
 }
 
 /// `PATCH /v1/events/{ref}`: JSON Merge Patch, honouring `If-Match`.
-#[utoipa::path(patch, path = "/v1/events/{ref}", tag = "events",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since.")),
-    responses((status = 200, description = "Changed.", body = crate::model::Event, headers(("ETag" = String)))))]
+#[utoipa::path(patch, path = "/v1/events/{ref}", tag = "events", params(RefParam, IfMatchParam),
+    responses((status = 200, description = "Changed.", body = Event, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,
@@ -165,15 +162,13 @@ async fn patch(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse("event")?;
-    let precondition = if_match(&headers);
-    let event = repo::events::patch(&app.db, &actor, reference, precondition, body).await?;
+    let reference = path.parse(KIND)?;
+    let event = repo::events::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
     respond::written(StatusCode::OK, &event)
 }
 
 /// `DELETE /v1/events/{ref}`: 204, honouring `If-Match`.
-#[utoipa::path(delete, path = "/v1/events/{ref}", tag = "events",
-    params(("ref" = String, Path, description = "The id (UUID) or the slug."), ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if it changed since.")),
+#[utoipa::path(delete, path = "/v1/events/{ref}", tag = "events", params(RefParam, IfMatchParam),
     responses((status = 204, description = "Deleted; `updated_since` polls see a tombstone.")))]
 async fn delete(
     State(app): State<AppState>,
@@ -181,8 +176,7 @@ async fn delete(
     Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let reference = path.parse("event")?;
-    let precondition = if_match(&headers);
-    repo::events::delete(&app.db, &actor, reference, precondition).await?;
+    let reference = path.parse(KIND)?;
+    repo::events::delete(&app.db, &actor, reference, if_match(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,14 +6,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
+use super::AppState;
+use super::client::bearer_token;
 use crate::auth::hash_token;
 use crate::error::ApiError;
-use crate::model::{Ref, Scope};
+use crate::model::{Precondition, Ref, ResourceKind, Scope};
 use crate::repo;
 use crate::repo::audit::Actor;
-use crate::repo::events::Precondition;
 use crate::repo::tokens::Principal;
-use crate::state::AppState;
 
 /// A JSON request body (`application/json` or any `+json` type such as
 /// `application/merge-patch+json`), parsed but not yet validated.
@@ -79,7 +79,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RefPath {
 
 impl RefPath {
     /// The id or slug; anything that can be neither is a 404 without a query.
-    pub fn parse(&self, kind: &'static str) -> Result<Ref, ApiError> {
+    pub fn parse(&self, kind: ResourceKind) -> Result<Ref, ApiError> {
         Ref::parse(&self.0).ok_or_else(|| ApiError::NotFound {
             kind,
             reference: crate::model::fields::truncate(&self.0, 100),
@@ -113,21 +113,14 @@ pub async fn authorize(
     state: &AppState,
     needed: Scope,
 ) -> Result<Principal, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::Unauthorized(
             "this request needs an `Authorization: Bearer <token>` header",
-        ))?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "the `Authorization` header must be `Bearer <token>`",
-        ))?;
+        ));
+    }
+    let token = bearer_token(headers).ok_or(ApiError::Unauthorized(
+        "the `Authorization` header must be `Bearer <token>`",
+    ))?;
     let principal = repo::tokens::authenticate(&state.db, &hash_token(token))
         .await?
         .ok_or(ApiError::Unauthorized(

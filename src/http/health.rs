@@ -1,20 +1,21 @@
 //! `/healthz` (the process is alive) and `/readyz` (it can serve: database reachable,
 //! migrations applied).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::AppState;
 use crate::error::ApiError;
 use crate::repo;
-use crate::state::AppState;
 
 /// The routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive.", body = Object, example = json!({"status": "ok"}))))]
@@ -23,7 +24,7 @@ async fn healthz() -> Json<Value> {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready: database reachable, migrations applied.", body = Object, example = json!({"status": "ready"})),
-    (status = 503, description = "Not ready.", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+    (status = 503, description = "Not ready.", body = super::openapi::schemas::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     if repo::health::ready(&app.db).await? {
         Ok(Json(json!({ "status": "ready" })))

@@ -10,12 +10,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
+use super::AppState;
 use super::respond;
 use crate::error::ApiError;
-use crate::model::FieldError;
+use crate::model::{FieldError, ResourceKind};
 use crate::repo::audit::Actor;
 use crate::repo::idempotency::{self, Claim, Stored};
-use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -51,7 +51,7 @@ pub async fn create<F>(
     app: &AppState,
     actor: &Actor,
     headers: &HeaderMap,
-    path: &str,
+    kind: ResourceKind,
     body: &Value,
     work: F,
 ) -> Result<Response, ApiError>
@@ -66,7 +66,7 @@ where
         let canonical = serde_json::to_vec(body).unwrap_or_default();
         let mut hasher = Sha256::new();
         hasher.update(b"POST ");
-        hasher.update(path.as_bytes());
+        hasher.update(kind.collection().as_bytes());
         hasher.update(b"\n");
         hasher.update(&canonical);
         let hash = hasher.finalize();

@@ -14,10 +14,9 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::extract::if_none_match;
-use super::respond;
+use super::{AppState, respond};
 use crate::error::ApiError;
 use crate::repo;
-use crate::state::AppState;
 
 /// At most this many lists are remembered per content version...
 const MAX_ENTRIES: usize = 4096;

@@ -10,7 +10,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -61,10 +64,15 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(render))
+}
+
 /// `GET /metrics` in the Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
-pub async fn render(State(app): State<AppState>) -> Response {
+async fn render(State(app): State<AppState>) -> Response {
     for (name, pool) in [("main", &app.db), ("fixed_plans", &app.fixed_plans)] {
         let size = f64::from(pool.size());
         let idle = pool.num_idle() as f64;

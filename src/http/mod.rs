@@ -1,6 +1,11 @@
-//! The HTTP layer: routes, middleware, and the problem+json fallbacks.
+//! The HTTP layer: routes, middleware, and what handlers share.
+//!
+//! Every route is registered through `utoipa_axum`'s `routes!`, which also puts the
+//! handler's `#[utoipa::path]` into the OpenAPI document: [`documented_routes`] is the
+//! one list of routes, and both the router and the document are built from it.
 
 pub mod audit;
+pub mod client;
 pub mod companies;
 pub mod events;
 pub mod extract;
@@ -8,175 +13,101 @@ pub mod health;
 pub mod idempotency;
 pub mod list_cache;
 pub mod metrics;
+mod middleware;
 pub mod openapi;
 pub mod partnerships;
 pub mod rate_limit;
+pub mod resolve;
 pub mod respond;
+pub mod revisions;
+pub mod server;
+pub mod state;
 pub mod tags;
 
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::ApiError;
-use crate::model::Scope;
-use crate::state::AppState;
+pub use middleware::REQUEST_ID;
+pub use state::AppState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The whole service as one router, ready for `axum::serve` or `oneshot` in tests.
-pub fn app(state: AppState) -> Router {
-    let config = state.config.clone();
-    let api = Router::new()
+/// The routes of the API's resources: reads here need a `read` token when
+/// `READ_REQUIRES_TOKEN` is set.
+fn resource_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(events::routes())
         .merge(companies::routes())
-        .merge(tags::routes())
         .merge(partnerships::routes())
+        .merge(revisions::routes())
+        .merge(tags::routes())
         .merge(audit::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), read_guard));
+}
+
+/// The operational routes: health, readiness, metrics and the document itself.
+fn operation_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(health::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
+}
+
+/// Every route the service serves except the docs page's assets, each with its
+/// OpenAPI operation.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    resource_routes().merge(operation_routes())
+}
+
+/// The whole service as one router, ready to serve or to drive with `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let (resources, _) = resource_routes().split_for_parts();
+    let (operations, _) = operation_routes().split_for_parts();
+    let resources =
+        resources.route_layer(from_fn_with_state(state.clone(), middleware::read_guard));
 
     // The docs page is stateless; the layers below apply to it like any route.
     let mut router = Router::new()
-        .merge(api)
-        .merge(health::routes())
-        .merge(openapi::routes())
-        .route("/metrics", get(metrics::render))
+        .merge(resources)
+        .merge(operations)
         .with_state(state.clone())
         .merge(openapi::docs())
-        .fallback(no_route)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(middleware::no_route)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(middleware::from_fn(run_detached))
-        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(from_fn(middleware::run_detached))
+        .layer(from_fn_with_state(state.clone(), middleware::timeout))
         // Outside the timeout and the detached task, so a refused request costs neither;
         // inside metrics, request ids and CORS, so a 429 is counted, traceable and
         // readable by a browser. It skips health, readiness and metrics itself.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit,
-        ))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(metrics::track));
-    if let Some(cors) = cors_layer(&config.cors_allowed_origins) {
+        .layer(from_fn(metrics::track))
+        // Inside the request span (so each line carries the request id), outside
+        // everything that can fail.
+        .layer(from_fn(middleware::log_failures));
+    if let Some(cors) = middleware::cors_layer(&config.cors_allowed_origins) {
         router = router.layer(cors);
     }
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(middleware::request_span)
+                    // Failures are logged once, with their cause, by `log_failures`.
+                    .on_failure(()),
+            )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             )),
     )
-}
-
-/// The span every request's logs carry: method, route template (never the raw path,
-/// which holds ids), and the request id.
-fn request_span(req: &Request) -> tracing::Span {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", method = %req.method(), route, request_id)
-}
-
-/// CORS for the configured origins (`*` for any); none configured, no CORS headers.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_MATCH,
-                header::IF_NONE_MATCH,
-                HeaderName::from_static("idempotency-key"),
-                REQUEST_ID,
-            ])
-            .expose_headers([
-                header::ETAG,
-                header::LOCATION,
-                header::LINK,
-                header::RETRY_AFTER,
-                events::NEXT_UPDATED_SINCE,
-                rate_limit::RATELIMIT_LIMIT,
-                rate_limit::RATELIMIT_REMAINING,
-                rate_limit::RATELIMIT_RESET,
-                REQUEST_ID,
-            ])
-            .max_age(Duration::from_secs(600)),
-    )
-}
-
-/// Reads are public unless `READ_REQUIRES_TOKEN` is set; then they need `read`.
-async fn read_guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if app.config.read_requires_token
-        && matches!(*req.method(), Method::GET | Method::HEAD)
-        && let Err(error) = extract::authorize(req.headers(), &app, Scope::Read).await
-    {
-        return error.into_response();
-    }
-    next.run(req).await
-}
-
-/// Runs the rest of the request on its own task and waits for it.
-///
-/// A request future can be dropped at any await: the client disconnects, or the
-/// timeout below fires. Dropped in the middle of a database round trip, it can hand
-/// the pool a connection that is still inside `BEGIN` (sqlx 0.8.4 to 0.9.0, see
-/// PITFALLS.md) or half-way through reading a reply, and the next, unrelated request
-/// then fails on it. A spawned task is not cancelled when its handle is dropped, so
-/// every statement runs to its end (bounded by `statement_timeout`). A panic in a
-/// handler also ends here, as a 500 problem rather than a dropped connection.
-async fn run_detached(req: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
-        Ok(response) => response,
-        Err(error) => {
-            ApiError::Internal(anyhow::anyhow!("request task failed: {error}")).into_response()
-        }
-    }
-}
-
-/// Abandons a request that takes longer than `REQUEST_TIMEOUT_SECS`; the work itself
-/// finishes on its own task (`run_detached`), so nothing is left half-done.
-async fn timeout(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(app.config.request_timeout(), next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
-}
-
-async fn no_route(uri: Uri) -> ApiError {
-    ApiError::RouteNotFound(crate::model::fields::truncate(uri.path(), 200))
-}
-
-async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
 }

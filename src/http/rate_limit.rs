@@ -12,13 +12,12 @@
 //! service.
 
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -27,9 +26,10 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
+use super::AppState;
+use super::client::{bearer_token, client_address};
 use crate::config::ServeConfig;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// `RateLimit-Limit`: the burst, i.e. how many requests fit in a full allowance.
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -41,11 +41,11 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 /// Paths an orchestrator or a scraper polls; they must always answer.
 const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-/// Forget fully replenished clients once every this many checks. A client whose
-/// allowance is full again is indistinguishable from a new one, so dropping it changes
-/// no decision; doing it from the request path keeps memory bounded without a
-/// background task, and the sweep (a pass over the live keys) costs little per request.
-const PRUNE_EVERY: u64 = 1024;
+/// How often the clients whose allowance is full again are forgotten. Such a client is
+/// indistinguishable from a new one, so dropping it changes no decision; the sweep is
+/// a pass over every tracked client, so it runs on a task of its own, never on a
+/// request's.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Who a request is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,7 +70,6 @@ pub struct ClientRateLimiter {
     clients: Bucket,
     addresses: Bucket,
     trusted_proxies: Vec<IpNet>,
-    checks: AtomicU64,
 }
 
 /// One keyed GCRA limiter and its quota.
@@ -114,7 +113,6 @@ impl ClientRateLimiter {
             clients: Bucket::new(Quota::per_second(rps).allow_burst(burst)),
             addresses: Bucket::new(Quota::per_second(ceiling(rps)).allow_burst(ceiling(burst))),
             trusted_proxies: config.trusted_proxies.clone(),
-            checks: AtomicU64::new(0),
         })
     }
 
@@ -141,9 +139,6 @@ impl ClientRateLimiter {
 
     /// Counts one request against `key` alone and says whether it may go ahead.
     pub fn check(&self, key: &ClientKey) -> Allowance {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            self.prune();
-        }
         self.clients.check(key)
     }
 
@@ -151,6 +146,21 @@ impl ClientRateLimiter {
     pub fn prune(&self) {
         self.clients.prune();
         self.addresses.prune();
+    }
+
+    /// Forgets replenished clients every [`PRUNE_INTERVAL`] until `shutdown` fires.
+    pub async fn prune_until(
+        self: std::sync::Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut every = tokio::time::interval(PRUNE_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => self.prune(),
+                _ = shutdown.wait_for(|stopping| *stopping) => return,
+            }
+        }
     }
 
     /// How many clients are being tracked right now.
@@ -253,63 +263,6 @@ pub async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
-/// The token of an `Authorization: Bearer <token>` header, if the request has one.
-///
-/// Unverified on purpose: checking it would cost a database round trip per request
-/// before the limiter could refuse anything.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-/// The address a request comes from.
-///
-/// The peer address, unless the peer is a trusted proxy: then `X-Forwarded-For` is read
-/// from the right (each proxy appends the address it saw) and the first address that is
-/// not itself a trusted proxy is the client. Anything left of it could be forged by the
-/// client, so it is never believed. Without a known peer (a router driven in-process),
-/// every request counts as one local client.
-pub fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut address = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |ip| ip.to_canonical());
-    if !is_trusted(&address) {
-        return address;
-    }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
-    for hop in hops.into_iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
-            // A hop we cannot read: stop at the last address we could vouch for.
-            break;
-        };
-        address = ip;
-        if !is_trusted(&ip) {
-            break;
-        }
-    }
-    address
-}
-
-/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5`,
-/// `[::1]:5`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>()
-        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
-        .ok()
-        .map(|ip| ip.to_canonical())
-}
-
 /// Whole seconds, rounded up, so a client that waits that long is never refused again.
 fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
@@ -318,84 +271,10 @@ fn ceil_secs(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-
-    fn xff(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
-        headers
-    }
+    use axum::http::header;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted = [net("10.0.0.0/8")];
-        let headers = xff("203.0.113.9, 10.1.1.1");
-        // The peer is not a proxy we trust: its header is ignored.
-        assert_eq!(
-            client_address(&headers, Some(ip("198.51.100.1")), &trusted),
-            ip("198.51.100.1")
-        );
-        // From a trusted proxy: the right-most untrusted hop.
-        assert_eq!(
-            client_address(&headers, Some(ip("10.2.2.2")), &trusted),
-            ip("203.0.113.9")
-        );
-        // A client that forges hops left of its real address gains nothing.
-        let forged = xff("1.1.1.1, 203.0.113.9");
-        assert_eq!(
-            client_address(&forged, Some(ip("10.2.2.2")), &trusted),
-            ip("203.0.113.9")
-        );
-        // Nothing trusted configured: the peer, whatever the header says.
-        assert_eq!(
-            client_address(&headers, Some(ip("10.2.2.2")), &[]),
-            ip("10.2.2.2")
-        );
-    }
-
-    #[test]
-    fn odd_forwarded_for_values_fall_back_safely() {
-        let trusted = [net("10.0.0.0/8")];
-        let peer = Some(ip("10.0.0.1"));
-        assert_eq!(
-            client_address(&xff("garbage"), peer, &trusted),
-            ip("10.0.0.1")
-        );
-        assert_eq!(
-            client_address(&xff("203.0.113.9:4444"), peer, &trusted),
-            ip("203.0.113.9")
-        );
-        assert_eq!(
-            client_address(&xff("[2001:db8::1]:80"), peer, &trusted),
-            ip("2001:db8::1")
-        );
-        // Every hop trusted: the left-most one.
-        assert_eq!(
-            client_address(&xff("10.9.9.9, 10.8.8.8"), peer, &trusted),
-            ip("10.9.9.9")
-        );
-        // No header at all: the proxy itself.
-        assert_eq!(
-            client_address(&HeaderMap::new(), peer, &trusted),
-            ip("10.0.0.1")
-        );
-        // An IPv4-mapped IPv6 peer is the IPv4 address.
-        assert_eq!(
-            client_address(&HeaderMap::new(), Some(ip("::ffff:10.0.0.1")), &[]),
-            ip("10.0.0.1")
-        );
-        // No peer known: one shared local key.
-        assert_eq!(
-            client_address(&HeaderMap::new(), None, &trusted),
-            ip("127.0.0.1")
-        );
     }
 
     fn limiter(rps: u32, burst: u32) -> ClientRateLimiter {

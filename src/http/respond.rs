@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::AppState;
 use super::extract::if_none_match;
 use crate::error::ApiError;
-use crate::model::etag;
+use crate::model::list::PageCursor;
+use crate::model::{Page, ResourceKind, etag};
 use crate::repo::idempotency::Stored;
 use uuid::Uuid;
 
@@ -36,11 +38,11 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-/// A stored resource as the HTTP layer addresses it: where its collection lives and
-/// what its entity tag and modification time are.
+/// A stored resource as the HTTP layer addresses it: which kind it is (so where its
+/// collection lives) and what its entity tag and modification time are.
 pub trait Resource: Serialize {
-    /// The collection's path, e.g. `/v1/events`.
-    const COLLECTION: &'static str;
+    /// Which kind of record it is.
+    const KIND: ResourceKind;
     /// The resource's id.
     fn id(&self) -> Uuid;
     /// Its version.
@@ -51,9 +53,9 @@ pub trait Resource: Serialize {
 
 /// Implements [`Resource`] for model types with `id`, `version` and `updated_at` fields.
 macro_rules! resource {
-    ($type:ty, $collection:literal) => {
+    ($type:ty, $kind:expr) => {
         impl Resource for $type {
-            const COLLECTION: &'static str = $collection;
+            const KIND: ResourceKind = $kind;
             fn id(&self) -> Uuid {
                 self.id
             }
@@ -67,9 +69,9 @@ macro_rules! resource {
     };
 }
 
-resource!(crate::model::Event, "/v1/events");
-resource!(crate::model::company::Company, "/v1/companies");
-resource!(crate::model::partnership::Partnership, "/v1/partnerships");
+resource!(crate::model::Event, ResourceKind::Event);
+resource!(crate::model::Company, ResourceKind::Company);
+resource!(crate::model::Partnership, ResourceKind::Partnership);
 
 /// One resource with its `ETag` and `Last-Modified`, or a 304 when the client's copy
 /// is current (`If-None-Match`, else `If-Modified-Since`).
@@ -133,6 +135,30 @@ pub fn list<T: Serialize>(
     Ok(response)
 }
 
+/// A page of a list, answered as every list answers: `{data, next_cursor}` with its
+/// `ETag`, and `Link: rel="next"` built on the public URL.
+pub fn page<T: Serialize, C: PageCursor>(
+    app: &AppState,
+    request: &HeaderMap,
+    uri: &Uri,
+    page: &Page<T, C>,
+) -> Result<Response, ApiError> {
+    let base = base_url(app.config.public_url.as_deref(), request);
+    let next = page.next.as_ref().map(PageCursor::encode);
+    list(request, uri, &base, &page.items, next)
+}
+
+/// A list that is always one page (`next_cursor` is null).
+pub fn whole<T: Serialize>(
+    app: &AppState,
+    request: &HeaderMap,
+    uri: &Uri,
+    items: &[T],
+) -> Result<Response, ApiError> {
+    let base = base_url(app.config.public_url.as_deref(), request);
+    list(request, uri, &base, items, None)
+}
+
 /// The 304 of a list: its `ETag` and `Cache-Control`, the headers a 200 would repeat
 /// (RFC 9110, 15.4.5); links and poll watermarks are left to the 200.
 pub fn list_not_modified(etag: &str) -> Response {
@@ -184,7 +210,7 @@ pub fn stored<T: Resource>(status: StatusCode, value: &T) -> Result<Stored, ApiE
         status: status.as_u16(),
         body: to_json(value)?,
         location: (status == StatusCode::CREATED)
-            .then(|| format!("{}/{}", T::COLLECTION, value.id())),
+            .then(|| format!("{}/{}", T::KIND.collection(), value.id())),
         etag: Some(etag(value.id(), value.version())),
     })
 }

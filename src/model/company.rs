@@ -2,17 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::event::{MAX_TEXT_LEN, parse_tags};
-use super::fields::{self, ObjectReader};
-use super::params::QueryParams;
+use super::fields::{self, MAX_TEXT_LEN, MAX_TITLE_LEN, ObjectReader};
+use super::schema::{HttpUrl, SlugText, TagName};
+use super::tag::parse_tags;
 use super::wire::wire_enum;
-use super::{FieldError, ParamError, Slug, Tag, country};
+use super::{FieldError, Slug, Tag, country};
 
 /// The longest name accepted.
-pub const MAX_NAME_LEN: usize = 300;
+pub const MAX_NAME_LEN: usize = MAX_TITLE_LEN;
 /// The longest description accepted (the contract's "other texts").
 pub const MAX_DESCRIPTION_LEN: usize = MAX_TEXT_LEN;
 
@@ -117,137 +117,80 @@ pub struct Company {
     pub version: i64,
 }
 
-impl Company {
-    /// The writable fields as a client would send them: the document a JSON Merge
-    /// Patch is applied to. Absent optional fields are left out, as a client would.
-    pub fn to_input_document(&self) -> Value {
-        let mut document = json!({
-            "slug": self.slug,
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
-            "tags": self.tags,
-        });
-        if let Value::Object(map) = &mut document {
-            if let Some(country) = &self.country {
-                map.insert("country".into(), json!(country));
-            }
-            if let Some(website) = &self.website {
-                map.insert("website".into(), json!(website));
-            }
-        }
-        document
-    }
-}
-
-/// Every parameter the company list accepts.
-pub const COMPANY_LIST_PARAMS: &[&str] = &["q", "kind", "tag", "limit", "cursor"];
-
-/// A validated company list request; the order is always `(name, id)` ascending.
-#[derive(Debug, Clone)]
-pub struct CompanyFilter {
-    /// A case-insensitive substring of the name, taken literally (`%` and `_` too).
-    pub q: Option<String>,
-    /// The company is of one of these kinds.
-    pub kinds: Vec<CompanyKind>,
-    /// The company has all of these tags.
-    pub tags: Vec<Tag>,
-    /// Page size.
-    pub limit: u32,
-    /// Where this page starts.
-    pub cursor: Option<CompanyCursor>,
-}
-
-impl CompanyFilter {
-    /// Reads and checks every parameter of a company list.
-    pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
-        let q = params.search("q")?;
-
-        let kinds = params.enums("kind", CompanyKind::parse, CompanyKind::NAMES)?;
-
-        let tags = params.tags("tag")?;
-
-        let limit = super::filter::parse_limit(params)?;
-
-        let filter = Self {
-            q,
-            kinds,
-            tags,
-            limit,
-            cursor: None,
-        };
-        let cursor = params.cursor(
-            CompanyCursor::decode,
-            |c| c.fingerprint,
-            filter.fingerprint(),
-        )?;
-        Ok(Self { cursor, ..filter })
-    }
-
-    /// A stable hash of everything that decides which rows match, so a cursor cannot
-    /// be replayed against another query.
-    pub fn fingerprint(&self) -> u64 {
-        let tags = self
-            .tags
-            .iter()
-            .map(Tag::as_str)
-            .collect::<Vec<_>>()
-            .join(",");
-        let kinds = self
-            .kinds
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        // The leading word keeps these hashes apart from any other list's.
-        let canonical = format!("companies|{:?}|{kinds}|{tags}", self.q);
-        super::cursor::fingerprint_of(&canonical)
-    }
-}
-
-/// Where the next page of a company list starts: the `(name, id)` of the last row.
-///
-/// Its own format (`c1.` before base64), so an event cursor is never mistaken for one
-/// and event cursors stay exactly as they were.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompanyCursor {
-    /// A hash of the filters it was made under.
-    pub fingerprint: u64,
-    /// The name of the last row.
+/// A company as a client creates it; `slug` is derived from the name when absent. The
+/// document a `PATCH` is merged into is this type, made from the stored company.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Anthropic", "kind": "ai_lab", "country": "US",
+    "website": "https://www.anthropic.com", "tags": ["foundation-models", "ai-safety"]
+}))]
+pub struct CompanyInput {
+    /// Unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SlugText>)]
+    pub slug: Option<String>,
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub name: String,
-    /// The id of the last row (the tie-breaker).
-    pub id: Uuid,
+    /// What kind of organisation it is.
+    pub kind: CompanyKind,
+    /// ISO 3166-1 alpha-2 (one of the officially assigned codes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}$")]
+    pub country: Option<String>,
+    /// Its website.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HttpUrl>)]
+    pub website: Option<String>,
+    /// A description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
+    pub description: Option<String>,
+    /// At most 20 distinct tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TagName>>, max_items = 20)]
+    pub tags: Option<Vec<String>>,
 }
 
-/// The format version written into every company cursor.
-const CURSOR_VERSION: &str = "c1";
-
-impl CompanyCursor {
-    /// The opaque text handed to clients.
-    pub fn encode(&self) -> String {
-        super::cursor::encode_token(CURSOR_VERSION, self.fingerprint, self.id, &self.name)
-    }
-
-    /// Reads a cursor; `None` for anything this service did not produce.
-    pub fn decode(text: &str) -> Option<Self> {
-        let (fingerprint, id, name) = super::cursor::decode_token(text, CURSOR_VERSION)?;
-        // No stored name is empty.
-        if name.is_empty() {
-            return None;
-        }
-        Some(Self {
-            fingerprint,
+impl From<&Company> for CompanyInput {
+    /// The writable fields of a stored company as a client would send them (absent
+    /// optional fields left out). Every field is named, so a field added to either
+    /// type without a place here fails to compile.
+    fn from(company: &Company) -> Self {
+        let Company {
+            id: _,
+            slug,
             name,
-            id,
-        })
+            kind,
+            country,
+            website,
+            description,
+            tags,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = company;
+        Self {
+            slug: Some(slug.clone()),
+            name: name.clone(),
+            kind: *kind,
+            country: country.clone(),
+            website: website.clone(),
+            description: Some(description.clone()),
+            tags: Some(tags.clone()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Cursor;
-    use crate::model::filter::EVENT_LIST_PARAMS;
+    use serde_json::json;
 
     fn reference() -> Value {
         json!({
@@ -257,10 +200,6 @@ mod tests {
             "website": "https://www.anthropic.com",
             "tags": ["#Foundation Models", "AI_Safety", "ai-safety"]
         })
-    }
-
-    fn filter(query: &str) -> Result<CompanyFilter, ParamError> {
-        CompanyFilter::from_params(&QueryParams::parse(Some(query), COMPANY_LIST_PARAMS)?)
     }
 
     #[test]
@@ -327,79 +266,11 @@ mod tests {
             updated_at: now,
             version: 1,
         };
-        let new = NewCompany::from_json(company.to_input_document()).unwrap();
+        let new =
+            NewCompany::from_json(serde_json::to_value(CompanyInput::from(&company)).unwrap())
+                .unwrap();
         assert_eq!(new.slug.as_ref().map(Slug::as_str), Some("anthropic"));
         assert_eq!(new.country, None);
         assert_eq!(new.website, company.website);
-    }
-
-    #[test]
-    fn list_parameters_are_read_and_bad_ones_named() {
-        let f = filter("q=%20Open%20&kind=ai_lab,investor&kind=ai_lab&tag=%23Cloud%20Computing")
-            .unwrap();
-        assert_eq!(f.q.as_deref(), Some("Open"));
-        assert_eq!(f.kinds, [CompanyKind::AiLab, CompanyKind::Investor]);
-        assert_eq!(
-            f.tags.iter().map(Tag::as_str).collect::<Vec<_>>(),
-            ["cloud-computing"]
-        );
-        assert_eq!(f.limit, crate::model::filter::DEFAULT_LIMIT);
-        let cases = [
-            ("limit=0", "limit"),
-            ("limit=101", "limit"),
-            ("limit=x", "limit"),
-            ("kind=startup", "kind"),
-            ("tag=c%2B%2B", "tag"),
-            ("q=", "q"),
-            ("q=%00", "q"),
-            ("q=a&q=b", "q"),
-            ("cursor=garbage", "cursor"),
-            ("sort=name", "sort"),
-        ];
-        for (query, name) in cases {
-            assert_eq!(filter(query).unwrap_err().name, name, "query {query}");
-        }
-        let long_q = format!("q={}", "a".repeat(201));
-        assert_eq!(filter(&long_q).unwrap_err().name, "q");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_only_fit_their_own_query() {
-        let f = filter("kind=ai_lab").unwrap();
-        let cursor = CompanyCursor {
-            fingerprint: f.fingerprint(),
-            name: "A.b|c é".into(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(
-            CompanyCursor::decode(&cursor.encode()),
-            Some(cursor.clone())
-        );
-        let text = cursor.encode();
-        assert!(filter(&format!("kind=ai_lab&limit=5&cursor={text}")).is_ok());
-        assert_eq!(
-            filter(&format!("kind=investor&cursor={text}"))
-                .unwrap_err()
-                .name,
-            "cursor"
-        );
-        // Neither list accepts the other's cursors.
-        assert_eq!(Cursor::decode(&text), None);
-        let events = crate::model::EventFilter::from_params(
-            &QueryParams::parse(None, EVENT_LIST_PARAMS).unwrap(),
-        )
-        .unwrap();
-        let event_cursor = Cursor {
-            sort: events.sort,
-            fingerprint: events.fingerprint(),
-            key: crate::model::cursor::CursorKey::Text("x".into()),
-            id: Uuid::nil(),
-        };
-        assert_eq!(CompanyCursor::decode(&event_cursor.encode()), None);
-        use base64::Engine;
-        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("c1.0.not-a-uuid.x");
-        for bad in ["", "!!!", "abc", forged.as_str()] {
-            assert_eq!(CompanyCursor::decode(bad), None, "{bad} should be refused");
-        }
     }
 }

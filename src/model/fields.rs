@@ -6,6 +6,13 @@ use serde_json::{Map, Value};
 
 use super::FieldError;
 
+/// The longest title (or name) accepted.
+pub const MAX_TITLE_LEN: usize = 300;
+/// The longest summary accepted.
+pub const MAX_SUMMARY_LEN: usize = 2_000;
+/// The longest long-form text accepted (the contract's "other texts").
+pub const MAX_TEXT_LEN: usize = 20_000;
+
 /// Reads the fields of one JSON object; unknown fields are errors too.
 pub struct ObjectReader {
     object: Map<String, Value>,

@@ -1,30 +1,45 @@
 //! Domain types and their validation rules; nothing here knows about HTTP or SQL.
+//!
+//! One module per resource (`event/`, `company`, `partnership/`) holds the stored
+//! record, the request type a client sends (which is also the document a merge patch
+//! is applied to) and its validation; `list/` holds the rules of every list's query
+//! parameters; the rest are the shared pieces they are built from.
 
-pub mod audit;
 pub mod company;
 pub mod country;
-pub mod cursor;
 pub mod event;
 pub mod fields;
-pub mod filter;
+pub mod list;
 pub mod money;
-pub mod params;
 pub mod partnership;
+pub mod party;
+pub mod patch;
+pub mod resource;
 pub mod role;
+pub mod schema;
 pub mod slug;
 pub mod tag;
 pub mod token;
+pub mod version;
 mod wire;
 
 use serde::Serialize;
 
-pub use company::{Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany};
-pub use cursor::Cursor;
-pub use event::{Category, Event, EventListItem, NewEvent, Significance, Source, Tombstone};
-pub use filter::{EventFilter, EventSort, TagFilter};
+pub use company::{Company, CompanyInput, CompanyKind, NewCompany};
+pub use event::{
+    Category, Event, EventInput, EventListItem, NewEvent, Significance, Source, Tombstone,
+};
+pub use list::companies::{CompanyCursor, CompanyFilter};
+pub use list::cursor::Cursor;
+pub use list::events::EventFilter;
+pub use list::sort::EventSort;
+pub use list::tags::TagFilter;
+pub use partnership::{NewPartnership, Partnership, PartnershipInput};
+pub use resource::ResourceKind;
 pub use slug::{Ref, Slug};
 pub use tag::Tag;
 pub use token::Scope;
+pub use version::{Precondition, etag};
 
 /// One rule broken by one field of a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,12 +77,6 @@ impl ParamError {
             reason: reason.into(),
         }
     }
-}
-
-/// The entity tag of one version of a resource: strong, and unique across resources
-/// so a recreated slug never matches an old tag.
-pub fn etag(id: uuid::Uuid, version: i64) -> String {
-    format!("\"{}-{version}\"", id.simple())
 }
 
 /// One page of a keyset-paginated list; `C` is the list's cursor type.

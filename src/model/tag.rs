@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
+use super::FieldError;
+use super::fields;
 use super::slug::is_kebab;
 
 /// The longest tag accepted.
@@ -71,6 +75,40 @@ impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Reads a `tags` array: strings, normalised, at most [`MAX_TAGS`] after merging.
+pub fn parse_tags(value: &Value, field: &str) -> Result<Vec<Tag>, Vec<FieldError>> {
+    let items = fields::array(value, MAX_TAGS * 4).map_err(|m| vec![FieldError::new(field, m)])?;
+    let mut errors = Vec::new();
+    let mut raw = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) => raw.push(s.as_str()),
+            other => errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("must be a string, not {}", fields::json_kind(other)),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let tags = Tag::parse_list(raw).map_err(|bad| {
+        bad.into_iter()
+            .map(|(i, m)| FieldError::new(format!("{field}[{i}]"), m))
+            .collect::<Vec<_>>()
+    })?;
+    if tags.len() > MAX_TAGS {
+        return Err(vec![FieldError::new(
+            field,
+            format!(
+                "must have at most {MAX_TAGS} distinct tags (got {})",
+                tags.len()
+            ),
+        )]);
+    }
+    Ok(tags)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::model::Page;
-use crate::model::audit::{AuditCursor, AuditFilter};
+use crate::model::list::audit::{AuditCursor, AuditFilter};
+use crate::model::{Page, ResourceKind};
 
 /// Who made a change: the token's name and the request it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
     action: Action,
-    resource: &'static str,
+    resource: ResourceKind,
     id: Uuid,
     version: i64,
     data: &impl Serialize,
@@ -70,7 +70,7 @@ pub async fn record(
     )
     .bind(&actor.token)
     .bind(action.as_str())
-    .bind(resource)
+    .bind(resource.singular())
     .bind(id)
     .bind(version)
     .bind(actor.request_id.as_deref())
@@ -96,17 +96,18 @@ pub struct Revision {
     pub data: Value,
 }
 
-/// Every version of one record, newest first.
+/// Every version of one record, newest first, the record deleted or not (its last
+/// entry is then the `delete`); empty when no record of `resource` ever had `id`.
 pub async fn revisions(
     db: &PgPool,
-    resource: &'static str,
+    resource: ResourceKind,
     id: Uuid,
 ) -> Result<Vec<Revision>, ApiError> {
     Ok(sqlx::query_as::<_, Revision>(
         "select version, action, at as changed_at, token as changed_by, data from audit_log \
          where resource = $1 and resource_id = $2 order by version desc, id desc",
     )
-    .bind(resource)
+    .bind(resource.singular())
     .bind(id)
     .fetch_all(db)
     .await?)
@@ -143,7 +144,7 @@ pub async fn list(
          from audit_log where true",
     );
     if let Some(resource) = &filter.resource {
-        qb.push(" and resource = ").push_bind(resource.clone());
+        qb.push(" and resource = ").push_bind(resource.singular());
     }
     if let Some(token) = &filter.token {
         qb.push(" and token = ").push_bind(token.clone());

@@ -6,16 +6,87 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::audit::{self, Action, Actor};
-use super::events::Precondition;
-use super::{SlugScope, pick_slug, tag_strings};
-use crate::error::ApiError;
-use crate::model::event::merge_patch;
-use crate::model::{Company, CompanyCursor, CompanyFilter, CompanyKind, NewCompany, Page, Ref};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 
-/// The columns every company query reads, in `CompanyRow` order.
-const COLUMNS: &str = "c.id, c.slug, c.name, c.kind, c.country, c.website, c.description, \
-     c.tags, c.created_at, c.updated_at, c.version";
+use super::audit::{self, Action, Actor};
+use super::{check_precondition, pick_slug, slug_conflict, tag_strings};
+use crate::error::ApiError;
+use crate::model::patch::merge_into;
+use crate::model::{
+    Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, NewCompany, Page,
+    Precondition, Ref, ResourceKind, Slug,
+};
+
+const KIND: ResourceKind = ResourceKind::Company;
+
+/// The columns every company statement reads, in [`CompanyRow`] order: `select`s and
+/// `returning` clauses alike, so a column is added in one place.
+macro_rules! company_columns {
+    () => {
+        "c.id, c.slug, c.name, c.kind, c.country, c.website, c.description, c.tags, \
+         c.created_at, c.updated_at, c.version"
+    };
+}
+
+/// The columns a write sets, in the order [`bind_new`] binds them after the id.
+macro_rules! company_written {
+    () => {
+        "slug, name, kind, country, website, description, tags"
+    };
+}
+
+/// The placeholders of `company_written!`.
+macro_rules! company_values {
+    () => {
+        "$2, $3, $4, $5, $6, $7, $8"
+    };
+}
+
+const INSERT: &str = concat!(
+    "insert into companies as c (id, ",
+    company_written!(),
+    ") values ($1, ",
+    company_values!(),
+    ") returning ",
+    company_columns!()
+);
+
+const UPDATE: &str = concat!(
+    "update companies as c set (",
+    company_written!(),
+    ") = row(",
+    company_values!(),
+    ") where c.id = $1 returning ",
+    company_columns!()
+);
+
+/// Binds what a write stores, in the order of `company_written!`.
+fn bind_new(
+    sql: &'static str,
+    id: Uuid,
+    slug: &Slug,
+    new: &NewCompany,
+) -> QueryAs<'static, Postgres, CompanyRow, PgArguments> {
+    let NewCompany {
+        slug: _,
+        name,
+        kind,
+        country,
+        website,
+        description,
+        tags,
+    } = new;
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(slug.as_str().to_owned())
+        .bind(name.clone())
+        .bind(kind.as_str())
+        .bind(country.clone())
+        .bind(website.clone())
+        .bind(description.clone())
+        .bind(tag_strings(tags))
+}
 
 /// A `companies` row as the database returns it.
 #[derive(sqlx::FromRow)]
@@ -71,7 +142,7 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
 }
 
 /// One company by id or slug.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn find(db: impl PgExecutor<'_>, reference: &Ref) -> Result<Option<Company>, ApiError> {
     fetch(db, reference, false).await
 }
@@ -81,7 +152,11 @@ async fn fetch(
     reference: &Ref,
     for_update: bool,
 ) -> Result<Option<Company>, ApiError> {
-    let mut qb = QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from companies c where "));
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "select ",
+        company_columns!(),
+        " from companies c where "
+    ));
     push_ref(&mut qb, reference);
     if for_update {
         qb.push(" for update");
@@ -90,8 +165,22 @@ async fn fetch(
     row.map(CompanyRow::into_company).transpose()
 }
 
+/// The company a write is about: locked for the rest of the transaction, its
+/// `If-Match` checked.
+async fn locked(
+    conn: &mut PgConnection,
+    reference: &Ref,
+    precondition: &Precondition,
+) -> Result<Company, ApiError> {
+    let current = fetch(&mut *conn, reference, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found(KIND, reference))?;
+    check_precondition(precondition, current.id, current.version)?;
+    Ok(current)
+}
+
 /// A page of companies matching `filter`, by name then id.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     db: &PgPool,
     filter: &CompanyFilter,
@@ -116,8 +205,11 @@ pub async fn list(
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.
 fn list_query(filter: &CompanyFilter) -> QueryBuilder<Postgres> {
-    let mut qb =
-        QueryBuilder::<Postgres>::new(format!("select {COLUMNS} from companies c where true"));
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "select ",
+        company_columns!(),
+        " from companies c where true"
+    ));
     if let Some(q) = &filter.q {
         // Written exactly as `companies_name_trgm_idx` is built, so the trigram index
         // serves it; the pattern is a constant once bound (custom plans).
@@ -161,48 +253,24 @@ fn like_literal(q: &str) -> String {
 
 /// Creates a company inside the caller's transaction, with its audit row; a taken
 /// explicit slug is a 409.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut PgConnection,
     actor: &Actor,
     new: NewCompany,
 ) -> Result<Company, ApiError> {
     let id = Uuid::now_v7();
-    let slug = pick_slug(
-        &mut *conn,
-        SlugScope::Companies,
-        new.slug.as_ref(),
-        &new.name,
-        id,
-        None,
-    )
-    .await?;
-    let row = sqlx::query_as::<_, CompanyRow>(
-        r#"
-        insert into companies as c
-            (id, slug, name, kind, country, website, description, tags)
-        values ($1, $2, $3, $4, $5, $6, $7, $8)
-        returning c.id, c.slug, c.name, c.kind, c.country, c.website, c.description,
-            c.tags, c.created_at, c.updated_at, c.version
-        "#,
-    )
-    .bind(id)
-    .bind(slug.as_str())
-    .bind(&new.name)
-    .bind(new.kind.as_str())
-    .bind(new.country.as_deref())
-    .bind(new.website.as_deref())
-    .bind(&new.description)
-    .bind(tag_strings(&new.tags))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| SlugScope::Companies.conflict(e, &slug))?;
-    let company = row.into_company()?;
+    let slug = pick_slug(&mut *conn, KIND, new.slug.as_ref(), &new.name, id, None).await?;
+    let company = bind_new(INSERT, id, &slug, &new)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| slug_conflict(KIND, e, &slug))?
+        .into_company()?;
     audit::record(
         conn,
         actor,
         Action::Create,
-        "company",
+        KIND,
         company.id,
         company.version,
         &company,
@@ -212,7 +280,7 @@ pub async fn insert(
 }
 
 /// Applies a JSON Merge Patch to a company, atomically with the `If-Match` check.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn patch(
     db: &PgPool,
     actor: &Actor,
@@ -221,49 +289,27 @@ pub async fn patch(
     patch: Value,
 ) -> Result<Company, ApiError> {
     let mut tx = db.begin().await?;
-    let current = fetch(&mut *tx, &reference, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("company", &reference))?;
-    precondition.check_current(current.id, current.version)?;
-    let mut document = current.to_input_document();
-    merge_patch(&mut document, &patch);
-    let new = NewCompany::from_json(document)?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
+    let new = NewCompany::from_json(merge_into(&CompanyInput::from(&current), &patch)?)?;
     let slug = pick_slug(
         &mut tx,
-        SlugScope::Companies,
+        KIND,
         new.slug.as_ref(),
         &new.name,
         current.id,
         Some(&current.slug),
     )
     .await?;
-    let row = sqlx::query_as::<_, CompanyRow>(
-        r#"
-        update companies as c set
-            slug = $2, name = $3, kind = $4, country = $5, website = $6,
-            description = $7, tags = $8
-        where c.id = $1
-        returning c.id, c.slug, c.name, c.kind, c.country, c.website, c.description,
-            c.tags, c.created_at, c.updated_at, c.version
-        "#,
-    )
-    .bind(current.id)
-    .bind(slug.as_str())
-    .bind(&new.name)
-    .bind(new.kind.as_str())
-    .bind(new.country.as_deref())
-    .bind(new.website.as_deref())
-    .bind(&new.description)
-    .bind(tag_strings(&new.tags))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| SlugScope::Companies.conflict(e, &slug))?;
-    let company = row.into_company()?;
+    let company = bind_new(UPDATE, current.id, &slug, &new)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| slug_conflict(KIND, e, &slug))?
+        .into_company()?;
     audit::record(
         &mut tx,
         actor,
         Action::Update,
-        "company",
+        KIND,
         company.id,
         company.version,
         &company,
@@ -274,7 +320,7 @@ pub async fn patch(
 }
 
 /// Deletes a company for good (companies keep no tombstones).
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     db: &PgPool,
     actor: &Actor,
@@ -282,10 +328,7 @@ pub async fn delete(
     precondition: Precondition,
 ) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
-    let current = fetch(&mut *tx, &reference, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("company", &reference))?;
-    precondition.check_current(current.id, current.version)?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
     let (events, deals): (i64, i64) = sqlx::query_as(
         "select (select count(distinct event_id) from event_companies where company_id = $1), \
                 (select count(distinct partnership_id) from partnership_parties where company_id = $1)",
@@ -311,7 +354,7 @@ pub async fn delete(
         &mut tx,
         actor,
         Action::Delete,
-        "company",
+        KIND,
         current.id,
         current.version + 1,
         &current,

@@ -9,9 +9,10 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::model::partnership::{CompanyRole, PartnershipRef};
+use crate::model::partnership::PartnershipRef;
+use crate::model::party::CompanyRole;
 use crate::model::role::Role;
-use crate::model::{FieldError, Ref};
+use crate::model::{FieldError, Ref, ResourceKind};
 
 fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uuid>, Vec<String>) {
     let mut ids = Vec::new();
@@ -25,32 +26,34 @@ fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uuid>, Vec<St
     (ids, slugs)
 }
 
-/// Which table a reference points into.
-#[derive(Debug, Clone, Copy)]
-pub enum Target {
-    /// `companies`.
-    Companies,
-    /// `partnerships`.
-    Partnerships,
+/// The statement that finds records of `kind` by id or slug (live events only).
+fn lookup_sql(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Event => {
+            "select id, slug from events where (id = any($1) or slug = any($2)) and deleted_at is null"
+        }
+        ResourceKind::Company => {
+            "select id, slug from companies where id = any($1) or slug = any($2)"
+        }
+        ResourceKind::Partnership => {
+            "select id, slug from partnerships where id = any($1) or slug = any($2)"
+        }
+    }
 }
 
-/// The ids of `refs` in order; `None` for each that matches nothing.
+/// The ids of `refs` in order; `None` for each that matches no record of `kind`. The
+/// one way a `{ref}` becomes an id: the HTTP layer decides whether a miss is a 404 (a
+/// path), a 400 (a query parameter) or a 422 (a body field).
 pub async fn lookup(
     db: impl PgExecutor<'_>,
-    target: Target,
+    kind: ResourceKind,
     refs: &[&Ref],
 ) -> Result<Vec<Option<Uuid>>, ApiError> {
     if refs.is_empty() {
         return Ok(Vec::new());
     }
     let (ids, slugs) = split_refs(refs.iter().copied());
-    let sql = match target {
-        Target::Companies => "select id, slug from companies where id = any($1) or slug = any($2)",
-        Target::Partnerships => {
-            "select id, slug from partnerships where id = any($1) or slug = any($2)"
-        }
-    };
-    let found: Vec<(Uuid, String)> = sqlx::query_as(sql)
+    let found: Vec<(Uuid, String)> = sqlx::query_as(lookup_sql(kind))
         .bind(ids)
         .bind(slugs)
         .fetch_all(db)
@@ -69,24 +72,39 @@ pub async fn lookup(
         .collect())
 }
 
-/// The ids of `refs`; each unknown one is a 422 naming `field(i)`.
-pub async fn resolve(
-    conn: &mut PgConnection,
-    target: Target,
+/// One record's id by id or slug.
+pub async fn id_of(
+    db: impl PgExecutor<'_>,
+    kind: ResourceKind,
+    reference: &Ref,
+) -> Result<Option<Uuid>, ApiError> {
+    Ok(lookup(db, kind, &[reference]).await?.pop().flatten())
+}
+
+/// A 422 field error for each of `refs` that [`lookup`] did not find.
+pub fn unknown_refs(
+    kind: ResourceKind,
     refs: &[&Ref],
+    found: &[Option<Uuid>],
     field: impl Fn(usize) -> String,
-) -> Result<Vec<Uuid>, ApiError> {
-    let found = lookup(&mut *conn, target, refs).await?;
-    let kind = match target {
-        Target::Companies => "company",
-        Target::Partnerships => "partnership",
-    };
-    let errors: Vec<FieldError> = found
+) -> Vec<FieldError> {
+    found
         .iter()
         .enumerate()
         .filter(|(_, id)| id.is_none())
         .map(|(i, _)| FieldError::new(field(i), format!("no {kind} matches `{}`", refs[i])))
-        .collect();
+        .collect()
+}
+
+/// The ids of `refs`; each unknown one is a 422 naming `field(i)`.
+pub async fn resolve(
+    conn: &mut PgConnection,
+    kind: ResourceKind,
+    refs: &[&Ref],
+    field: impl Fn(usize) -> String,
+) -> Result<Vec<Uuid>, ApiError> {
+    let found = lookup(&mut *conn, kind, refs).await?;
+    let errors = unknown_refs(kind, refs, &found, field);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -1,6 +1,9 @@
 //! The repository layer: every SQL statement of the service lives here.
 
+use uuid::Uuid;
+
 use crate::error::ApiError;
+use crate::model::{Precondition, ResourceKind, Slug, Tag};
 
 pub mod audit;
 pub mod changes;
@@ -20,90 +23,88 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool
         if db.is_unique_violation() && db.constraint() == Some(constraint))
 }
 
-/// The tables whose rows have a unique slug.
-#[derive(Debug, Clone, Copy)]
-pub enum SlugScope {
-    /// Live events (a deleted event's slug is free again).
-    Events,
-    /// Companies.
-    Companies,
-    /// Partnerships.
-    Partnerships,
-}
-
-impl SlugScope {
-    fn taken_sql(self) -> &'static str {
-        match self {
-            Self::Events => {
-                "select exists (select 1 from events where slug = $1 and deleted_at is null)"
-            }
-            Self::Companies => "select exists (select 1 from companies where slug = $1)",
-            Self::Partnerships => "select exists (select 1 from partnerships where slug = $1)",
-        }
-    }
-
-    fn fallback(self) -> &'static str {
-        match self {
-            Self::Events => "event",
-            Self::Companies => "company",
-            Self::Partnerships => "partnership",
-        }
-    }
-
-    /// The unique index on the scope's slugs.
-    fn key(self) -> &'static str {
-        match self {
-            Self::Events => "events_slug_key",
-            Self::Companies => "companies_slug_key",
-            Self::Partnerships => "partnerships_slug_key",
-        }
-    }
-
-    /// A write's error as the client sees it: a violation of the slug's unique index
-    /// is a 409 naming the slug; anything else passes through.
-    pub(crate) fn conflict(self, error: sqlx::Error, slug: &crate::model::Slug) -> ApiError {
-        if is_unique_violation(&error, self.key()) {
-            ApiError::Conflict(format!(
-                "the slug `{slug}` is already taken by another {}",
-                self.fallback()
-            ))
-        } else {
-            error.into()
-        }
-    }
-}
-
 /// Tags as the text array the database stores.
-pub(crate) fn tag_strings(tags: &[crate::model::Tag]) -> Vec<String> {
+pub(crate) fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
+/// A write's `If-Match` check, as the client hears it: a 412 naming the current tag.
+pub(crate) fn check_precondition(
+    precondition: &Precondition,
+    id: Uuid,
+    version: i64,
+) -> Result<(), ApiError> {
+    precondition
+        .check(id, version)
+        .map_err(|current| ApiError::PreconditionFailed { current })
+}
+
+/// The id of the live record of `kind` that holds `slug`, if any.
+fn slug_holder_sql(kind: ResourceKind) -> &'static str {
+    match kind {
+        // A deleted event's slug is free again.
+        ResourceKind::Event => "select id from events where slug = $1 and deleted_at is null",
+        ResourceKind::Company => "select id from companies where slug = $1",
+        ResourceKind::Partnership => "select id from partnerships where slug = $1",
+    }
+}
+
+/// The unique index on the slugs of `kind`.
+fn slug_key(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Event => "events_slug_key",
+        ResourceKind::Company => "companies_slug_key",
+        ResourceKind::Partnership => "partnerships_slug_key",
+    }
+}
+
+/// A write's error as the client sees it: a violation of the slug's unique index is a
+/// 409 naming the slug; anything else passes through.
+pub(crate) fn slug_conflict(kind: ResourceKind, error: sqlx::Error, slug: &Slug) -> ApiError {
+    if is_unique_violation(&error, slug_key(kind)) {
+        ApiError::Conflict(format!(
+            "the slug `{slug}` is already taken by another {kind}"
+        ))
+    } else {
+        error.into()
+    }
+}
+
 /// The slug a write stores: the client's (its uniqueness is left to the constraint, so
-/// a taken one is a 409); else one made from `source` (a title or name), with the last
-/// 8 hex digits of the row's id appended when that is taken by another row.
+/// a taken one is a 409); else one made from `source` (a title or name).
+///
+/// When the made slug is taken by another record, an event or a deal gets the last 8
+/// hex digits of its id appended (two stories may share a headline), but a company is
+/// a 409 naming the one that exists: a second company of the same name is almost
+/// always a mistake, and one that is not can say so with an explicit `slug`.
 pub async fn pick_slug(
     conn: &mut sqlx::PgConnection,
-    scope: SlugScope,
-    explicit: Option<&crate::model::Slug>,
+    kind: ResourceKind,
+    explicit: Option<&Slug>,
     source: &str,
-    id: uuid::Uuid,
+    id: Uuid,
     current: Option<&str>,
-) -> Result<crate::model::Slug, crate::error::ApiError> {
-    use crate::model::Slug;
+) -> Result<Slug, ApiError> {
     if let Some(slug) = explicit {
         return Ok(slug.clone());
     }
-    let base = Slug::from_title(source).unwrap_or_else(|| Slug::fallback(scope.fallback()));
+    let base = Slug::from_title(source).unwrap_or_else(|| Slug::fallback(kind.singular()));
     if current == Some(base.as_str()) {
         return Ok(base);
     }
-    let taken: bool = sqlx::query_scalar(scope.taken_sql())
+    let holder: Option<Uuid> = sqlx::query_scalar(slug_holder_sql(kind))
         .bind(base.as_str())
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    if !taken {
-        return Ok(base);
+    match holder {
+        None => Ok(base),
+        Some(existing) if kind == ResourceKind::Company => Err(ApiError::Conflict(format!(
+            "a company with the slug `{base}` already exists (id {existing}); to create \
+             another company of that name, give it a distinct `slug`"
+        ))),
+        Some(_) => {
+            let simple = id.simple().to_string();
+            Ok(base.with_suffix(&simple[simple.len() - 8..]))
+        }
     }
-    let simple = id.simple().to_string();
-    Ok(base.with_suffix(&simple[simple.len() - 8..]))
 }

@@ -10,17 +10,50 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
-use super::graph::{self, Target};
-use super::{SlugScope, pick_slug, tag_strings};
+use super::{check_precondition, graph, pick_slug, slug_conflict, tag_strings};
 use crate::error::ApiError;
-use crate::model::event::merge_patch;
+use crate::model::list::partnerships::{PartnershipCursor, PartnershipFilter};
 use crate::model::money::Money;
 use crate::model::partnership::{
-    NewPartnership, Partnership, PartnershipCursor, PartnershipFilter, PartnershipKind,
-    PartnershipStatus, TimelineEvent, Tranche,
+    NewPartnership, Partnership, PartnershipInput, PartnershipKind, PartnershipStatus,
+    TimelineEvent, Tranche,
 };
-use crate::model::{Page, Ref, Slug};
-use crate::repo::events::Precondition;
+use crate::model::patch::merge_into;
+use crate::model::{Page, Precondition, Ref, ResourceKind, Slug};
+
+const KIND: ResourceKind = ResourceKind::Partnership;
+
+/// The columns a write sets on the deal's row, in the order `write` binds them
+/// after the id.
+macro_rules! partnership_written {
+    () => {
+        "slug, title, kind, status, announced_on, ended_on, total_amount, total_currency, \
+         terms, exclusive, tags"
+    };
+}
+
+/// The placeholders of `partnership_written!`.
+macro_rules! partnership_values {
+    () => {
+        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
+    };
+}
+
+const INSERT: &str = concat!(
+    "insert into partnerships (id, ",
+    partnership_written!(),
+    ") values ($1, ",
+    partnership_values!(),
+    ")"
+);
+
+const UPDATE: &str = concat!(
+    "update partnerships set (",
+    partnership_written!(),
+    ") = row(",
+    partnership_values!(),
+    ") where id = $1"
+);
 
 const COLUMNS: &str = "p.id, p.slug, p.title, p.kind, p.status, p.announced_on, p.ended_on, \
      p.total_amount, p.total_currency, p.terms, p.exclusive, p.tags, p.created_at, \
@@ -170,7 +203,7 @@ async fn fetch_row(
 }
 
 /// One deal by id or slug, with its parties, tranches and timeline.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Partnership>, ApiError> {
     let mut conn = db.acquire().await?;
     let Some(row) = fetch_row(&mut *conn, reference, false).await? else {
@@ -181,7 +214,7 @@ pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Partnership>, A
 
 /// A page of deals matching `filter`, newest announced first. `company` must already
 /// be resolved to `company_id` by the caller.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     db: &PgPool,
     filter: &PartnershipFilter,
@@ -253,37 +286,42 @@ async fn write(
     insert: bool,
 ) -> Result<(), ApiError> {
     let refs: Vec<&Ref> = new.parties.iter().map(|p| &p.company).collect();
-    let company_ids = graph::resolve(&mut *conn, Target::Companies, &refs, |i| {
+    let company_ids = graph::resolve(&mut *conn, ResourceKind::Company, &refs, |i| {
         format!("parties[{i}].company")
     })
     .await?;
-    let sql = if insert {
-        r#"insert into partnerships (id, slug, title, kind, status, announced_on, ended_on,
-               total_amount, total_currency, terms, exclusive, tags)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#
-    } else {
-        r#"update partnerships set slug = $2, title = $3, kind = $4, status = $5,
-               announced_on = $6, ended_on = $7, total_amount = $8, total_currency = $9,
-               terms = $10, exclusive = $11, tags = $12
-           where id = $1"#
-    };
-    let tags = tag_strings(&new.tags);
+    let NewPartnership {
+        slug: _,
+        title,
+        kind,
+        status,
+        // Stored below, in their own tables.
+        parties: _,
+        announced_on,
+        ended_on,
+        total,
+        tranches: _,
+        terms,
+        exclusive,
+        tags,
+    } = new;
+    let sql = if insert { INSERT } else { UPDATE };
     sqlx::query(sql)
         .bind(id)
         .bind(slug.as_str())
-        .bind(&new.title)
-        .bind(new.kind.as_str())
-        .bind(new.status.as_str())
-        .bind(new.announced_on)
-        .bind(new.ended_on)
-        .bind(new.total.as_ref().map(|m| m.amount))
-        .bind(new.total.as_ref().map(|m| m.currency.as_str()))
-        .bind(&new.terms)
-        .bind(new.exclusive)
-        .bind(tags)
+        .bind(title)
+        .bind(kind.as_str())
+        .bind(status.as_str())
+        .bind(announced_on)
+        .bind(ended_on)
+        .bind(total.as_ref().map(|m| m.amount))
+        .bind(total.as_ref().map(|m| m.currency.as_str()))
+        .bind(terms)
+        .bind(exclusive)
+        .bind(tag_strings(tags))
         .execute(&mut *conn)
         .await
-        .map_err(|e| SlugScope::Partnerships.conflict(e, slug))?;
+        .map_err(|e| slug_conflict(KIND, e, slug))?;
     sqlx::query("delete from partnership_parties where partnership_id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -329,29 +367,21 @@ async fn write(
 
 /// Creates a deal inside the caller's transaction, with its audit row; unknown parties
 /// are a 422, a taken explicit slug a 409.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut PgConnection,
     actor: &Actor,
     new: NewPartnership,
 ) -> Result<Partnership, ApiError> {
     let id = Uuid::now_v7();
-    let slug = pick_slug(
-        &mut *conn,
-        SlugScope::Partnerships,
-        new.slug.as_ref(),
-        &new.title,
-        id,
-        None,
-    )
-    .await?;
+    let slug = pick_slug(&mut *conn, KIND, new.slug.as_ref(), &new.title, id, None).await?;
     write(&mut *conn, id, &slug, &new, true).await?;
     let deal = reload(&mut *conn, id).await?;
     audit::record(
         conn,
         actor,
         Action::Create,
-        "partnership",
+        KIND,
         deal.id,
         deal.version,
         &deal,
@@ -369,8 +399,8 @@ async fn locked(
 ) -> Result<Partnership, ApiError> {
     let row = fetch_row(&mut *conn, reference, true)
         .await?
-        .ok_or_else(|| ApiError::not_found("partnership", reference))?;
-    precondition.check_current(row.id, row.version)?;
+        .ok_or_else(|| ApiError::not_found(KIND, reference))?;
+    check_precondition(precondition, row.id, row.version)?;
     hydrate(conn, vec![row])
         .await?
         .pop()
@@ -389,7 +419,7 @@ async fn reload(conn: &mut PgConnection, id: Uuid) -> Result<Partnership, ApiErr
 }
 
 /// Applies a JSON Merge Patch, atomically with the `If-Match` check.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn patch(
     db: &PgPool,
     actor: &Actor,
@@ -399,12 +429,10 @@ pub async fn patch(
 ) -> Result<Partnership, ApiError> {
     let mut tx = db.begin().await?;
     let current = locked(&mut tx, &reference, &precondition).await?;
-    let mut document = current.to_input_document();
-    merge_patch(&mut document, &patch);
-    let new = NewPartnership::from_json(document)?;
+    let new = NewPartnership::from_json(merge_into(&PartnershipInput::from(&current), &patch)?)?;
     let slug = pick_slug(
         &mut tx,
-        SlugScope::Partnerships,
+        KIND,
         new.slug.as_ref(),
         &new.title,
         current.id,
@@ -417,7 +445,7 @@ pub async fn patch(
         &mut tx,
         actor,
         Action::Update,
-        "partnership",
+        KIND,
         deal.id,
         deal.version,
         &deal,
@@ -428,7 +456,7 @@ pub async fn patch(
 }
 
 /// Deletes a deal with its parties, tranches and event links; events stay.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     db: &PgPool,
     actor: &Actor,
@@ -445,7 +473,7 @@ pub async fn delete(
         &mut tx,
         actor,
         Action::Delete,
-        "partnership",
+        KIND,
         current.id,
         current.version + 1,
         &current,

@@ -20,7 +20,7 @@ pub struct TagUsage {
 
 /// Tags, most used first (then alphabetical), optionally narrowed to a prefix; read
 /// from the counters the write path keeps (see the tag_stats migration).
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all)]
 pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiError> {
     let mut qb =
         QueryBuilder::<Postgres>::new("select tag, events, latest from tag_stats where events > 0");

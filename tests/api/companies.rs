@@ -161,7 +161,7 @@ async fn unknown_or_impossible_company_refs_are_404_problems() {
 }
 
 #[tokio::test]
-async fn a_taken_explicit_slug_is_a_409_but_a_derived_one_gets_a_suffix() {
+async fn a_taken_slug_is_a_409_naming_the_existing_company_and_a_distinct_slug_creates_it() {
     let app = TestApp::new().await;
     let mut first = company("Acme", "enterprise", &[]);
     first["slug"] = json!("chosen");
@@ -172,13 +172,33 @@ async fn a_taken_explicit_slug_is_a_409_but_a_derived_one_gets_a_suffix() {
         .assert_problem(StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains("chosen"));
 
+    // A second company whose name makes the same slug is almost always a mistake:
+    // a 409 that names the one that exists, and nothing is written.
     let a = create(&app, company("Same Name", "other", &[])).await;
-    let b = create(&app, company("Same Name", "other", &[])).await;
     assert_eq!(a["slug"], "same-name");
-    let b_slug = b["slug"].as_str().unwrap();
+    let body = app
+        .post_json("/v1/companies", company("Same  name", "other", &[]))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("`same-name`"), "{detail}");
+    assert!(detail.contains(a["id"].as_str().unwrap()), "{detail}");
     assert!(
-        b_slug.starts_with("same-name-") && b_slug.len() == "same-name-".len() + 8,
-        "{b_slug}"
+        detail.contains("`slug`"),
+        "says how to create it anyway: {detail}"
+    );
+    let count: i64 = sqlx::query_scalar("select count(*) from companies where name ilike 'same%'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    // One that really is another company says so with its own slug.
+    let mut distinct = company("Same Name", "other", &[]);
+    distinct["slug"] = json!("same-name-japan");
+    let b = create(&app, distinct).await;
+    assert_eq!(
+        (b["name"].as_str(), b["slug"].as_str()),
+        (Some("Same Name"), Some("same-name-japan"))
     );
     let fallback = create(&app, company("株式会社", "enterprise", &[])).await;
     assert_eq!(fallback["slug"], "company");
@@ -700,7 +720,10 @@ async fn keyset_pages_walk_every_company_by_name_then_id_exactly_once() {
     for i in 0..17 {
         let tags: &[&str] = if i % 2 == 0 { &["even"] } else { &["odd"] };
         let kind = if i % 3 == 0 { "ai_lab" } else { "investor" };
-        companies.push(create(&app, company(names[i % names.len()], kind, tags)).await);
+        // Same names need their own slugs (a derived one would be a 409).
+        let mut body = company(names[i % names.len()], kind, tags);
+        body["slug"] = json!(format!("company-{i}"));
+        companies.push(create(&app, body).await);
     }
     let expected = |filter: &dyn Fn(&Value) -> bool| -> Vec<String> {
         let mut keyed: Vec<(String, String)> = companies

@@ -162,9 +162,97 @@ fn init_logs() {
         });
         let _ = tracing_subscriber::registry()
             .with(StatementCounter)
+            .with(LogCapture)
             .with(logs)
             .try_init();
     });
+}
+
+/// A warning or error the service logged, with the request id of its span.
+#[derive(Debug, Clone)]
+pub struct LoggedLine {
+    pub level: tracing::Level,
+    pub request_id: Option<String>,
+    /// Every field, `name=value` joined by spaces (the message is `message`).
+    pub fields: String,
+}
+
+static CAPTURED: std::sync::Mutex<Vec<LoggedLine>> = std::sync::Mutex::new(Vec::new());
+
+/// The warnings and errors logged so far for the request with `request_id`.
+pub fn logged_for(request_id: &str) -> Vec<LoggedLine> {
+    CAPTURED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.request_id.as_deref() == Some(request_id))
+        .cloned()
+        .collect()
+}
+
+/// A span's `request_id`, kept for the events inside it.
+struct RequestIdOfSpan(String);
+
+/// Collects the fields of a span or an event as text.
+#[derive(Default)]
+struct FieldText {
+    request_id: Option<String>,
+    text: String,
+}
+
+impl tracing::field::Visit for FieldText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "request_id" {
+            self.request_id = Some(value.to_owned());
+        }
+        self.text.push_str(&format!("{}={} ", field.name(), value));
+    }
+}
+
+/// Keeps every warning and error with its request id (see [`logged_for`]).
+struct LogCapture;
+
+impl<S> tracing_subscriber::Layer<S> for LogCapture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = FieldText::default();
+        attrs.record(&mut fields);
+        if let (Some(request_id), Some(span)) = (fields.request_id, ctx.span(id)) {
+            span.extensions_mut().insert(RequestIdOfSpan(request_id));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > tracing::Level::WARN {
+            return;
+        }
+        let request_id = ctx.event_scope(event).and_then(|scope| {
+            scope.from_root().find_map(|span| {
+                span.extensions()
+                    .get::<RequestIdOfSpan>()
+                    .map(|r| r.0.clone())
+            })
+        });
+        let mut fields = FieldText::default();
+        event.record(&mut fields);
+        CAPTURED.lock().unwrap().push(LoggedLine {
+            level,
+            request_id,
+            fields: fields.text,
+        });
+    }
 }
 
 /// Counts the SQL statements run on this thread (and so, on the default current-thread
@@ -222,6 +310,11 @@ impl TestApp {
             write_token,
             _database: database,
         }
+    }
+
+    /// The test's database.
+    pub fn database(&self) -> &TestDb {
+        &self._database
     }
 
     /// Mints a token of `scope` named `name`.

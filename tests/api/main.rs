@@ -14,6 +14,7 @@ mod graph;
 mod helpers;
 mod limits;
 mod list;
+mod logging;
 mod openapi;
 mod ops;
 mod resilience;

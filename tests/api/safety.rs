@@ -369,3 +369,113 @@ async fn the_seed_writes_as_the_seed_actor() {
         .json();
     assert_eq!(revisions["data"][0]["changed_by"], "seed");
 }
+
+#[tokio::test]
+async fn a_deleted_records_revisions_stay_readable_by_id_and_end_with_its_delete() {
+    let app = TestApp::new().await;
+    let amazon = app
+        .post_json(
+            "/v1/companies",
+            json!({"name": "Amazon", "kind": "cloud_provider"}),
+        )
+        .await
+        .json();
+    let anthropic = app
+        .post_json(
+            "/v1/companies",
+            json!({"name": "Anthropic", "kind": "ai_lab"}),
+        )
+        .await
+        .json();
+    let deal = app
+        .post_json(
+            "/v1/partnerships",
+            json!({
+                "title": "Amazon-Anthropic", "kind": "investment", "status": "active",
+                "announced_on": "2023-09-25",
+                "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]
+            }),
+        )
+        .await
+        .json();
+    let event = app.create_event(reference_story()).await;
+    let cases = [
+        ("events", event),
+        ("partnerships", deal),
+        ("companies", anthropic),
+    ];
+    for (collection, record) in &cases {
+        let id = record["id"].as_str().unwrap();
+        let slug = record["slug"].as_str().unwrap();
+        app.delete_with(&format!("/v1/{collection}/{id}"), &[])
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+        let res = app.get(&format!("/v1/{collection}/{id}/revisions")).await;
+        res.assert_status(StatusCode::OK);
+        let revisions = res.json()["data"].as_array().unwrap().clone();
+        let actions: Vec<&str> = revisions
+            .iter()
+            .map(|r| r["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["delete", "create"], "{collection}");
+        assert_eq!(revisions[0]["changed_by"], "test-writer", "who deleted it");
+        assert_eq!(revisions[0]["data"]["slug"], slug, "what it was");
+        // Its slug names nothing now (and may name another record later).
+        app.get(&format!("/v1/{collection}/{slug}/revisions"))
+            .await
+            .assert_problem(StatusCode::NOT_FOUND);
+    }
+    let never = "0190f7c2-1b2a-7c3d-8e4f-5a6b7c8d9e0f";
+    for collection in ["events", "companies", "partnerships"] {
+        app.get(&format!("/v1/{collection}/{never}/revisions"))
+            .await
+            .assert_problem(StatusCode::NOT_FOUND);
+    }
+    // An id of another kind of record is not this kind's.
+    let amazon_id = amazon["id"].as_str().unwrap();
+    app.get(&format!("/v1/events/{amazon_id}/revisions"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_audit_resource_filter_takes_the_singular_and_the_paths_plural() {
+    let app = TestApp::new().await;
+    let admin = format!("Bearer {}", app.token("auditor", Scope::Admin).await);
+    app.create_event(reference_story()).await;
+    app.post_json(
+        "/v1/companies",
+        json!({"name": "Amazon", "kind": "cloud_provider"}),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    for (singular, plural) in [
+        ("event", "events"),
+        ("company", "companies"),
+        ("partnership", "partnerships"),
+    ] {
+        let one = app
+            .get_with(
+                &format!("/v1/audit?resource={singular}"),
+                &[("authorization", &admin)],
+            )
+            .await;
+        one.assert_status(StatusCode::OK);
+        let other = app
+            .get_with(
+                &format!("/v1/audit?resource={plural}"),
+                &[("authorization", &admin)],
+            )
+            .await;
+        other.assert_status(StatusCode::OK);
+        assert_eq!(one.json()["data"], other.json()["data"], "{plural}");
+        for entry in one.json()["data"].as_array().unwrap() {
+            assert_eq!(entry["resource"], singular, "rows say the singular");
+        }
+    }
+    let events = app
+        .get_with("/v1/audit?resource=events", &[("authorization", &admin)])
+        .await
+        .json();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}

@@ -1,87 +1,141 @@
-//! Events: what happened, when, and why it matters.
+//! An event as a client sends it: the request schema, and its validation into a
+//! [`NewEvent`] that reports every broken rule at once.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::Value;
 
-use super::fields::{self, ObjectReader};
-use super::partnership::{CompanyRole, PartnershipRef, PartyInput, parse_company_roles};
-use super::tag::{MAX_TAGS, Tag};
-use super::wire::wire_enum;
-use super::{FieldError, Ref, Slug};
+use super::{Category, Event, Significance, Source};
+use crate::model::fields::{self, MAX_SUMMARY_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ObjectReader};
+use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
+use crate::model::schema::{HttpUrl, RefText, SlugText, TagName};
+use crate::model::tag::{Tag, parse_tags};
+use crate::model::{FieldError, Ref, Slug};
 
-/// The longest title accepted.
-pub const MAX_TITLE_LEN: usize = 300;
-/// The longest summary accepted.
-pub const MAX_SUMMARY_LEN: usize = 2_000;
-/// The longest long-form text accepted.
-pub const MAX_TEXT_LEN: usize = 20_000;
 /// The most sources one event may cite.
 pub const MAX_SOURCES: usize = 20;
 
-wire_enum! {
+/// A cited page, as a client sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    /// The page's URL.
+    #[schema(value_type = HttpUrl)]
+    pub url: String,
+    /// Its title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 300, pattern = r"^[^\u0000]*$")]
+    pub title: Option<String>,
+}
+
+/// An event as a client creates it; `slug` is derived from the title when absent. The
+/// document a `PATCH` is merged into is this type, made from the stored event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Amazon completes $4 billion investment in Anthropic",
+    "occurred_on": "2024-03-27",
+    "category": "industry",
+    "significance": "major",
+    "summary": "Amazon invested a further $2.75 billion in Anthropic, completing its $4 billion commitment.",
+    "tags": ["investment", "cloud-computing", "partnership", "consolidation"],
+    "sources": [{"url": "https://www.aboutamazon.com/news/company-news/amazon-anthropic-ai-investment", "title": "Amazon newsroom"}],
+    "companies": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+    "partnerships": ["amazon-anthropic-strategic-collaboration"]
+}))]
+pub struct EventInput {
+    /// Unique among live events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SlugText>)]
+    pub slug: Option<String>,
+    /// The headline; not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
+    pub title: String,
+    /// The day it happened.
+    pub occurred_on: NaiveDate,
     /// What kind of thing happened.
-    Category {
-        /// Moves of companies in the market.
-        Industry = "industry",
-        /// Money raised or invested.
-        Funding = "funding",
-        /// Laws, rules and government action.
-        Policy = "policy",
-        /// Papers and results.
-        Research = "research",
-        /// Launches and releases.
-        Product = "product",
-        /// Lawsuits and rulings.
-        Legal = "legal",
-        /// Anything else.
-        Other = "other",
-    }
+    pub category: Category,
+    /// How much it matters.
+    pub significance: Significance,
+    /// A short summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000, pattern = r"^[^\u0000]*$")]
+    pub summary: Option<String>,
+    /// The facts, at length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
+    pub what_happened: Option<String>,
+    /// The analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 20000, pattern = r"^[^\u0000]*$")]
+    pub why_it_matters: Option<String>,
+    /// At most 20 distinct tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TagName>>, max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    /// At most 20 sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 20)]
+    pub sources: Option<Vec<SourceInput>>,
+    /// The companies involved, each at most once per role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 50)]
+    pub companies: Option<Vec<CompanyRoleInput>>,
+    /// The deals it belongs to, each once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<RefText>>, max_items = 20)]
+    pub partnerships: Option<Vec<String>>,
 }
 
-wire_enum! {
-    /// How much an event matters, in increasing order.
-    Significance {
-        /// Of passing interest.
-        Minor = "minor",
-        /// Worth knowing.
-        Notable = "notable",
-        /// Changes the picture.
-        Major = "major",
-        /// Remembered for years.
-        Landmark = "landmark",
-    }
-}
-
-impl Significance {
-    /// The rank stored in the database, so that ordering and `min_significance` are
-    /// plain integer comparisons.
-    pub fn rank(self) -> i16 {
-        match self {
-            Self::Minor => 0,
-            Self::Notable => 1,
-            Self::Major => 2,
-            Self::Landmark => 3,
+impl From<&Event> for EventInput {
+    /// The writable fields of a stored event as a client would send them. Every field
+    /// is named, so a field added to either type without a place here fails to compile.
+    fn from(event: &Event) -> Self {
+        let Event {
+            id: _,
+            slug,
+            title,
+            occurred_on,
+            category,
+            significance,
+            summary,
+            what_happened,
+            why_it_matters,
+            tags,
+            sources,
+            companies,
+            partnerships,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = event;
+        Self {
+            slug: Some(slug.clone()),
+            title: title.clone(),
+            occurred_on: *occurred_on,
+            category: *category,
+            significance: *significance,
+            summary: Some(summary.clone()),
+            what_happened: Some(what_happened.clone()),
+            why_it_matters: Some(why_it_matters.clone()),
+            tags: Some(tags.clone()),
+            sources: Some(
+                sources
+                    .iter()
+                    .map(|Source { url, title }| SourceInput {
+                        url: url.clone(),
+                        title: Some(title.clone()),
+                    })
+                    .collect(),
+            ),
+            companies: Some(companies.iter().map(CompanyRoleInput::from).collect()),
+            partnerships: Some(partnerships.iter().map(|p| p.slug.clone()).collect()),
         }
     }
-
-    /// The variant of a stored rank.
-    pub fn from_rank(rank: i16) -> Option<Self> {
-        usize::try_from(rank)
-            .ok()
-            .and_then(|i| Self::ALL.get(i).copied())
-    }
-}
-
-/// A page an event cites.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"url": "https://www.aboutamazon.com/news/company-news/amazon-anthropic-ai-investment", "title": "Amazon newsroom"}))]
-pub struct Source {
-    /// An http or https URL.
-    pub url: String,
-    /// The page's title.
-    pub title: String,
 }
 
 /// A validated event as a client wants it created (or as a patch leaves it).
@@ -167,40 +221,6 @@ impl NewEvent {
     }
 }
 
-/// Reads a `tags` array: strings, normalised, at most [`MAX_TAGS`] after merging.
-pub fn parse_tags(value: &Value, field: &str) -> Result<Vec<Tag>, Vec<FieldError>> {
-    let items = fields::array(value, MAX_TAGS * 4).map_err(|m| vec![FieldError::new(field, m)])?;
-    let mut errors = Vec::new();
-    let mut raw = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match item {
-            Value::String(s) => raw.push(s.as_str()),
-            other => errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                format!("must be a string, not {}", fields::json_kind(other)),
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let tags = Tag::parse_list(raw).map_err(|bad| {
-        bad.into_iter()
-            .map(|(i, m)| FieldError::new(format!("{field}[{i}]"), m))
-            .collect::<Vec<_>>()
-    })?;
-    if tags.len() > MAX_TAGS {
-        return Err(vec![FieldError::new(
-            field,
-            format!(
-                "must have at most {MAX_TAGS} distinct tags (got {})",
-                tags.len()
-            ),
-        )]);
-    }
-    Ok(tags)
-}
-
 /// Reads a `sources` array of `{url, title}`.
 fn parse_sources(value: &Value, field: &str) -> Result<Vec<Source>, Vec<FieldError>> {
     let items = fields::array(value, MAX_SOURCES).map_err(|m| vec![FieldError::new(field, m)])?;
@@ -270,114 +290,10 @@ fn parse_partnership_refs(value: &Value, field: &str) -> Result<Vec<Ref>, Vec<Fi
     }
 }
 
-/// A stored event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Event {
-    /// Time-ordered UUID (v7).
-    pub id: Uuid,
-    /// Unique slug.
-    #[schema(example = "amazon-completes-4-billion-investment-in-anthropic")]
-    pub slug: String,
-    /// The headline.
-    #[schema(example = "Amazon completes $4 billion investment in Anthropic")]
-    pub title: String,
-    /// The day it happened.
-    #[schema(example = "2024-03-27")]
-    pub occurred_on: NaiveDate,
-    /// What kind of thing happened.
-    pub category: Category,
-    /// How much it matters.
-    pub significance: Significance,
-    /// A short summary.
-    pub summary: String,
-    /// The facts, at length.
-    pub what_happened: String,
-    /// The analysis.
-    pub why_it_matters: String,
-    /// Normalised tags.
-    #[schema(example = json!(["investment", "cloud-computing", "partnership", "consolidation"]))]
-    pub tags: Vec<String>,
-    /// Cited pages.
-    pub sources: Vec<Source>,
-    /// The companies it involves, with their roles.
-    pub companies: Vec<CompanyRole>,
-    /// The deals it belongs to.
-    pub partnerships: Vec<PartnershipRef>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Grows by one with each change.
-    pub version: i64,
-}
-
-impl Event {
-    /// The writable fields as a client would send them: the document a JSON Merge
-    /// Patch is applied to.
-    pub fn to_input_document(&self) -> Value {
-        json!({
-            "slug": self.slug,
-            "title": self.title,
-            "occurred_on": self.occurred_on,
-            "category": self.category,
-            "significance": self.significance,
-            "summary": self.summary,
-            "what_happened": self.what_happened,
-            "why_it_matters": self.why_it_matters,
-            "tags": self.tags,
-            "sources": self.sources,
-            "companies": self.companies.iter().map(|c| json!({"company": c.slug, "role": c.role})).collect::<Vec<_>>(),
-            "partnerships": self.partnerships.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(),
-        })
-    }
-}
-
-/// What is left of a deleted event, shown only to `updated_since` polls.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Tombstone {
-    /// The deleted event's id.
-    pub id: Uuid,
-    /// Its slug when it was deleted.
-    pub slug: String,
-    /// Always `true`.
-    pub deleted: bool,
-    /// When it was deleted.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One entry of an event list: an event, or (for `updated_since`) a tombstone.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum EventListItem {
-    /// A live event.
-    Live(Box<Event>),
-    /// A deleted event.
-    Deleted(Tombstone),
-}
-
-/// Applies a JSON Merge Patch (RFC 7396) to `target`.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
-    }
-    if let Value::Object(map) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                map.remove(key);
-            } else {
-                merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn reference() -> Value {
         json!({
@@ -443,22 +359,5 @@ mod tests {
         doc["tags"] = json!((0..21).map(|i| format!("t{i}")).collect::<Vec<_>>());
         let errors = NewEvent::from_json(doc).unwrap_err();
         assert_eq!(errors[0].field, "tags");
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
-        merge_patch(&mut doc, &json!({"a": [1]}));
-        assert_eq!(doc["a"], json!([1]));
-    }
-
-    #[test]
-    fn significance_ranks_round_trip() {
-        for s in Significance::ALL {
-            assert_eq!(Significance::from_rank(s.rank()), Some(*s));
-        }
-        assert_eq!(Significance::from_rank(7), None);
     }
 }

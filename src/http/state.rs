@@ -5,9 +5,9 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use super::list_cache::ListCache;
+use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
-use crate::http::list_cache::ListCache;
-use crate::http::rate_limit::ClientRateLimiter;
 use crate::repo::watermark::Watermarks;
 
 /// Shared state, cheap to clone.
@@ -40,7 +40,7 @@ impl AppState {
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
             watermarks: Arc::new(Watermarks::new(config.poll_watermark_max_age())),
             config: Arc::new(config),
-            metrics: crate::http::metrics::handle(),
+            metrics: super::metrics::handle(),
             lists: Arc::default(),
         }
     }

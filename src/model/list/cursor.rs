@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::fields::parse_date;
-use super::filter::EventSort;
+use super::sort::EventSort;
+use crate::model::fields::parse_date;
 
 /// The format version written into every cursor.
 const VERSION: &str = "e1";

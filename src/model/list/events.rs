@@ -1,20 +1,17 @@
-//! The filters, sort and page of an event list, read from query parameters.
+//! The event list: its filters, order and page, read from query parameters, and the
+//! parameters as the OpenAPI document shows them.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use utoipa::IntoParams;
 
-use super::cursor::{Cursor, CursorKey};
-use super::event::{Category, Significance};
-use super::fields;
+use super::cursor::Cursor;
 use super::params::QueryParams;
-use super::role::Role;
-use super::{ParamError, Ref, Tag};
-
-/// Default page size.
-pub const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size.
-pub const MAX_LIMIT: u32 = 100;
-/// Longest full-text query.
-pub const MAX_Q_LEN: usize = 200;
+use super::sort::{EventSort, EventSortParam};
+use super::{parse_limit, parse_timestamp};
+use crate::model::event::{Category, Significance};
+use crate::model::role::Role;
+use crate::model::schema::{RefText, TagName};
+use crate::model::{ParamError, Ref, Tag, fields};
 
 /// Every parameter the event list accepts.
 pub const EVENT_LIST_PARAMS: &[&str] = &[
@@ -35,97 +32,54 @@ pub const EVENT_LIST_PARAMS: &[&str] = &[
     "cursor",
 ];
 
-/// The order of an event list; every order ends with the id so it is total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventSort {
-    /// `-occurred_on` (the default): newest first.
-    OccurredOnDesc,
-    /// `occurred_on`: oldest first.
-    OccurredOnAsc,
-    /// `-updated_at`: most recently changed first.
-    UpdatedAtDesc,
-    /// `updated_at`: least recently changed first.
-    UpdatedAtAsc,
-    /// `title`: alphabetical.
-    TitleAsc,
-    /// `-significance`: most significant first.
-    SignificanceDesc,
-    /// Best full-text match first (the default when `q` is given).
-    Relevance,
-}
-
-impl EventSort {
-    /// The values `sort=` accepts.
-    pub const NAMES: &'static [&'static str] = &[
-        "-occurred_on",
-        "occurred_on",
-        "-updated_at",
-        "updated_at",
-        "title",
-        "-significance",
-    ];
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "-occurred_on" => Self::OccurredOnDesc,
-            "occurred_on" => Self::OccurredOnAsc,
-            "-updated_at" => Self::UpdatedAtDesc,
-            "updated_at" => Self::UpdatedAtAsc,
-            "title" => Self::TitleAsc,
-            "-significance" => Self::SignificanceDesc,
-            _ => return None,
-        })
-    }
-
-    /// A short code written into cursors.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::OccurredOnDesc => "od",
-            Self::OccurredOnAsc => "oa",
-            Self::UpdatedAtDesc => "ud",
-            Self::UpdatedAtAsc => "ua",
-            Self::TitleAsc => "ta",
-            Self::SignificanceDesc => "sd",
-            Self::Relevance => "rd",
-        }
-    }
-
-    /// The sort of a cursor code.
-    pub fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::OccurredOnDesc,
-            Self::OccurredOnAsc,
-            Self::UpdatedAtDesc,
-            Self::UpdatedAtAsc,
-            Self::TitleAsc,
-            Self::SignificanceDesc,
-            Self::Relevance,
-        ]
-        .into_iter()
-        .find(|s| s.code() == code)
-    }
-
-    /// Whether rows come largest key first.
-    pub fn descending(self) -> bool {
-        matches!(
-            self,
-            Self::OccurredOnDesc | Self::UpdatedAtDesc | Self::SignificanceDesc | Self::Relevance
-        )
-    }
-
-    /// Whether `key` is the kind of key this sort orders by.
-    pub fn accepts(self, key: &CursorKey) -> bool {
-        matches!(
-            (self, key),
-            (
-                Self::OccurredOnDesc | Self::OccurredOnAsc,
-                CursorKey::Date(_)
-            ) | (Self::UpdatedAtDesc | Self::UpdatedAtAsc, CursorKey::Time(_))
-                | (Self::TitleAsc, CursorKey::Text(_))
-                | (Self::SignificanceDesc, CursorKey::Rank(_))
-                | (Self::Relevance, CursorKey::Score(_))
-        )
-    }
+/// The parameters of an event list. Repeatable parameters take repeats and
+/// comma-separated values, at most 20.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EventListParams {
+    /// The event has ALL of these tags.
+    #[param(max_items = 20)]
+    tag: Option<Vec<TagName>>,
+    /// The event has AT LEAST ONE of these tags.
+    #[param(max_items = 20)]
+    any_tag: Option<Vec<TagName>>,
+    /// The event names ALL of these companies (ids or slugs); an unknown one is a 400.
+    #[param(max_items = 20)]
+    company: Option<Vec<RefText>>,
+    /// With `company`: each took part in this role.
+    role: Option<Role>,
+    /// The event has NONE of these tags.
+    #[param(max_items = 20)]
+    exclude_tag: Option<Vec<TagName>>,
+    /// The event is in one of these categories.
+    #[param(max_items = 20)]
+    category: Option<Vec<Category>>,
+    /// Exactly this significance.
+    significance: Option<Significance>,
+    /// At least this significance (minor < notable < major < landmark).
+    min_significance: Option<Significance>,
+    /// `occurred_on` on or after (not after `to`).
+    from: Option<NaiveDate>,
+    /// `occurred_on` on or before.
+    to: Option<NaiveDate>,
+    /// Full text over title, summary and texts, web-search syntax; best match first.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
+    q: Option<String>,
+    /// Only events changed after this time, deletions included as tombstones.
+    updated_since: Option<DateTime<Utc>>,
+    /// The order; ties are broken by id.
+    sort: Option<EventSortParam>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`, with every other parameter unchanged.
+    #[param(max_length = 4000)]
+    cursor: Option<String>,
 }
 
 /// A validated event list request.
@@ -206,19 +160,7 @@ impl EventFilter {
             })?,
         };
 
-        let limit = match params.single("limit")? {
-            None => DEFAULT_LIMIT,
-            Some(s) => s
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ParamError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
-        };
+        let limit = parse_limit(params)?;
 
         let mut companies: Vec<Ref> = Vec::new();
         for raw in params.list("company")? {
@@ -298,86 +240,22 @@ impl EventFilter {
     }
 }
 
-/// Reads `limit`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]; anything else is
-/// refused, not clamped.
-pub fn parse_limit(params: &QueryParams) -> Result<u32, ParamError> {
-    match params.single("limit")? {
-        None => Ok(DEFAULT_LIMIT),
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ParamError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            }),
-    }
-}
-
-/// Reads an RFC 3339 timestamp. A `+` offset arrives as a space when a client forgets
-/// to percent-encode it, so a space there is read as `+`.
-pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .or_else(|_| DateTime::parse_from_rfc3339(&s.replace(' ', "+")))
-        .map(|t| t.with_timezone(&Utc))
-        // PostgreSQL has no year 0; in UTC an early time can fall into it.
-        .ok()
-        .filter(|t| chrono::Datelike::year(t) >= 1)
-        .ok_or_else(|| {
-            format!(
-                "`{}` is not an RFC 3339 timestamp such as 2024-03-27T12:00:00Z",
-                fields::truncate(s, 40)
-            )
-        })
-}
-
-/// A validated `GET /v1/tags` request.
-#[derive(Debug, Clone)]
-pub struct TagFilter {
-    /// Only tags starting with this (normalised like a tag).
-    pub prefix: Option<String>,
-    /// At most this many tags.
-    pub limit: u32,
-}
-
-/// Largest `limit` of the tag list.
-pub const MAX_TAG_LIMIT: u32 = 1_000;
-
-impl TagFilter {
-    /// Every parameter the tag list accepts.
-    pub const PARAMS: &'static [&'static str] = &["prefix", "limit"];
-
-    /// Reads and checks the tag list's parameters.
-    pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
-        let prefix = match params.single("prefix")? {
-            None => None,
-            Some(raw) => {
-                let tag = Tag::parse(raw).map_err(|m| ParamError::new("prefix", m))?;
-                Some(tag.as_str().to_owned())
-            }
-        };
-        let limit = match params.single("limit")? {
-            None => 100,
-            Some(s) => s
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_TAG_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ParamError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_TAG_LIMIT}"),
-                    )
-                })?,
-        };
-        Ok(Self { prefix, limit })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Tag;
+    use crate::model::list::DEFAULT_LIMIT;
+    use crate::model::list::cursor::CursorKey;
+    use utoipa::IntoParams;
+
+    #[test]
+    fn the_documented_parameters_are_the_accepted_ones() {
+        let documented: Vec<String> = EventListParams::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(documented, EVENT_LIST_PARAMS);
+    }
 
     fn filter(query: &str) -> Result<EventFilter, ParamError> {
         EventFilter::from_params(&QueryParams::parse(Some(query), EVENT_LIST_PARAMS)?)
@@ -449,17 +327,5 @@ mod tests {
                 .name,
             "cursor"
         );
-    }
-
-    #[test]
-    fn timestamps_tolerate_an_unencoded_plus() {
-        assert!(parse_timestamp("2024-03-27T12:00:00Z").is_ok());
-        assert!(parse_timestamp("2024-03-27T12:00:00 02:00").is_ok());
-        assert!(parse_timestamp("2024-03-27").is_err());
-        assert!(
-            parse_timestamp("0001-01-01T00:00:00+14:00").is_err(),
-            "year 0 in UTC"
-        );
-        assert!(parse_timestamp("0000-06-01T00:00:00Z").is_err());
     }
 }

@@ -3,13 +3,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::ParamError;
 use super::cursor::{decode_token, encode_token, fingerprint_of};
-use super::filter::{parse_limit, parse_timestamp};
 use super::params::QueryParams;
-
-/// The resources the audit trail covers.
-pub const AUDITED: &[&str] = &["event", "company", "partnership"];
+use super::{parse_limit, parse_timestamp};
+use crate::model::{ParamError, ResourceKind};
 
 /// Where the next page of the audit trail starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +49,7 @@ impl AuditCursor {
 #[derive(Debug, Clone)]
 pub struct AuditFilter {
     /// Only this resource kind.
-    pub resource: Option<String>,
+    pub resource: Option<ResourceKind>,
     /// Only writes by this token name.
     pub token: Option<String>,
     /// Only writes after this time.
@@ -69,13 +66,14 @@ impl AuditFilter {
 
     /// Reads and checks the audit list's parameters.
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
+        // The singular (as audit rows say it) or the plural (as the paths say it).
         let resource = params
             .single("resource")?
             .map(|r| {
-                AUDITED.contains(&r).then(|| r.to_owned()).ok_or_else(|| {
+                ResourceKind::parse(r).ok_or_else(|| {
                     ParamError::new(
                         "resource",
-                        format!("must be one of: {}", AUDITED.join(", ")),
+                        format!("must be one of: {}", ResourceKind::names().join(", ")),
                     )
                 })
             })
@@ -112,9 +110,72 @@ impl AuditFilter {
     pub fn fingerprint(&self) -> u64 {
         fingerprint_of(&format!(
             "audit|{:?}|{:?}|{:?}",
-            self.resource,
+            self.resource.map(ResourceKind::singular),
             self.token,
             self.since.map(|t| t.timestamp_micros())
         ))
+    }
+}
+
+/// The resources of the audit trail, as the OpenAPI document shows `resource`.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditedResource {
+    /// Events.
+    Event,
+    /// Companies.
+    Company,
+    /// Partnerships.
+    Partnership,
+    /// Events (the path's spelling).
+    Events,
+    /// Companies (the path's spelling).
+    Companies,
+    /// Partnerships (the path's spelling).
+    Partnerships,
+}
+
+/// The parameters of the audit list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditListParams {
+    /// Only this kind of record (singular or plural).
+    resource: Option<AuditedResource>,
+    /// Only writes by this token name.
+    #[param(min_length = 1, max_length = 100, pattern = r"^[^\u0000]+$")]
+    token: Option<String>,
+    /// Only writes after this time.
+    since: Option<DateTime<Utc>>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[param(max_length = 4000)]
+    cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::IntoParams;
+
+    #[test]
+    fn the_documented_parameters_and_resources_are_the_accepted_ones() {
+        let documented: Vec<String> = AuditListParams::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(documented, AuditFilter::PARAMS);
+        for name in ResourceKind::names() {
+            let params =
+                QueryParams::parse(Some(&format!("resource={name}")), AuditFilter::PARAMS).unwrap();
+            assert!(AuditFilter::from_params(&params).is_ok(), "{name}");
+        }
+        let params = QueryParams::parse(Some("resource=tokens"), AuditFilter::PARAMS).unwrap();
+        assert_eq!(
+            AuditFilter::from_params(&params).unwrap_err().name,
+            "resource"
+        );
     }
 }

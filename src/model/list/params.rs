@@ -2,8 +2,8 @@
 //! names are refused, single-valued names may not repeat, repeatable names take
 //! repeats and comma-separated values, at most [`MAX_VALUES`] of them.
 
-use super::filter::MAX_Q_LEN;
-use super::{ParamError, Tag};
+use super::MAX_Q_LEN;
+use crate::model::{ParamError, Tag};
 
 /// The most values one repeatable parameter may carry.
 pub const MAX_VALUES: usize = 20;

@@ -1,82 +1,143 @@
-//! Partnerships: the deals between companies, with their parties, money and terms.
+//! A deal as a client sends it: the request schema, and its validation into a
+//! [`NewPartnership`] (parties, exact money, terms) that reports every broken rule.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::Value;
 
-use super::event::{MAX_TITLE_LEN, parse_tags};
-use super::fields::{self, ObjectReader};
-use super::money::Money;
-use super::role::Role;
-use super::wire::wire_enum;
-use super::{FieldError, Ref, Slug, Tag};
+use super::{
+    MAX_PARTIES, MAX_TERM_LEN, MAX_TERMS, MAX_TRANCHES, Partnership, PartnershipKind,
+    PartnershipStatus, Tranche,
+};
+use crate::model::fields::{self, MAX_TITLE_LEN, ObjectReader};
+use crate::model::money::Money;
+use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
+use crate::model::schema::{SlugText, TagName, TermText};
+use crate::model::tag::{Tag, parse_tags};
+use crate::model::{FieldError, Slug};
 
-/// Most parties of one deal.
-pub const MAX_PARTIES: usize = 20;
-/// Most tranches of one deal.
-pub const MAX_TRANCHES: usize = 50;
-/// Most terms of one deal.
-pub const MAX_TERMS: usize = 50;
-/// Longest term.
-pub const MAX_TERM_LEN: usize = 500;
-
-wire_enum! {
-    /// What a deal is about.
-    PartnershipKind {
-        /// Equity or debt investment.
-        Investment = "investment",
-        /// Cloud capacity or services.
-        Cloud = "cloud",
-        /// Chips supply or co-design.
-        Chips = "chips",
-        /// Selling or distributing products.
-        Distribution = "distribution",
-        /// One buys the other.
-        Acquisition = "acquisition",
-        /// Licensing of technology or people.
-        Licensing = "licensing",
-        /// Joint research.
-        Research = "research",
-        /// Anything else.
-        Other = "other",
-    }
-}
-
-wire_enum! {
-    /// Where a deal stands.
-    PartnershipStatus {
-        /// Announced, not yet in effect.
-        Announced = "announced",
-        /// In effect.
-        Active = "active",
-        /// Done (e.g. all money paid).
-        Completed = "completed",
-        /// Being reviewed by a regulator.
-        UnderReview = "under_review",
-        /// Over.
-        Ended = "ended",
-    }
-}
-
-/// A party as the client names it: a company reference and its role.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartyInput {
-    /// The company's id or slug.
-    pub company: Ref,
-    /// Its role in the deal.
-    pub role: Role,
-}
-
-/// One payment of a deal.
+/// One payment of a deal, as a client sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Tranche {
-    /// How much.
+#[serde(deny_unknown_fields)]
+pub struct TrancheInput {
+    /// More than zero; every tranche of a deal in one currency.
     pub amount: Money,
     /// When.
     pub on: NaiveDate,
     /// What it was.
-    pub note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 300, pattern = r"^[^\u0000]*$")]
+    pub note: Option<String>,
+}
+
+/// A deal as a client creates it. With tranches, `total` must equal their exact sum
+/// (it is derived when absent). The document a `PATCH` is merged into is this type,
+/// made from the stored deal.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Amazon-Anthropic strategic collaboration",
+    "kind": "investment", "status": "completed", "announced_on": "2023-09-25",
+    "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+    "tranches": [
+        {"amount": {"amount": "1250000000", "currency": "USD"}, "on": "2023-09-25", "note": "initial investment"},
+        {"amount": {"amount": "2750000000", "currency": "USD"}, "on": "2024-03-27", "note": "completes the commitment"}
+    ],
+    "terms": ["AWS is Anthropic's primary cloud provider", "Trainium chips for training", "models on Amazon Bedrock"],
+    "exclusive": false,
+    "tags": ["investment", "cloud-computing"]
+}))]
+pub struct PartnershipInput {
+    /// Unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SlugText>)]
+    pub slug: Option<String>,
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
+    pub title: String,
+    /// What the deal is about.
+    pub kind: PartnershipKind,
+    /// Where it stands.
+    pub status: PartnershipStatus,
+    /// At least two parties, each company at most once per role.
+    #[schema(min_items = 2, max_items = 20)]
+    pub parties: Vec<CompanyRoleInput>,
+    /// When it was announced.
+    pub announced_on: NaiveDate,
+    /// When it ended; not before `announced_on`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_on: Option<NaiveDate>,
+    /// The total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Money>,
+    /// The payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 50)]
+    pub tranches: Option<Vec<TrancheInput>>,
+    /// Short statements of the terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TermText>>, max_items = 50)]
+    pub terms: Option<Vec<String>>,
+    /// Whether the deal is exclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive: Option<bool>,
+    /// At most 20 distinct tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TagName>>, max_items = 20)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl From<&Partnership> for PartnershipInput {
+    /// The writable fields of a stored deal as a client would send them. Every field
+    /// is named, so a field added to either type without a place here fails to compile.
+    fn from(deal: &Partnership) -> Self {
+        let Partnership {
+            id: _,
+            slug,
+            title,
+            kind,
+            status,
+            parties,
+            announced_on,
+            ended_on,
+            total,
+            tranches,
+            terms,
+            exclusive,
+            tags,
+            events: _,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = deal;
+        Self {
+            slug: Some(slug.clone()),
+            title: title.clone(),
+            kind: *kind,
+            status: *status,
+            parties: parties.iter().map(CompanyRoleInput::from).collect(),
+            announced_on: *announced_on,
+            ended_on: *ended_on,
+            total: total.clone(),
+            tranches: Some(
+                tranches
+                    .iter()
+                    .map(|Tranche { amount, on, note }| TrancheInput {
+                        amount: amount.clone(),
+                        on: *on,
+                        note: Some(note.clone()),
+                    })
+                    .collect(),
+            ),
+            terms: Some(terms.clone()),
+            exclusive: Some(*exclusive),
+            tags: Some(tags.clone()),
+        }
+    }
 }
 
 /// A validated partnership as a client wants it stored.
@@ -226,58 +287,6 @@ fn parse_parties(value: &Value, field: &str) -> Result<Vec<PartyInput>, Vec<Fiel
     Ok(parties)
 }
 
-/// Reads a list of `{company: ref, role}`; a company may appear once per role.
-pub fn parse_company_roles(
-    items: &[Value],
-    field: &str,
-) -> Result<Vec<PartyInput>, Vec<FieldError>> {
-    let mut parties: Vec<PartyInput> = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let prefix = format!("{field}[{i}]");
-        let Ok(mut r) = ObjectReader::new(item.clone()) else {
-            errors.push(FieldError::new(
-                &prefix,
-                "must be an object {company, role}",
-            ));
-            continue;
-        };
-        let company = r.required("company", |v| {
-            let s = fields::text(v, 200)?;
-            Ref::parse(&s).ok_or_else(|| {
-                format!("`{}` is not a company id or slug", fields::truncate(&s, 40))
-            })
-        });
-        let role = r.required("role", Role::from_json);
-        match (r.finish(), company, role) {
-            (Ok(()), Some(company), Some(role)) => {
-                if parties
-                    .iter()
-                    .any(|p| p.company == company && p.role == role)
-                {
-                    errors.push(FieldError::new(
-                        format!("{prefix}.company"),
-                        "is listed twice with the same role",
-                    ));
-                } else {
-                    parties.push(PartyInput { company, role });
-                }
-            }
-            (Err(inner), _, _) => errors.extend(
-                inner
-                    .into_iter()
-                    .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message)),
-            ),
-            _ => {}
-        }
-    }
-    if errors.is_empty() {
-        Ok(parties)
-    } else {
-        Err(errors)
-    }
-}
-
 fn parse_tranches(value: &Value, field: &str) -> Result<Vec<Tranche>, Vec<FieldError>> {
     let items = fields::array(value, MAX_TRANCHES).map_err(|m| vec![FieldError::new(field, m)])?;
     let mut tranches = Vec::with_capacity(items.len());
@@ -338,107 +347,10 @@ fn parse_terms(value: &Value, field: &str) -> Result<Vec<String>, Vec<FieldError
     }
 }
 
-/// A company as a deal or an event shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct CompanyRole {
-    /// The company's id.
-    pub id: Uuid,
-    /// Its slug.
-    pub slug: String,
-    /// Its name.
-    pub name: String,
-    /// Its role.
-    pub role: Role,
-}
-
-/// A deal as an event lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct PartnershipRef {
-    /// The deal's id.
-    pub id: Uuid,
-    /// Its slug.
-    pub slug: String,
-    /// Its title.
-    pub title: String,
-}
-
-/// An event on a deal's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct TimelineEvent {
-    /// The event's id.
-    pub id: Uuid,
-    /// Its slug.
-    pub slug: String,
-    /// Its title.
-    pub title: String,
-    /// When it happened.
-    pub occurred_on: NaiveDate,
-}
-
-/// A stored partnership.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Partnership {
-    /// Time-ordered UUID (v7).
-    pub id: Uuid,
-    /// Unique slug.
-    #[schema(example = "amazon-anthropic-strategic-collaboration")]
-    pub slug: String,
-    /// The deal's name.
-    #[schema(example = "Amazon-Anthropic strategic collaboration")]
-    pub title: String,
-    /// What it is about.
-    pub kind: PartnershipKind,
-    /// Where it stands.
-    pub status: PartnershipStatus,
-    /// The parties with their roles.
-    pub parties: Vec<CompanyRole>,
-    /// When it was announced.
-    pub announced_on: NaiveDate,
-    /// When it ended.
-    pub ended_on: Option<NaiveDate>,
-    /// The total, when known.
-    pub total: Option<Money>,
-    /// The payments, in order.
-    pub tranches: Vec<Tranche>,
-    /// The terms.
-    pub terms: Vec<String>,
-    /// Whether it is exclusive.
-    pub exclusive: bool,
-    /// Normalised tags.
-    pub tags: Vec<String>,
-    /// The deal's timeline, newest first.
-    pub events: Vec<TimelineEvent>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Grows by one with each change.
-    pub version: i64,
-}
-
-impl Partnership {
-    /// The writable fields as a client would send them, for JSON Merge Patch.
-    pub fn to_input_document(&self) -> Value {
-        json!({
-            "slug": self.slug,
-            "title": self.title,
-            "kind": self.kind,
-            "status": self.status,
-            "parties": self.parties.iter().map(|p| json!({"company": p.slug, "role": p.role})).collect::<Vec<_>>(),
-            "announced_on": self.announced_on,
-            "ended_on": self.ended_on,
-            "total": self.total,
-            "tranches": self.tranches,
-            "terms": self.terms,
-            "exclusive": self.exclusive,
-            "tags": self.tags,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn amazon_anthropic() -> Value {
         json!({
@@ -537,127 +449,5 @@ mod tests {
         let errors = NewPartnership::from_json(doc).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["parties[1].company", "parties[1].role"]);
-    }
-}
-
-/// Every parameter the partnership list accepts.
-pub const PARTNERSHIP_LIST_PARAMS: &[&str] = &[
-    "company", "kind", "status", "tag", "from", "to", "limit", "cursor",
-];
-
-/// Where the next page of partnerships starts: after this `(announced_on, id)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartnershipCursor {
-    /// A hash of the filters it was made under.
-    pub fingerprint: u64,
-    /// The last row's `announced_on`.
-    pub announced_on: NaiveDate,
-    /// The last row's id.
-    pub id: Uuid,
-}
-
-const PARTNERSHIP_CURSOR_VERSION: &str = "p1";
-
-impl PartnershipCursor {
-    /// The opaque text handed to clients.
-    pub fn encode(&self) -> String {
-        let key = self.announced_on.format("%Y-%m-%d").to_string();
-        super::cursor::encode_token(PARTNERSHIP_CURSOR_VERSION, self.fingerprint, self.id, &key)
-    }
-
-    /// Reads a cursor; `None` for anything this service did not produce.
-    pub fn decode(text: &str) -> Option<Self> {
-        let (fingerprint, id, key) = super::cursor::decode_token(text, PARTNERSHIP_CURSOR_VERSION)?;
-        Some(Self {
-            fingerprint,
-            announced_on: fields::parse_date(&key).ok()?,
-            id,
-        })
-    }
-}
-
-/// A validated partnership list request, newest announced first.
-#[derive(Debug, Clone)]
-pub struct PartnershipFilter {
-    /// A party (by id or slug); resolved by the repository.
-    pub company: Option<Ref>,
-    /// Any of these kinds.
-    pub kinds: Vec<PartnershipKind>,
-    /// Any of these statuses.
-    pub statuses: Vec<PartnershipStatus>,
-    /// All of these tags.
-    pub tags: Vec<Tag>,
-    /// `announced_on` on or after.
-    pub from: Option<NaiveDate>,
-    /// `announced_on` on or before.
-    pub to: Option<NaiveDate>,
-    /// Page size.
-    pub limit: u32,
-    /// Where this page starts.
-    pub cursor: Option<PartnershipCursor>,
-}
-
-impl PartnershipFilter {
-    /// Reads and checks every parameter of a partnership list.
-    pub fn from_params(params: &super::params::QueryParams) -> Result<Self, super::ParamError> {
-        use super::ParamError;
-        let company = params
-            .single("company")?
-            .map(|raw| {
-                Ref::parse(raw)
-                    .ok_or_else(|| ParamError::new("company", "is not a company id or slug"))
-            })
-            .transpose()?;
-        let kinds = params.enums("kind", PartnershipKind::parse, PartnershipKind::NAMES)?;
-        let statuses =
-            params.enums("status", PartnershipStatus::parse, PartnershipStatus::NAMES)?;
-        let tags = params.tags("tag")?;
-        let date = |name: &str| -> Result<Option<NaiveDate>, ParamError> {
-            params
-                .single(name)?
-                .map(|s| fields::parse_date(s).map_err(|m| ParamError::new(name, m)))
-                .transpose()
-        };
-        let (from, to) = (date("from")?, date("to")?);
-        if let (Some(from), Some(to)) = (from, to)
-            && from > to
-        {
-            return Err(ParamError::new("from", "must not be after `to`"));
-        }
-        let limit = super::filter::parse_limit(params)?;
-        let filter = Self {
-            company,
-            kinds,
-            statuses,
-            tags,
-            from,
-            to,
-            limit,
-            cursor: None,
-        };
-        let cursor = params.cursor(
-            PartnershipCursor::decode,
-            |c| c.fingerprint,
-            filter.fingerprint(),
-        )?;
-        Ok(Self { cursor, ..filter })
-    }
-
-    /// A stable hash of everything that decides which rows match.
-    pub fn fingerprint(&self) -> u64 {
-        let company = self
-            .company
-            .as_ref()
-            .map(Ref::to_string)
-            .unwrap_or_default();
-        let tags: Vec<&str> = self.tags.iter().map(Tag::as_str).collect();
-        super::cursor::fingerprint_of(&format!(
-            "partnerships|{company}|{:?}|{:?}|{}|{:?}|{:?}",
-            self.kinds,
-            self.statuses,
-            tags.join(","),
-            self.from,
-            self.to
-        ))
     }
 }

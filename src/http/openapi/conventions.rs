@@ -1,0 +1,249 @@
+//! What every operation of the document shares, added in one place so no path can
+//! forget it: problem+json errors, the bearer scheme, operation ids, merge-patch
+//! bodies derived from the create bodies.
+
+use utoipa::Modify;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, RefOr};
+
+use crate::model::ResourceKind;
+
+/// Adds what every operation shares, so no path can forget it: the problem+json
+/// errors each kind of request can end in, the bearer scheme on writes and the audit
+/// trail, and merge-patch bodies derived from the create bodies.
+pub struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A token minted by `industry-events tokens create`."))
+                    .build(),
+            ),
+        );
+        // Before the patch schemas are derived, so they inherit it.
+        if let Some(RefOr::T(Schema::Object(company))) = components.schemas.get_mut("CompanyInput")
+            && let Some(RefOr::T(Schema::Object(country))) = company.properties.get_mut("country")
+        {
+            country.enum_values = Some(
+                crate::model::country::ALPHA2
+                    .iter()
+                    .map(|c| (*c).into())
+                    .collect(),
+            );
+        }
+        // A tranche pays something: its amount is more than zero.
+        if let Some(RefOr::T(Schema::Object(money))) = components.schemas.get("Money") {
+            let mut positive = money.clone();
+            if let Some(RefOr::T(Schema::Object(amount))) = positive.properties.get_mut("amount") {
+                amount.pattern = Some(format!(
+                    "^(?=[0-9.]*[1-9])[0-9]{{1,{}}}(\\.[0-9]{{1,{}}})?$",
+                    crate::model::money::MAX_INTEGER_DIGITS,
+                    crate::model::money::MAX_FRACTION_DIGITS
+                ));
+            }
+            positive.description = Some("An exact amount, more than zero.".into());
+            components
+                .schemas
+                .insert("PositiveMoney".into(), RefOr::T(Schema::Object(positive)));
+            if let Some(RefOr::T(Schema::Object(tranche))) =
+                components.schemas.get_mut("TrancheInput")
+            {
+                tranche.properties.insert(
+                    "amount".into(),
+                    RefOr::Ref(utoipa::openapi::Ref::from_schema_name("PositiveMoney")),
+                );
+            }
+        }
+        for kind in ResourceKind::ALL {
+            let input = format!("{}Input", kind.schema_name());
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(&input) {
+                let patch_schema = merge_patch_of(object);
+                components.schemas.insert(
+                    patch_schema_name(*kind),
+                    RefOr::T(Schema::Object(patch_schema)),
+                );
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            conventions_for(path, item);
+        }
+    }
+}
+
+/// The merge-patch form of a create body: nothing required, and `null` allowed (it
+/// removes a field) for every field that is optional on create.
+fn merge_patch_of(input: &Object) -> Object {
+    let mut patch = input.clone();
+    let required = std::mem::take(&mut patch.required);
+    for (name, property) in patch.properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        if let RefOr::T(Schema::Object(object)) = property {
+            object.schema_type = match &object.schema_type {
+                utoipa::openapi::schema::SchemaType::Type(t) if *t != Type::Null => {
+                    utoipa::openapi::schema::SchemaType::from_iter([t.clone(), Type::Null])
+                }
+                other => other.clone(),
+            };
+        }
+    }
+    patch.description =
+        Some("A JSON Merge Patch (RFC 7396) of the resource's writable fields.".into());
+    patch.examples = Vec::new();
+    patch
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                "Problem",
+            )))),
+        )
+        .build()
+}
+
+fn conventions_for(path: &str, item: &mut PathItem) {
+    let has_ref = path.contains("{ref}");
+    let audit = path == "/v1/audit";
+    let operations: [(&str, &mut Option<Operation>); 4] = [
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("patch", &mut item.patch),
+        ("delete", &mut item.delete),
+    ];
+    for (method, operation) in operations {
+        let Some(operation) = operation.as_mut() else {
+            continue;
+        };
+        // The company of a company's deal list is its path, not a parameter.
+        if path == "/v1/companies/{ref}/partnerships"
+            && let Some(parameters) = operation.parameters.as_mut()
+        {
+            parameters.retain(|p| p.name != "company");
+        }
+        // Unique, stable ids: generators and Swagger UI key operations by them.
+        operation.operation_id = Some(operation_id(method, path));
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
+                // A header is absent or a string, never null.
+                parameter.required = utoipa::openapi::Required::False;
+                let mut schema = ObjectBuilder::new().schema_type(Type::String);
+                if parameter.name == "Idempotency-Key" {
+                    schema = schema
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some(r"^[\x21-\x7E]+$"));
+                }
+                parameter.schema = Some(schema.into());
+            }
+        }
+        let api = path.starts_with("/v1/");
+        let mut add = |status: &str, description: &str| {
+            operation
+                .responses
+                .responses
+                .entry(status.into())
+                .or_insert_with(|| RefOr::T(problem(description)));
+        };
+        if api {
+            add(
+                "429",
+                "Rate limited; see `Retry-After` and the `RateLimit-*` headers.",
+            );
+            add(
+                "503",
+                "The database is unreachable or the request timed out; see `Retry-After`.",
+            );
+            add(
+                "400",
+                "A bad query parameter (named in `parameter`), cursor, header or malformed body.",
+            );
+        }
+        if has_ref {
+            add("404", "No such resource.");
+        }
+        let write = method != "get";
+        if write || audit {
+            add("401", "No valid bearer token (`WWW-Authenticate: Bearer`).");
+            add("403", "The token lacks the scope.");
+        } else if api {
+            add(
+                "401",
+                "Only when the server requires a `read` token for reads.",
+            );
+        }
+        if method == "post" || method == "patch" {
+            add("413", "The body is larger than the limit.");
+            add("415", "The body is not JSON.");
+            add(
+                "422",
+                "Well-formed JSON that breaks a rule; `errors` lists every bad field.",
+            );
+            add("409", "The slug is taken.");
+        }
+        if method == "patch" || method == "delete" {
+            add("412", "`If-Match` does not match the current `ETag`.");
+        }
+        if method == "patch"
+            && let Some(kind) = kind_of(path)
+        {
+            let body = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(patch_schema_name(
+                kind,
+            )));
+            operation.request_body = Some(
+                utoipa::openapi::request_body::RequestBodyBuilder::new()
+                    .description(Some(
+                        "A JSON Merge Patch (RFC 7396): absent fields stay, `null` removes an optional field, \
+                         and the result is validated like a create.",
+                    ))
+                    .content("application/merge-patch+json", Content::new(Some(body.clone())))
+                    .content("application/json", Content::new(Some(body)))
+                    .required(Some(utoipa::openapi::Required::True))
+                    .build(),
+            );
+        }
+        if method == "delete" && kind_of(path) == Some(ResourceKind::Company) {
+            add("409", "Events or partnerships still name the company.");
+        }
+        if write || audit {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+        }
+    }
+}
+
+/// `get /v1/companies/{ref}/events` is `get_v1_companies_ref_events`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    format!("{method}_{}", words.join("_"))
+}
+
+/// The resource one of whose records a path names.
+fn kind_of(path: &str) -> Option<ResourceKind> {
+    ResourceKind::ALL
+        .iter()
+        .copied()
+        .find(|kind| path.starts_with(&format!("{}/", kind.collection())))
+}
+
+/// The merge-patch schema of a resource: `EventPatch`.
+fn patch_schema_name(kind: ResourceKind) -> String {
+    format!("{}Patch", kind.schema_name())
+}

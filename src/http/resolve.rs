@@ -1,0 +1,32 @@
+//! Turning a client's `{ref}` into an id, with the error each place it appears in
+//! calls for: a path's unknown record is a 404, a query parameter's a 400 naming it.
+//! (A body field's is a 422, reported with the body's other errors by the repository.)
+
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::RefPath;
+use crate::error::ApiError;
+use crate::model::{Ref, ResourceKind};
+use crate::repo::graph;
+
+/// The id of the record of `kind` a path names; an unknown one is a 404.
+pub async fn path_id(app: &AppState, kind: ResourceKind, path: &RefPath) -> Result<Uuid, ApiError> {
+    let reference = path.parse(kind)?;
+    graph::id_of(&app.db, kind, &reference)
+        .await?
+        .ok_or_else(|| ApiError::not_found(kind, &path.0))
+}
+
+/// The id of the record of `kind` a query parameter names; an unknown one is a 400
+/// naming `parameter`.
+pub async fn param_id(
+    app: &AppState,
+    kind: ResourceKind,
+    reference: &Ref,
+    parameter: &str,
+) -> Result<Uuid, ApiError> {
+    graph::id_of(&app.db, kind, reference)
+        .await?
+        .ok_or_else(|| ApiError::bad_param(parameter, format!("no {kind} matches `{reference}`")))
+}

@@ -1,0 +1,265 @@
+//! The event list: one statement built from the filter, keyset-paged, on the pool
+//! whose plans suit it.
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::hydrate;
+use super::row::{EventRow, event_columns};
+use crate::error::ApiError;
+use crate::model::list::cursor::CursorKey;
+use crate::model::{EventFilter, EventListItem, EventSort, Page, Tag};
+use crate::repo::tag_strings;
+
+/// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
+/// their companies and deals: two statements whatever the page size.
+/// `company_ids` are `filter.companies`, resolved by the caller. The dashboard's
+/// queries, whose plan cannot depend on the parameters (see [`plan_is_fixed`]), run
+/// on `fixed_plans`; the rest on `db`.
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    db: &PgPool,
+    fixed_plans: &PgPool,
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+) -> Result<Page<EventListItem>, ApiError> {
+    let pool = if plan_is_fixed(filter, company_ids) {
+        fixed_plans
+    } else {
+        db
+    };
+    let mut conn = pool.acquire().await?;
+    let mut rows = list_query(filter, company_ids)
+        .build_query_as::<EventRow>()
+        .fetch_all(&mut *conn)
+        .await?;
+    let limit = filter.limit as usize;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|row| row.cursor(filter))
+    } else {
+        None
+    };
+    let mut items = rows
+        .into_iter()
+        .map(EventRow::into_list_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    let live = items
+        .iter_mut()
+        .filter_map(|item| match item {
+            EventListItem::Live(event) => Some(event.as_mut()),
+            EventListItem::Deleted(_) => None,
+        })
+        .collect();
+    hydrate(&mut conn, live).await?;
+    Ok(Page { items, next })
+}
+
+/// Whether the list statement for `filter` has one right plan whatever its
+/// parameters: "the latest events" or "the latest tagged X" (one tag, by date), in any
+/// sort, paged by cursor. Each is an index walk in sort order that stops after a page.
+/// Any other filter's selectivity can change the best plan (a common tag in a GIN
+/// index, a narrow `updated_since` range, a full-text query), so those are planned for
+/// their parameters.
+fn plan_is_fixed(filter: &EventFilter, company_ids: &[Uuid]) -> bool {
+    let tags_fixed = match filter.all_tags.len() {
+        0 => true,
+        1 => matches!(
+            filter.sort,
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc
+        ),
+        _ => false,
+    };
+    tags_fixed
+        && filter.any_tags.is_empty()
+        && filter.exclude_tags.is_empty()
+        && company_ids.is_empty()
+        && filter.categories.is_empty()
+        && filter.significance.is_none()
+        && filter.min_significance.is_none()
+        && filter.from.is_none()
+        && filter.to.is_none()
+        && filter.q.is_none()
+        && filter.updated_since.is_none()
+}
+
+/// Builds the list statement: one `QueryBuilder`, every value bound.
+fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgres> {
+    let include_deleted = filter.updated_since.is_some();
+    // "Latest events tagged X": walk event_tags' primary key (tag, occurred_on, event_id)
+    // instead of the GIN index; see the migration's note.
+    let tag_driven = !include_deleted
+        && !filter.all_tags.is_empty()
+        && matches!(
+            filter.sort,
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc
+        );
+    let (date_col, id_col) = if tag_driven {
+        ("t.occurred_on", "t.event_id")
+    } else {
+        ("e.occurred_on", "e.id")
+    };
+
+    let mut qb = QueryBuilder::<Postgres>::new(concat!("select ", event_columns!()));
+    if let Some(q) = &filter.q {
+        qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")) as rank");
+    }
+    if tag_driven {
+        qb.push(" from event_tags t join events e on e.id = t.event_id where t.tag = ")
+            .push_bind(filter.all_tags[0].as_str().to_owned());
+    } else {
+        qb.push(" from events e where true");
+    }
+    if !include_deleted {
+        qb.push(" and e.deleted_at is null");
+    }
+
+    let rest_tags: &[Tag] = if tag_driven {
+        &filter.all_tags[1..]
+    } else {
+        &filter.all_tags
+    };
+    if !rest_tags.is_empty() {
+        qb.push(" and e.tags @> ").push_bind(tag_strings(rest_tags));
+    }
+    if !filter.any_tags.is_empty() {
+        qb.push(" and e.tags && ")
+            .push_bind(tag_strings(&filter.any_tags));
+    }
+    if !filter.exclude_tags.is_empty() {
+        qb.push(" and not (e.tags && ")
+            .push_bind(tag_strings(&filter.exclude_tags))
+            .push(")");
+    }
+    for company in company_ids {
+        qb.push(" and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = ")
+            .push_bind(*company);
+        if let Some(role) = filter.role {
+            qb.push(" and ec.role = ").push_bind(role.as_str());
+        }
+        qb.push(")");
+    }
+    if !filter.categories.is_empty() {
+        let names: Vec<String> = filter
+            .categories
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        qb.push(" and e.category = any(").push_bind(names).push(")");
+    }
+    if let Some(s) = filter.significance {
+        qb.push(" and e.significance = ").push_bind(s.rank());
+    }
+    if let Some(s) = filter.min_significance {
+        qb.push(" and e.significance >= ").push_bind(s.rank());
+    }
+    if let Some(from) = filter.from {
+        qb.push(format!(" and {date_col} >= ")).push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        qb.push(format!(" and {date_col} <= ")).push_bind(to);
+    }
+    if let Some(q) = &filter.q {
+        qb.push(" and e.search @@ websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")");
+    }
+    if let Some(since) = filter.updated_since {
+        qb.push(" and e.updated_at > ").push_bind(since);
+    }
+
+    let key_expr: String = match filter.sort {
+        EventSort::OccurredOnDesc | EventSort::OccurredOnAsc => date_col.into(),
+        EventSort::UpdatedAtDesc | EventSort::UpdatedAtAsc => "e.updated_at".into(),
+        EventSort::TitleAsc => "e.title".into(),
+        EventSort::SignificanceDesc => "e.significance".into(),
+        // Pushed with its bound query by `push_key_expr`.
+        EventSort::Relevance => String::new(),
+    };
+    let (cmp, dir) = if filter.sort.descending() {
+        ("<", "desc")
+    } else {
+        (">", "asc")
+    };
+
+    if let Some(cursor) = &filter.cursor {
+        // A row comparison, so the (key, id) index serves the seek.
+        qb.push(" and (");
+        push_key_expr(&mut qb, filter, &key_expr);
+        qb.push(format!(", {id_col}) {cmp} ("));
+        match &cursor.key {
+            CursorKey::Date(d) => qb.push_bind(*d),
+            CursorKey::Time(t) => qb.push_bind(*t),
+            CursorKey::Text(s) => qb.push_bind(s.clone()),
+            CursorKey::Rank(r) => qb.push_bind(*r),
+            CursorKey::Score(f) => qb.push_bind(*f).push("::real"),
+        };
+        qb.push(", ").push_bind(cursor.id).push(")");
+    }
+
+    qb.push(" order by ");
+    push_key_expr(&mut qb, filter, &key_expr);
+    qb.push(format!(" {dir}, {id_col} {dir} limit "))
+        .push_bind(i64::from(filter.limit) + 1);
+    qb
+}
+
+/// Pushes the sort key expression; relevance needs the query bound again.
+fn push_key_expr(qb: &mut QueryBuilder<Postgres>, filter: &EventFilter, key_expr: &str) {
+    match (&filter.q, filter.sort) {
+        (Some(q), EventSort::Relevance) => {
+            qb.push("ts_rank(e.search, websearch_to_tsquery('english', ")
+                .push_bind(q.clone())
+                .push("))");
+        }
+        _ => {
+            qb.push(key_expr);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::list::events::EVENT_LIST_PARAMS;
+    use crate::model::list::params::QueryParams;
+
+    fn filter(query: &str) -> EventFilter {
+        let params = QueryParams::parse(Some(query), EVENT_LIST_PARAMS).unwrap_or_else(|e| {
+            panic!("`{query}`: {e:?}");
+        });
+        EventFilter::from_params(&params).unwrap_or_else(|e| panic!("`{query}`: {e:?}"))
+    }
+
+    #[test]
+    fn only_the_dashboard_shapes_run_on_generic_plans() {
+        for query in [
+            "",
+            "limit=100",
+            "sort=title",
+            "sort=-updated_at",
+            "tag=ai",
+            "tag=ai&sort=occurred_on&limit=5",
+        ] {
+            assert!(plan_is_fixed(&filter(query), &[]), "`{query}`");
+        }
+        for query in [
+            "tag=ai,cloud",
+            "tag=ai&sort=title",
+            "any_tag=ai",
+            "exclude_tag=ai",
+            "tag=ai&category=funding",
+            "significance=major",
+            "min_significance=major",
+            "tag=ai&from=2024-01-01",
+            "to=2024-01-01",
+            "q=anthropic",
+            "tag=ai&updated_since=2024-01-01T00:00:00Z",
+        ] {
+            assert!(!plan_is_fixed(&filter(query), &[]), "`{query}`");
+        }
+        assert!(!plan_is_fixed(&filter("tag=ai"), &[Uuid::nil()]));
+    }
+}

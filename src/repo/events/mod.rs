@@ -1,0 +1,281 @@
+//! SQL for events: lookups and transactional writes (the list is in [`list`]).
+
+mod list;
+mod row;
+
+use serde_json::Value;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::audit::{self, Action, Actor};
+use super::{check_precondition, graph, pick_slug, tag_strings};
+use crate::error::ApiError;
+use crate::model::patch::merge_into;
+use crate::model::role::Role;
+use crate::model::{
+    Event, EventInput, FieldError, NewEvent, Precondition, Ref, ResourceKind, Slug,
+};
+pub use list::list;
+use row::{EventRow, event_columns, event_values, event_written};
+
+const KIND: ResourceKind = ResourceKind::Event;
+
+const INSERT: &str = concat!(
+    "insert into events as e (id, ",
+    event_written!(),
+    ") values ($1, ",
+    event_values!(),
+    ") returning ",
+    event_columns!()
+);
+
+const UPDATE: &str = concat!(
+    "update events as e set (",
+    event_written!(),
+    ") = row(",
+    event_values!(),
+    ") where e.id = $1 returning ",
+    event_columns!()
+);
+
+/// Binds what a write stores, in the order of `event_written!`.
+fn bind_new(
+    sql: &'static str,
+    id: Uuid,
+    slug: &Slug,
+    new: &NewEvent,
+) -> QueryAs<'static, Postgres, EventRow, PgArguments> {
+    let NewEvent {
+        slug: _,
+        title,
+        occurred_on,
+        category,
+        significance,
+        summary,
+        what_happened,
+        why_it_matters,
+        tags,
+        sources,
+        // Stored by `link_and_hydrate`, in their own tables.
+        companies: _,
+        partnerships: _,
+    } = new;
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(slug.as_str().to_owned())
+        .bind(title.clone())
+        .bind(*occurred_on)
+        .bind(category.as_str())
+        .bind(significance.rank())
+        .bind(summary.clone())
+        .bind(what_happened.clone())
+        .bind(why_it_matters.clone())
+        .bind(tag_strings(tags))
+        .bind(Json(sources.clone()))
+}
+
+/// Pushes the condition that selects a live event by id or slug.
+fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
+    match reference {
+        Ref::Id(id) => qb.push("e.id = ").push_bind(*id),
+        Ref::Slug(slug) => qb.push("e.slug = ").push_bind(slug.as_str().to_owned()),
+    };
+    qb.push(" and e.deleted_at is null");
+}
+
+/// One live event by id or slug, with its companies and deals.
+#[tracing::instrument(skip_all)]
+pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
+    let mut conn = db.acquire().await?;
+    let Some(mut event) = fetch(&mut *conn, reference, false).await? else {
+        return Ok(None);
+    };
+    hydrate(&mut conn, vec![&mut event]).await?;
+    Ok(Some(event))
+}
+
+/// Fills the companies and deals of `events`: one statement, however many events.
+async fn hydrate(conn: &mut PgConnection, events: Vec<&mut Event>) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let (mut companies, mut deals) = graph::event_links(&mut *conn, &ids).await?;
+    for event in events {
+        event.companies = companies.remove(&event.id).unwrap_or_default();
+        event.partnerships = deals.remove(&event.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn fetch(
+    db: impl PgExecutor<'_>,
+    reference: &Ref,
+    for_update: bool,
+) -> Result<Option<Event>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "select ",
+        event_columns!(),
+        " from events e where "
+    ));
+    push_ref(&mut qb, reference);
+    if for_update {
+        qb.push(" for update");
+    }
+    let row = qb.build_query_as::<EventRow>().fetch_optional(db).await?;
+    row.map(EventRow::into_event).transpose()
+}
+
+/// Creates an event inside the caller's transaction, with its audit row; a taken
+/// explicit slug is a 409.
+#[tracing::instrument(skip_all)]
+pub async fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: NewEvent,
+) -> Result<Event, ApiError> {
+    let id = Uuid::now_v7();
+    let slug = pick_slug(&mut *conn, KIND, new.slug.as_ref(), &new.title, id, None).await?;
+    let row = bind_new(INSERT, id, &slug, &new)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| super::slug_conflict(KIND, e, &slug))?;
+    let event = link_and_hydrate(&mut *conn, row, &new).await?;
+    audit::record(
+        conn,
+        actor,
+        Action::Create,
+        KIND,
+        event.id,
+        event.version,
+        &event,
+    )
+    .await?;
+    Ok(event)
+}
+
+/// Resolves and stores the companies and deals `new` names (every unknown reference
+/// is reported at once), then returns the event with them.
+async fn link_and_hydrate(
+    conn: &mut PgConnection,
+    row: EventRow,
+    new: &NewEvent,
+) -> Result<Event, ApiError> {
+    let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
+    let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
+    let companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs).await?;
+    let deals = graph::lookup(&mut *conn, ResourceKind::Partnership, &deal_refs).await?;
+    let mut errors: Vec<FieldError> =
+        graph::unknown_refs(ResourceKind::Company, &company_refs, &companies, |i| {
+            format!("companies[{i}].company")
+        });
+    errors.extend(graph::unknown_refs(
+        ResourceKind::Partnership,
+        &deal_refs,
+        &deals,
+        |i| format!("partnerships[{i}]"),
+    ));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let roles: Vec<(Uuid, Role)> = companies
+        .into_iter()
+        .flatten()
+        .zip(new.companies.iter().map(|c| c.role))
+        .collect();
+    let deals: Vec<Uuid> = deals.into_iter().flatten().collect();
+    graph::replace_event_links(&mut *conn, row.id, &roles, &deals).await?;
+    let mut event = row.into_event()?;
+    hydrate(conn, vec![&mut event]).await?;
+    Ok(event)
+}
+
+/// The live event a write is about: locked for the rest of the transaction, its
+/// `If-Match` checked, with its links.
+async fn locked(
+    conn: &mut PgConnection,
+    reference: &Ref,
+    precondition: &Precondition,
+) -> Result<Event, ApiError> {
+    let mut current = fetch(&mut *conn, reference, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found(KIND, reference))?;
+    check_precondition(precondition, current.id, current.version)?;
+    hydrate(conn, vec![&mut current]).await?;
+    Ok(current)
+}
+
+/// Applies a JSON Merge Patch to a live event, atomically with the `If-Match` check.
+#[tracing::instrument(skip_all)]
+pub async fn patch(
+    db: &PgPool,
+    actor: &Actor,
+    reference: Ref,
+    precondition: Precondition,
+    patch: Value,
+) -> Result<Event, ApiError> {
+    let mut tx = db.begin().await?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
+    let new = NewEvent::from_json(merge_into(&EventInput::from(&current), &patch)?)?;
+    let slug = pick_slug(
+        &mut tx,
+        KIND,
+        new.slug.as_ref(),
+        &new.title,
+        current.id,
+        Some(&current.slug),
+    )
+    .await?;
+    let row = bind_new(UPDATE, current.id, &slug, &new)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| super::slug_conflict(KIND, e, &slug))?;
+    let event = link_and_hydrate(&mut tx, row, &new).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Update,
+        KIND,
+        event.id,
+        event.version,
+        &event,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Deletes a live event, leaving a tombstone for `updated_since` polls.
+#[tracing::instrument(skip_all)]
+pub async fn delete(
+    db: &PgPool,
+    actor: &Actor,
+    reference: Ref,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let current = locked(&mut tx, &reference, &precondition).await?;
+    sqlx::query("update events set deleted_at = now() where id = $1")
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
+    // The tombstone keeps its own fields for polls; its links go, as for any delete.
+    graph::replace_event_links(&mut tx, current.id, &[], &[]).await?;
+    // The delete bumped the version (the tombstone is a change polls must see); its
+    // revision keeps the event as it last stood.
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Delete,
+        KIND,
+        current.id,
+        current.version + 1,
+        &current,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! An `events` row: the one list of columns every event statement reads, and its
+//! conversion into model types.
+
+use anyhow::anyhow;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::model::list::cursor::CursorKey;
+use crate::model::{
+    Category, Cursor, Event, EventFilter, EventListItem, EventSort, Significance, Source, Tombstone,
+};
+
+/// The columns every event statement reads, in [`EventRow`] order: `select`s and
+/// `returning` clauses alike, so a column is added in one place.
+macro_rules! event_columns {
+    () => {
+        "e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.summary, \
+         e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at, e.updated_at, \
+         e.version, e.deleted_at"
+    };
+}
+pub(super) use event_columns;
+
+/// The columns a write sets, and their placeholders after the id (`$1`), in the order
+/// [`super::bind_new`] binds them.
+macro_rules! event_written {
+    () => {
+        "slug, title, occurred_on, category, significance, summary, what_happened, \
+         why_it_matters, tags, sources"
+    };
+}
+pub(super) use event_written;
+
+/// The placeholders of [`event_written`].
+macro_rules! event_values {
+    () => {
+        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11"
+    };
+}
+pub(super) use event_values;
+
+/// An `events` row as the database returns it.
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub(super) id: Uuid,
+    slug: String,
+    title: String,
+    occurred_on: NaiveDate,
+    category: String,
+    significance: i16,
+    summary: String,
+    what_happened: String,
+    why_it_matters: String,
+    tags: Vec<String>,
+    sources: Json<Vec<Source>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+    deleted_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub(super) rank: Option<f32>,
+}
+
+impl EventRow {
+    pub(super) fn into_event(self) -> Result<Event, ApiError> {
+        let category = Category::parse(&self.category)
+            .ok_or_else(|| anyhow!("stored category `{}` is unknown", self.category))?;
+        let significance = Significance::from_rank(self.significance)
+            .ok_or_else(|| anyhow!("stored significance {} is unknown", self.significance))?;
+        Ok(Event {
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            occurred_on: self.occurred_on,
+            category,
+            significance,
+            summary: self.summary,
+            what_happened: self.what_happened,
+            why_it_matters: self.why_it_matters,
+            tags: self.tags,
+            sources: self.sources.0,
+            // Filled by `hydrate`, for many events at once.
+            companies: Vec::new(),
+            partnerships: Vec::new(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+
+    pub(super) fn into_list_item(self) -> Result<EventListItem, ApiError> {
+        if self.deleted_at.is_some() {
+            return Ok(EventListItem::Deleted(Tombstone {
+                id: self.id,
+                slug: self.slug,
+                deleted: true,
+                updated_at: self.updated_at,
+            }));
+        }
+        Ok(EventListItem::Live(Box::new(self.into_event()?)))
+    }
+
+    /// The cursor that starts the page after this row.
+    pub(super) fn cursor(&self, filter: &EventFilter) -> Cursor {
+        let key = match filter.sort {
+            EventSort::OccurredOnDesc | EventSort::OccurredOnAsc => {
+                CursorKey::Date(self.occurred_on)
+            }
+            EventSort::UpdatedAtDesc | EventSort::UpdatedAtAsc => CursorKey::Time(self.updated_at),
+            EventSort::TitleAsc => CursorKey::Text(self.title.clone()),
+            EventSort::SignificanceDesc => CursorKey::Rank(self.significance),
+            EventSort::Relevance => CursorKey::Score(self.rank.unwrap_or(0.0)),
+        };
+        Cursor {
+            sort: filter.sort,
+            fingerprint: filter.fingerprint(),
+            key,
+            id: self.id,
+        }
+    }
+}
