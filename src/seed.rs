@@ -10,8 +10,11 @@ use sqlx::{PgConnection, PgPool};
 use crate::error::ApiError;
 use crate::model::partnership::NewPartnership;
 use crate::model::{FieldError, NewCompany, NewEvent};
-use crate::repo;
 use crate::repo::audit::Actor;
+use crate::repo::companies::Companies;
+use crate::repo::events::Events;
+use crate::repo::partnerships::Partnerships;
+use crate::repo::records;
 
 /// The demo data, embedded at build time.
 const DEMO: &str = include_str!("../seed/demo.json");
@@ -106,8 +109,8 @@ pub async fn load_demo(db: &PgPool) -> anyhow::Result<SeedReport> {
     let partnerships = section(&data, "partnerships", NewPartnership::from_json)?;
     let events = section(&data, "events", NewEvent::from_json)?;
     Ok(SeedReport {
-        companies: load(db, companies, repo::companies::insert).await?,
-        partnerships: load(db, partnerships, repo::partnerships::insert).await?,
-        events: load(db, events, repo::events::insert).await?,
+        companies: load(db, companies, records::create::<Companies>).await?,
+        partnerships: load(db, partnerships, records::create::<Partnerships>).await?,
+        events: load(db, events, records::create::<Events>).await?,
     })
 }

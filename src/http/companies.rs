@@ -6,17 +6,16 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::extract::{JsonBody, RefPath, Writer};
 use super::list_cache::conditional_list;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
-use super::{AppState, idempotency, respond};
+use super::{AppState, records, respond};
 use crate::error::ApiError;
 use crate::model::list::companies::{COMPANY_LIST_PARAMS, CompanyListParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Company, CompanyFilter, CompanyInput, NewCompany, ResourceKind};
+use crate::model::{Company, CompanyFilter, CompanyInput};
 use crate::repo;
-
-const KIND: ResourceKind = ResourceKind::Company;
+use crate::repo::companies::Companies;
 
 page!(CompanyPage, Company, "A page of companies.");
 
@@ -56,11 +55,7 @@ async fn get_one(
     path: RefPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    let company = repo::companies::find(&app.db, &reference)
-        .await?
-        .ok_or_else(|| ApiError::not_found(KIND, &path.0))?;
-    respond::resource(&headers, &company)
+    records::get_one::<Companies>(&app, &path, &headers).await
 }
 
 /// `POST /v1/companies`: 201 with `Location` and `ETag`; a name whose slug another
@@ -74,14 +69,7 @@ async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewCompany::from_json(body.clone())?;
-    idempotency::create(&app, &actor.clone(), &headers, KIND, &body, move |conn| {
-        Box::pin(async move {
-            let company = repo::companies::insert(conn, &actor, new).await?;
-            respond::stored(StatusCode::CREATED, &company)
-        })
-    })
-    .await
+    records::create::<Companies>(&app, actor, &headers, body).await
 }
 
 /// `PATCH /v1/companies/{ref}`: JSON Merge Patch, honouring `If-Match`.
@@ -94,10 +82,7 @@ async fn patch(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    let company =
-        repo::companies::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
-    respond::written(StatusCode::OK, &company)
+    records::patch::<Companies>(&app, &path, actor, &headers, body).await
 }
 
 /// `DELETE /v1/companies/{ref}`: 204, honouring `If-Match`.
@@ -109,7 +94,5 @@ async fn delete(
     Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let reference = path.parse(KIND)?;
-    repo::companies::delete(&app.db, &actor, reference, if_match(&headers)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    records::delete::<Companies>(&app, &path, actor, &headers).await
 }

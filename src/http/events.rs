@@ -7,17 +7,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::extract::{JsonBody, RefPath, Writer};
 use super::list_cache::conditional_list;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
-use super::{AppState, idempotency, resolve, respond};
+use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{EVENT_LIST_PARAMS, EventListParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Event, EventFilter, EventInput, EventListItem, NewEvent, ResourceKind};
+use crate::model::{Event, EventFilter, EventInput, EventListItem, ResourceKind};
 use crate::repo;
-
-const KIND: ResourceKind = ResourceKind::Event;
+use crate::repo::events::Events;
 
 /// Where the next incremental poll should start: pass it as `updated_since`.
 pub const NEXT_UPDATED_SINCE: HeaderName = HeaderName::from_static("next-updated-since");
@@ -123,12 +122,7 @@ async fn get_one(
     path: RefPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    // An id or slug lookup: one right plan.
-    let event = repo::events::find(&app.fixed_plans, &reference)
-        .await?
-        .ok_or_else(|| ApiError::not_found(KIND, &path.0))?;
-    respond::resource(&headers, &event)
+    records::get_one::<Events>(&app, &path, &headers).await
 }
 
 /// `POST /v1/events`: 201 with `Location` and `ETag`.
@@ -142,14 +136,7 @@ async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewEvent::from_json(body.clone())?;
-    idempotency::create(&app, &actor.clone(), &headers, KIND, &body, move |conn| {
-        Box::pin(async move {
-            let event = repo::events::insert(conn, &actor, new).await?;
-            respond::stored(StatusCode::CREATED, &event)
-        })
-    })
-    .await
+    records::create::<Events>(&app, actor, &headers, body).await
 }
 
 /// `PATCH /v1/events/{ref}`: JSON Merge Patch, honouring `If-Match`.
@@ -162,9 +149,7 @@ async fn patch(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    let event = repo::events::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
-    respond::written(StatusCode::OK, &event)
+    records::patch::<Events>(&app, &path, actor, &headers, body).await
 }
 
 /// `DELETE /v1/events/{ref}`: 204, honouring `If-Match`.
@@ -176,7 +161,5 @@ async fn delete(
     Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let reference = path.parse(KIND)?;
-    repo::events::delete(&app.db, &actor, reference, if_match(&headers)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    records::delete::<Events>(&app, &path, actor, &headers).await
 }

@@ -15,12 +15,12 @@ use super::respond;
 use crate::error::ApiError;
 use crate::model::{FieldError, ResourceKind};
 use crate::repo::audit::Actor;
-use crate::repo::idempotency::{self, Claim, Stored};
+use crate::repo::idempotency::{self, Claim, StoredAnswer};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// A boxed future borrowing the transaction, so the create runs inside it.
-pub type InTx<'c> = Pin<Box<dyn Future<Output = Result<Stored, ApiError>> + Send + 'c>>;
+pub type InTx<'c> = Pin<Box<dyn Future<Output = Result<StoredAnswer, ApiError>> + Send + 'c>>;
 
 /// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
 fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

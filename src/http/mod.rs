@@ -17,6 +17,7 @@ mod middleware;
 pub mod openapi;
 pub mod partnerships;
 pub mod rate_limit;
+pub mod records;
 pub mod resolve;
 pub mod respond;
 pub mod revisions;

@@ -6,19 +6,18 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{JsonBody, RefPath, Writer, if_match};
+use super::extract::{JsonBody, RefPath, Writer};
 use super::list_cache::conditional_list;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
-use super::{AppState, idempotency, resolve, respond};
+use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::params::QueryParams;
 use crate::model::list::partnerships::{
     PARTNERSHIP_LIST_PARAMS, PartnershipFilter, PartnershipListParams,
 };
-use crate::model::{NewPartnership, Partnership, PartnershipInput, ResourceKind};
+use crate::model::{Partnership, PartnershipInput, ResourceKind};
 use crate::repo;
-
-const KIND: ResourceKind = ResourceKind::Partnership;
+use crate::repo::partnerships::Partnerships;
 
 page!(PartnershipPage, Partnership, "A page of deals.");
 
@@ -93,11 +92,7 @@ async fn get_one(
     path: RefPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    let deal = repo::partnerships::find(&app.db, &reference)
-        .await?
-        .ok_or_else(|| ApiError::not_found(KIND, &path.0))?;
-    respond::resource(&headers, &deal)
+    records::get_one::<Partnerships>(&app, &path, &headers).await
 }
 
 /// `POST /v1/partnerships`.
@@ -110,14 +105,7 @@ async fn create(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewPartnership::from_json(body.clone())?;
-    idempotency::create(&app, &actor.clone(), &headers, KIND, &body, move |conn| {
-        Box::pin(async move {
-            let deal = repo::partnerships::insert(conn, &actor, new).await?;
-            respond::stored(StatusCode::CREATED, &deal)
-        })
-    })
-    .await
+    records::create::<Partnerships>(&app, actor, &headers, body).await
 }
 
 /// `PATCH /v1/partnerships/{ref}`: JSON Merge Patch, honouring `If-Match`.
@@ -130,10 +118,7 @@ async fn patch(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let reference = path.parse(KIND)?;
-    let deal =
-        repo::partnerships::patch(&app.db, &actor, reference, if_match(&headers), body).await?;
-    respond::written(StatusCode::OK, &deal)
+    records::patch::<Partnerships>(&app, &path, actor, &headers, body).await
 }
 
 /// `DELETE /v1/partnerships/{ref}`: 204; its events stay.
@@ -145,7 +130,5 @@ async fn delete(
     Writer(actor): Writer,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let reference = path.parse(KIND)?;
-    repo::partnerships::delete(&app.db, &actor, reference, if_match(&headers)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    records::delete::<Partnerships>(&app, &path, actor, &headers).await
 }

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -10,9 +10,8 @@ use super::AppState;
 use super::extract::if_none_match;
 use crate::error::ApiError;
 use crate::model::list::PageCursor;
-use crate::model::{Page, ResourceKind, etag};
-use crate::repo::idempotency::Stored;
-use uuid::Uuid;
+use crate::model::{Page, Stored, etag};
+use crate::repo::idempotency::StoredAnswer;
 
 /// Serialises `value` to a JSON body.
 pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
@@ -38,44 +37,12 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-/// A stored resource as the HTTP layer addresses it: which kind it is (so where its
-/// collection lives) and what its entity tag and modification time are.
-pub trait Resource: Serialize {
-    /// Which kind of record it is.
-    const KIND: ResourceKind;
-    /// The resource's id.
-    fn id(&self) -> Uuid;
-    /// Its version.
-    fn version(&self) -> i64;
-    /// When it last changed.
-    fn updated_at(&self) -> DateTime<Utc>;
-}
-
-/// Implements [`Resource`] for model types with `id`, `version` and `updated_at` fields.
-macro_rules! resource {
-    ($type:ty, $kind:expr) => {
-        impl Resource for $type {
-            const KIND: ResourceKind = $kind;
-            fn id(&self) -> Uuid {
-                self.id
-            }
-            fn version(&self) -> i64 {
-                self.version
-            }
-            fn updated_at(&self) -> DateTime<Utc> {
-                self.updated_at
-            }
-        }
-    };
-}
-
-resource!(crate::model::Event, ResourceKind::Event);
-resource!(crate::model::Company, ResourceKind::Company);
-resource!(crate::model::Partnership, ResourceKind::Partnership);
-
 /// One resource with its `ETag` and `Last-Modified`, or a 304 when the client's copy
 /// is current (`If-None-Match`, else `If-Modified-Since`).
-pub fn resource<T: Resource>(request: &HeaderMap, value: &T) -> Result<Response, ApiError> {
+pub fn resource<T: Stored + Serialize>(
+    request: &HeaderMap,
+    value: &T,
+) -> Result<Response, ApiError> {
     let etag = etag(value.id(), value.version());
     let updated_at = value.updated_at();
     let last_modified = updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
@@ -205,8 +172,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The answer to a write, as it is sent and stored for `Idempotency-Key` replays: the
 /// resource as JSON with its `ETag`, and for a 201 its `Location`.
-pub fn stored<T: Resource>(status: StatusCode, value: &T) -> Result<Stored, ApiError> {
-    Ok(Stored {
+pub fn stored<T: Stored + Serialize>(
+    status: StatusCode,
+    value: &T,
+) -> Result<StoredAnswer, ApiError> {
+    Ok(StoredAnswer {
         status: status.as_u16(),
         body: to_json(value)?,
         location: (status == StatusCode::CREATED)
@@ -216,7 +186,7 @@ pub fn stored<T: Resource>(status: StatusCode, value: &T) -> Result<Stored, ApiE
 }
 
 /// Sends a stored answer; `replayed` marks a repeat of an earlier one.
-pub fn replay(answer: Stored, replayed: bool) -> Response {
+pub fn replay(answer: StoredAnswer, replayed: bool) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = json_response(status, answer.body);
     let headers = response.headers_mut();
@@ -236,6 +206,6 @@ pub fn replay(answer: Stored, replayed: bool) -> Response {
 }
 
 /// The answer to a write that needs no idempotency record (PATCH).
-pub fn written<T: Resource>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
+pub fn written<T: Stored + Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
     Ok(replay(stored(status, value)?, false))
 }

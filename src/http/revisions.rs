@@ -40,15 +40,18 @@ async fn revisions(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = match path.parse(kind)? {
-        Ref::Id(id) => id,
-        Ref::Slug(_) => resolve::path_id(app, kind, path).await?,
-    };
-    let revisions = repo::audit::revisions(&app.db, kind, id).await?;
-    if revisions.is_empty() {
-        return Err(ApiError::not_found(kind, &path.0));
-    }
-    respond::whole(app, headers, uri, &revisions)
+    conditional_list(app, headers, uri, async {
+        let id = match path.parse(kind)? {
+            Ref::Id(id) => id,
+            Ref::Slug(_) => resolve::path_id(app, kind, path).await?,
+        };
+        let revisions = repo::audit::revisions(&app.db, kind, id).await?;
+        if revisions.is_empty() {
+            return Err(ApiError::not_found(kind, &path.0));
+        }
+        respond::whole(app, headers, uri, &revisions)
+    })
+    .await
 }
 
 /// `GET /v1/events/{ref}/revisions`: every version, newest first.
@@ -61,10 +64,7 @@ async fn event_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
-        revisions(&app, ResourceKind::Event, &path, &uri, &headers).await
-    })
-    .await
+    revisions(&app, ResourceKind::Event, &path, &uri, &headers).await
 }
 
 /// `GET /v1/companies/{ref}/revisions`.
@@ -77,10 +77,7 @@ async fn company_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
-        revisions(&app, ResourceKind::Company, &path, &uri, &headers).await
-    })
-    .await
+    revisions(&app, ResourceKind::Company, &path, &uri, &headers).await
 }
 
 /// `GET /v1/partnerships/{ref}/revisions`.
@@ -93,8 +90,5 @@ async fn partnership_revisions(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
-        revisions(&app, ResourceKind::Partnership, &path, &uri, &headers).await
-    })
-    .await
+    revisions(&app, ResourceKind::Partnership, &path, &uri, &headers).await
 }

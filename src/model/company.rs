@@ -68,11 +68,7 @@ impl NewCompany {
         let website = r.optional("website", fields::http_url);
         let description = r.optional("description", |v| fields::text(v, MAX_DESCRIPTION_LEN));
         let tags = r.nested("tags", parse_tags);
-        for read_only in ["id", "created_at", "updated_at", "version"] {
-            if r.optional(read_only, |_| Ok(())).is_some() {
-                r.push_error(FieldError::new(read_only, "is read-only and cannot be set"));
-            }
-        }
+        r.refuse_read_only(&["id", "created_at", "updated_at", "version"]);
         r.finish()?;
         match (name, kind) {
             (Some(name), Some(kind)) => Ok(Self {

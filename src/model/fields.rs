@@ -89,6 +89,18 @@ impl ObjectReader {
         })
     }
 
+    /// Refuses the fields a client may not set (ids, versions, times): each one given
+    /// is reported as read-only.
+    pub fn refuse_read_only(&mut self, names: &[&str]) {
+        for name in names {
+            // `null` is what "absent" looks like in a merge-patched document.
+            if self.object.remove(*name).is_some_and(|v| !v.is_null()) {
+                self.errors
+                    .push(FieldError::new(*name, "is read-only and cannot be set"));
+            }
+        }
+    }
+
     /// Records an error that involves more than one field.
     pub fn push_error(&mut self, error: FieldError) {
         self.errors.push(error);
@@ -115,6 +127,14 @@ impl ObjectReader {
             .map_err(|message| self.errors.push(FieldError::new(name, message)))
             .ok()
     }
+}
+
+/// The errors of an object inside a list, each field named under `prefix`
+/// (`sources[2]` and `url` make `sources[2].url`).
+pub fn nested_errors(prefix: &str, inner: Vec<FieldError>) -> impl Iterator<Item = FieldError> {
+    inner
+        .into_iter()
+        .map(move |e| FieldError::new(format!("{prefix}.{}", e.field), e.message))
 }
 
 /// Names a JSON value's type for messages.

@@ -82,11 +82,7 @@ pub fn parse_company_roles(
                     parties.push(PartyInput { company, role });
                 }
             }
-            (Err(inner), _, _) => errors.extend(
-                inner
-                    .into_iter()
-                    .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message)),
-            ),
+            (Err(inner), _, _) => errors.extend(fields::nested_errors(&prefix, inner)),
             _ => {}
         }
     }

@@ -9,13 +9,12 @@ use uuid::Uuid;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 
-use super::audit::{self, Action, Actor};
-use super::{check_precondition, pick_slug, slug_conflict, tag_strings};
+use super::records::Table;
+use super::{slug_conflict, tag_strings};
 use crate::error::ApiError;
-use crate::model::patch::merge_into;
 use crate::model::{
-    Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, NewCompany, Page,
-    Precondition, Ref, ResourceKind, Slug,
+    Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, FieldError, NewCompany, Page,
+    Ref, ResourceKind, Slug,
 };
 
 const KIND: ResourceKind = ResourceKind::Company;
@@ -141,12 +140,6 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
     };
 }
 
-/// One company by id or slug.
-#[tracing::instrument(skip_all)]
-pub async fn find(db: impl PgExecutor<'_>, reference: &Ref) -> Result<Option<Company>, ApiError> {
-    fetch(db, reference, false).await
-}
-
 async fn fetch(
     db: impl PgExecutor<'_>,
     reference: &Ref,
@@ -163,20 +156,6 @@ async fn fetch(
     }
     let row = qb.build_query_as::<CompanyRow>().fetch_optional(db).await?;
     row.map(CompanyRow::into_company).transpose()
-}
-
-/// The company a write is about: locked for the rest of the transaction, its
-/// `If-Match` checked.
-async fn locked(
-    conn: &mut PgConnection,
-    reference: &Ref,
-    precondition: &Precondition,
-) -> Result<Company, ApiError> {
-    let current = fetch(&mut *conn, reference, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found(KIND, reference))?;
-    check_precondition(precondition, current.id, current.version)?;
-    Ok(current)
 }
 
 /// A page of companies matching `filter`, by name then id.
@@ -251,117 +230,69 @@ fn like_literal(q: &str) -> String {
     escaped
 }
 
-/// Creates a company inside the caller's transaction, with its audit row; a taken
-/// explicit slug is a 409.
-#[tracing::instrument(skip_all)]
-pub async fn insert(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    new: NewCompany,
-) -> Result<Company, ApiError> {
-    let id = Uuid::now_v7();
-    let slug = pick_slug(&mut *conn, KIND, new.slug.as_ref(), &new.name, id, None).await?;
-    let company = bind_new(INSERT, id, &slug, &new)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| slug_conflict(KIND, e, &slug))?
-        .into_company()?;
-    audit::record(
-        conn,
-        actor,
-        Action::Create,
-        KIND,
-        company.id,
-        company.version,
-        &company,
-    )
-    .await?;
-    Ok(company)
-}
+/// Companies, for the shared write flows of [`super::records`].
+pub struct Companies;
 
-/// Applies a JSON Merge Patch to a company, atomically with the `If-Match` check.
-#[tracing::instrument(skip_all)]
-pub async fn patch(
-    db: &PgPool,
-    actor: &Actor,
-    reference: Ref,
-    precondition: Precondition,
-    patch: Value,
-) -> Result<Company, ApiError> {
-    let mut tx = db.begin().await?;
-    let current = locked(&mut tx, &reference, &precondition).await?;
-    let new = NewCompany::from_json(merge_into(&CompanyInput::from(&current), &patch)?)?;
-    let slug = pick_slug(
-        &mut tx,
-        KIND,
-        new.slug.as_ref(),
-        &new.name,
-        current.id,
-        Some(&current.slug),
-    )
-    .await?;
-    let company = bind_new(UPDATE, current.id, &slug, &new)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| slug_conflict(KIND, e, &slug))?
-        .into_company()?;
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Update,
-        KIND,
-        company.id,
-        company.version,
-        &company,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(company)
-}
+impl Table for Companies {
+    type Record = Company;
+    type New = NewCompany;
+    type Input = CompanyInput;
 
-/// Deletes a company for good (companies keep no tombstones).
-#[tracing::instrument(skip_all)]
-pub async fn delete(
-    db: &PgPool,
-    actor: &Actor,
-    reference: Ref,
-    precondition: Precondition,
-) -> Result<(), ApiError> {
-    let mut tx = db.begin().await?;
-    let current = locked(&mut tx, &reference, &precondition).await?;
-    let (events, deals): (i64, i64) = sqlx::query_as(
-        "select (select count(distinct event_id) from event_companies where company_id = $1), \
-                (select count(distinct partnership_id) from partnership_parties where company_id = $1)",
-    )
-    .bind(current.id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if events > 0 || deals > 0 {
-        let plural = |n: i64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        return Err(ApiError::Conflict(format!(
-            "the company `{}` is still named by {} and {}; remove those links first",
-            current.slug,
-            plural(events, "event"),
-            plural(deals, "partnership"),
-        )));
+    fn parse(document: Value) -> Result<NewCompany, Vec<FieldError>> {
+        NewCompany::from_json(document)
     }
-    sqlx::query("delete from companies where id = $1")
+
+    async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Company>, ApiError> {
+        fetch(db, reference, false).await
+    }
+
+    async fn lock(conn: &mut PgConnection, reference: &Ref) -> Result<Company, ApiError> {
+        fetch(conn, reference, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found(KIND, reference))
+    }
+
+    async fn store(
+        conn: &mut PgConnection,
+        id: Uuid,
+        slug: &Slug,
+        new: &NewCompany,
+        insert: bool,
+    ) -> Result<Company, ApiError> {
+        bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
+            .fetch_one(conn)
+            .await
+            .map_err(|e| slug_conflict(KIND, e, slug))?
+            .into_company()
+    }
+
+    /// For good: companies keep no tombstones. A company that events or deals still
+    /// name is a 409 that says how many.
+    async fn remove(conn: &mut PgConnection, current: &Company) -> Result<(), ApiError> {
+        let (events, deals): (i64, i64) = sqlx::query_as(
+            "select (select count(distinct event_id) from event_companies where company_id = $1), \
+                    (select count(distinct partnership_id) from partnership_parties where company_id = $1)",
+        )
         .bind(current.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| still_referenced(e, &current.slug))?;
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Delete,
-        KIND,
-        current.id,
-        current.version + 1,
-        &current,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+        .fetch_one(&mut *conn)
+        .await?;
+        if events > 0 || deals > 0 {
+            let plural =
+                |n: i64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            return Err(ApiError::Conflict(format!(
+                "the company `{}` is still named by {} and {}; remove those links first",
+                current.slug,
+                plural(events, "event"),
+                plural(deals, "partnership"),
+            )));
+        }
+        sqlx::query("delete from companies where id = $1")
+            .bind(current.id)
+            .execute(conn)
+            .await
+            .map_err(|e| still_referenced(e, &current.slug))?;
+        Ok(())
+    }
 }
 
 /// The backstop for a link made between the count above and the delete: the foreign

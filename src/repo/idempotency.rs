@@ -9,7 +9,7 @@ pub const KEY_LIFETIME: &str = "24 hours";
 
 /// A stored answer, replayed byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
+pub struct StoredAnswer {
     /// The HTTP status.
     pub status: u16,
     /// The JSON body.
@@ -26,7 +26,7 @@ pub enum Claim {
     /// First use: this transaction now holds the key; do the work, then `complete`.
     Fresh,
     /// A retry of an answered request: send the stored answer, change nothing.
-    Replay(Stored),
+    Replay(StoredAnswer),
     /// The key was used for a different request.
     Mismatch,
 }
@@ -78,7 +78,7 @@ pub async fn claim(
     if hash != request_hash {
         return Ok(Claim::Mismatch);
     }
-    Ok(Claim::Replay(Stored {
+    Ok(Claim::Replay(StoredAnswer {
         status: u16::try_from(status).unwrap_or(500),
         body,
         location,
@@ -91,7 +91,7 @@ pub async fn complete(
     conn: &mut PgConnection,
     token: &str,
     key: &str,
-    answer: &Stored,
+    answer: &StoredAnswer,
 ) -> Result<(), ApiError> {
     sqlx::query(
         "update idempotency_keys set status = $3, body = $4, location = $5, etag = $6 \

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::model::{Precondition, ResourceKind, Slug, Tag};
+use crate::model::{ResourceKind, Slug, Tag};
 
 pub mod audit;
 pub mod changes;
@@ -13,6 +13,7 @@ pub mod graph;
 pub mod health;
 pub mod idempotency;
 pub mod partnerships;
+pub mod records;
 pub mod tags;
 pub mod tokens;
 pub mod watermark;
@@ -26,17 +27,6 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool
 /// Tags as the text array the database stores.
 pub(crate) fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
-}
-
-/// A write's `If-Match` check, as the client hears it: a 412 naming the current tag.
-pub(crate) fn check_precondition(
-    precondition: &Precondition,
-    id: Uuid,
-    version: i64,
-) -> Result<(), ApiError> {
-    precondition
-        .check(id, version)
-        .map_err(|current| ApiError::PreconditionFailed { current })
 }
 
 /// The id of the live record of `kind` that holds `slug`, if any.

@@ -545,9 +545,11 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
             .unwrap();
     let mut tx = pool.begin().await.unwrap();
     let actor = industry_events::repo::audit::Actor::system("test");
-    industry_events::repo::events::insert(&mut tx, &actor, new)
-        .await
-        .unwrap();
+    industry_events::repo::records::create::<industry_events::repo::events::Events>(
+        &mut tx, &actor, new,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let port = free_port();

@@ -194,11 +194,7 @@ impl NewEvent {
             parse_company_roles(items, f)
         });
         let partnerships = r.nested("partnerships", parse_partnership_refs);
-        for read_only in ["id", "created_at", "updated_at", "version"] {
-            if r.optional(read_only, |_| Ok(())).is_some() {
-                r.push_error(FieldError::new(read_only, "is read-only and cannot be set"));
-            }
-        }
+        r.refuse_read_only(&["id", "created_at", "updated_at", "version"]);
         r.finish()?;
         match (title, occurred_on, category, significance) {
             (Some(title), Some(occurred_on), Some(category), Some(significance)) => Ok(Self {
@@ -246,11 +242,7 @@ fn parse_sources(value: &Value, field: &str) -> Result<Vec<Source>, Vec<FieldErr
                     });
                 }
             }
-            Err(inner) => errors.extend(
-                inner
-                    .into_iter()
-                    .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message)),
-            ),
+            Err(inner) => errors.extend(fields::nested_errors(&prefix, inner)),
         }
     }
     if errors.is_empty() {

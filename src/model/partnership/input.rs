@@ -5,10 +5,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{
-    MAX_PARTIES, MAX_TERM_LEN, MAX_TERMS, MAX_TRANCHES, Partnership, PartnershipKind,
-    PartnershipStatus, Tranche,
-};
+use super::terms::{check_total, parse_terms, parse_tranches};
+use super::{MAX_PARTIES, Partnership, PartnershipKind, PartnershipStatus, Tranche};
 use crate::model::fields::{self, MAX_TITLE_LEN, ObjectReader};
 use crate::model::money::Money;
 use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
@@ -196,11 +194,7 @@ impl NewPartnership {
                 .ok_or_else(|| format!("must be true or false, not {}", fields::json_kind(v)))
         });
         let tags = r.nested("tags", parse_tags).unwrap_or_default();
-        for read_only in ["id", "created_at", "updated_at", "version", "events"] {
-            if r.optional(read_only, |_| Ok(())).is_some() {
-                r.push_error(FieldError::new(read_only, "is read-only and cannot be set"));
-            }
-        }
+        r.refuse_read_only(&["id", "created_at", "updated_at", "version", "events"]);
         if let (Some(announced), Some(ended)) = (announced_on, ended_on)
             && ended < announced
         {
@@ -239,41 +233,6 @@ impl NewPartnership {
     }
 }
 
-/// The total a deal stores: the client's, which must equal the tranches' exact sum
-/// when there are tranches; else that sum; else none.
-fn check_total(total: Option<Money>, tranches: &[Tranche]) -> Result<Option<Money>, FieldError> {
-    let Some(first) = tranches.first() else {
-        return Ok(total);
-    };
-    let currency = &first.amount.currency;
-    if let Some(i) = tranches.iter().position(|t| &t.amount.currency != currency) {
-        return Err(FieldError::new(
-            format!("tranches[{i}].amount.currency"),
-            format!("every tranche must be in the same currency ({currency})"),
-        ));
-    }
-    let sum = Money::sum(tranches.iter().map(|t| &t.amount))
-        .ok_or_else(|| FieldError::new("tranches", "the sum of the tranches is too large"))?;
-    match total {
-        None => Ok(Some(Money {
-            amount: sum,
-            currency: currency.clone(),
-        })),
-        Some(total) if &total.currency != currency => Err(FieldError::new(
-            "total",
-            format!(
-                "is in {} but the tranches are in {currency}",
-                total.currency
-            ),
-        )),
-        Some(total) if total.amount != sum => Err(FieldError::new(
-            "total",
-            format!("is {} but the tranches add up to {sum}", total.amount),
-        )),
-        Some(total) => Ok(Some(total)),
-    }
-}
-
 /// Reads `[{company, role}]`: at least two, each company once per role.
 fn parse_parties(value: &Value, field: &str) -> Result<Vec<PartyInput>, Vec<FieldError>> {
     let items = fields::array(value, MAX_PARTIES).map_err(|m| vec![FieldError::new(field, m)])?;
@@ -285,66 +244,6 @@ fn parse_parties(value: &Value, field: &str) -> Result<Vec<PartyInput>, Vec<Fiel
         )]);
     }
     Ok(parties)
-}
-
-fn parse_tranches(value: &Value, field: &str) -> Result<Vec<Tranche>, Vec<FieldError>> {
-    let items = fields::array(value, MAX_TRANCHES).map_err(|m| vec![FieldError::new(field, m)])?;
-    let mut tranches = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let prefix = format!("{field}[{i}]");
-        let Ok(mut r) = ObjectReader::new(item.clone()) else {
-            errors.push(FieldError::new(
-                &prefix,
-                "must be an object {amount, on, note}",
-            ));
-            continue;
-        };
-        let amount = r.nested("amount", Money::from_json);
-        if amount.is_none() && !r.has_error_for("amount") {
-            r.push_error(FieldError::new("amount", "is required"));
-        }
-        if amount.as_ref().is_some_and(|m| m.amount.is_zero()) {
-            r.push_error(FieldError::new("amount.amount", "must be more than zero"));
-        }
-        let on = r.required("on", fields::date);
-        let note = r.optional("note", |v| fields::text(v, MAX_TITLE_LEN));
-        match (r.finish(), amount, on) {
-            (Ok(()), Some(amount), Some(on)) => tranches.push(Tranche {
-                amount,
-                on,
-                note: note.unwrap_or_default(),
-            }),
-            (Err(inner), _, _) => errors.extend(
-                inner
-                    .into_iter()
-                    .map(|e| FieldError::new(format!("{prefix}.{}", e.field), e.message)),
-            ),
-            _ => {}
-        }
-    }
-    if errors.is_empty() {
-        Ok(tranches)
-    } else {
-        Err(errors)
-    }
-}
-
-fn parse_terms(value: &Value, field: &str) -> Result<Vec<String>, Vec<FieldError>> {
-    let items = fields::array(value, MAX_TERMS).map_err(|m| vec![FieldError::new(field, m)])?;
-    let mut terms = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match fields::non_blank_text(item, MAX_TERM_LEN) {
-            Ok(term) => terms.push(term),
-            Err(m) => errors.push(FieldError::new(format!("{field}[{i}]"), m)),
-        }
-    }
-    if errors.is_empty() {
-        Ok(terms)
-    } else {
-        Err(errors)
-    }
 }
 
 #[cfg(test)]

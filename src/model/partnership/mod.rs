@@ -1,6 +1,7 @@
 //! Partnerships: the deals between companies, with their parties, money and terms.
 
 mod input;
+mod terms;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;

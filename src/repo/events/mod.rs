@@ -1,4 +1,4 @@
-//! SQL for events: lookups and transactional writes (the list is in [`list`]).
+//! SQL for events: lookups and the storage steps of writes (the list is in [`list`]).
 
 mod list;
 mod row;
@@ -10,14 +10,11 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::audit::{self, Action, Actor};
-use super::{check_precondition, graph, pick_slug, tag_strings};
+use super::records::Table;
+use super::{graph, tag_strings};
 use crate::error::ApiError;
-use crate::model::patch::merge_into;
 use crate::model::role::Role;
-use crate::model::{
-    Event, EventInput, FieldError, NewEvent, Precondition, Ref, ResourceKind, Slug,
-};
+use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
 pub use list::list;
 use row::{EventRow, event_columns, event_values, event_written};
 
@@ -86,17 +83,6 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
     qb.push(" and e.deleted_at is null");
 }
 
-/// One live event by id or slug, with its companies and deals.
-#[tracing::instrument(skip_all)]
-pub async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
-    let mut conn = db.acquire().await?;
-    let Some(mut event) = fetch(&mut *conn, reference, false).await? else {
-        return Ok(None);
-    };
-    hydrate(&mut conn, vec![&mut event]).await?;
-    Ok(Some(event))
-}
-
 /// Fills the companies and deals of `events`: one statement, however many events.
 async fn hydrate(conn: &mut PgConnection, events: Vec<&mut Event>) -> Result<(), ApiError> {
     if events.is_empty() {
@@ -127,34 +113,6 @@ async fn fetch(
     }
     let row = qb.build_query_as::<EventRow>().fetch_optional(db).await?;
     row.map(EventRow::into_event).transpose()
-}
-
-/// Creates an event inside the caller's transaction, with its audit row; a taken
-/// explicit slug is a 409.
-#[tracing::instrument(skip_all)]
-pub async fn insert(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    new: NewEvent,
-) -> Result<Event, ApiError> {
-    let id = Uuid::now_v7();
-    let slug = pick_slug(&mut *conn, KIND, new.slug.as_ref(), &new.title, id, None).await?;
-    let row = bind_new(INSERT, id, &slug, &new)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| super::slug_conflict(KIND, e, &slug))?;
-    let event = link_and_hydrate(&mut *conn, row, &new).await?;
-    audit::record(
-        conn,
-        actor,
-        Action::Create,
-        KIND,
-        event.id,
-        event.version,
-        &event,
-    )
-    .await?;
-    Ok(event)
 }
 
 /// Resolves and stores the companies and deals `new` names (every unknown reference
@@ -193,89 +151,56 @@ async fn link_and_hydrate(
     Ok(event)
 }
 
-/// The live event a write is about: locked for the rest of the transaction, its
-/// `If-Match` checked, with its links.
-async fn locked(
-    conn: &mut PgConnection,
-    reference: &Ref,
-    precondition: &Precondition,
-) -> Result<Event, ApiError> {
-    let mut current = fetch(&mut *conn, reference, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found(KIND, reference))?;
-    check_precondition(precondition, current.id, current.version)?;
-    hydrate(conn, vec![&mut current]).await?;
-    Ok(current)
-}
+/// Events, for the shared write flows of [`super::records`].
+pub struct Events;
 
-/// Applies a JSON Merge Patch to a live event, atomically with the `If-Match` check.
-#[tracing::instrument(skip_all)]
-pub async fn patch(
-    db: &PgPool,
-    actor: &Actor,
-    reference: Ref,
-    precondition: Precondition,
-    patch: Value,
-) -> Result<Event, ApiError> {
-    let mut tx = db.begin().await?;
-    let current = locked(&mut tx, &reference, &precondition).await?;
-    let new = NewEvent::from_json(merge_into(&EventInput::from(&current), &patch)?)?;
-    let slug = pick_slug(
-        &mut tx,
-        KIND,
-        new.slug.as_ref(),
-        &new.title,
-        current.id,
-        Some(&current.slug),
-    )
-    .await?;
-    let row = bind_new(UPDATE, current.id, &slug, &new)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| super::slug_conflict(KIND, e, &slug))?;
-    let event = link_and_hydrate(&mut tx, row, &new).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Update,
-        KIND,
-        event.id,
-        event.version,
-        &event,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(event)
-}
+impl Table for Events {
+    type Record = Event;
+    type New = NewEvent;
+    type Input = EventInput;
 
-/// Deletes a live event, leaving a tombstone for `updated_since` polls.
-#[tracing::instrument(skip_all)]
-pub async fn delete(
-    db: &PgPool,
-    actor: &Actor,
-    reference: Ref,
-    precondition: Precondition,
-) -> Result<(), ApiError> {
-    let mut tx = db.begin().await?;
-    let current = locked(&mut tx, &reference, &precondition).await?;
-    sqlx::query("update events set deleted_at = now() where id = $1")
-        .bind(current.id)
-        .execute(&mut *tx)
-        .await?;
-    // The tombstone keeps its own fields for polls; its links go, as for any delete.
-    graph::replace_event_links(&mut tx, current.id, &[], &[]).await?;
-    // The delete bumped the version (the tombstone is a change polls must see); its
-    // revision keeps the event as it last stood.
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Delete,
-        KIND,
-        current.id,
-        current.version + 1,
-        &current,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    fn parse(document: Value) -> Result<NewEvent, Vec<FieldError>> {
+        NewEvent::from_json(document)
+    }
+
+    /// A live event by id or slug, with its companies and deals.
+    async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
+        let mut conn = db.acquire().await?;
+        let Some(mut event) = fetch(&mut *conn, reference, false).await? else {
+            return Ok(None);
+        };
+        hydrate(&mut conn, vec![&mut event]).await?;
+        Ok(Some(event))
+    }
+
+    async fn lock(conn: &mut PgConnection, reference: &Ref) -> Result<Event, ApiError> {
+        let mut current = fetch(&mut *conn, reference, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found(KIND, reference))?;
+        hydrate(conn, vec![&mut current]).await?;
+        Ok(current)
+    }
+
+    async fn store(
+        conn: &mut PgConnection,
+        id: Uuid,
+        slug: &Slug,
+        new: &NewEvent,
+        insert: bool,
+    ) -> Result<Event, ApiError> {
+        let row = bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| super::slug_conflict(KIND, e, slug))?;
+        link_and_hydrate(conn, row, new).await
+    }
+
+    /// Leaves a tombstone for `updated_since` polls; its links go, as for any delete.
+    async fn remove(conn: &mut PgConnection, current: &Event) -> Result<(), ApiError> {
+        sqlx::query("update events set deleted_at = now() where id = $1")
+            .bind(current.id)
+            .execute(&mut *conn)
+            .await?;
+        graph::replace_event_links(conn, current.id, &[], &[]).await
+    }
 }

@@ -1,0 +1,193 @@
+//! The write flows every resource shares: create, patch and delete, each with its
+//! audit row in the write's transaction. A resource supplies only its storage steps
+//! ([`Table`]); the order of the steps, the slug rule, `If-Match` and the merge patch
+//! are written once, here.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::audit::{self, Action, Actor};
+use super::pick_slug;
+use crate::error::ApiError;
+use crate::model::patch::merge_into;
+use crate::model::{FieldError, Precondition, Ref, ResourceKind, Slug, Stored};
+
+/// What a validated write tells the flows about the slug it wants.
+pub trait Sluggable {
+    /// The slug the client chose, if any.
+    fn explicit_slug(&self) -> Option<&Slug>;
+    /// The text a slug is made from otherwise (a title or a name).
+    fn slug_source(&self) -> &str;
+}
+
+/// One resource's storage steps.
+pub trait Table {
+    /// The record as stored and shown.
+    type Record: Stored + Serialize + Send + Sync;
+    /// Which resource this is.
+    const KIND: ResourceKind = <Self::Record as Stored>::KIND;
+    /// A validated write.
+    type New: Sluggable + Send + Sync;
+    /// The request type: what a client sends, and what a merge patch is applied to.
+    type Input: Serialize + for<'a> From<&'a Self::Record>;
+
+    /// Validates a request document.
+    fn parse(document: Value) -> Result<Self::New, Vec<FieldError>>;
+
+    /// One record by id or slug, with everything it shows.
+    fn find(
+        db: &PgPool,
+        reference: &Ref,
+    ) -> impl Future<Output = Result<Option<Self::Record>, ApiError>> + Send;
+
+    /// The record a write is about, locked for the rest of the transaction, with
+    /// everything it shows (the merge patch and the audit row need all of it); a 404
+    /// when there is none.
+    fn lock(
+        conn: &mut PgConnection,
+        reference: &Ref,
+    ) -> impl Future<Output = Result<Self::Record, ApiError>> + Send;
+
+    /// Stores `new` as the record `id` (a new one when `insert`) and returns it as it
+    /// now stands; a taken slug is a 409, an unknown reference a 422.
+    fn store(
+        conn: &mut PgConnection,
+        id: Uuid,
+        slug: &Slug,
+        new: &Self::New,
+        insert: bool,
+    ) -> impl Future<Output = Result<Self::Record, ApiError>> + Send;
+
+    /// Removes the record (or leaves its tombstone); a 409 when others still name it.
+    fn remove(
+        conn: &mut PgConnection,
+        record: &Self::Record,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// Creates a record inside the caller's transaction (which may also hold its
+/// idempotency key), with its audit row.
+#[tracing::instrument(skip_all, fields(resource = %T::KIND))]
+pub async fn create<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: T::New,
+) -> Result<T::Record, ApiError> {
+    let id = Uuid::now_v7();
+    let slug = pick_slug(
+        &mut *conn,
+        T::KIND,
+        new.explicit_slug(),
+        new.slug_source(),
+        id,
+        None,
+    )
+    .await?;
+    let record = T::store(&mut *conn, id, &slug, &new, true).await?;
+    let version = record.version();
+    audit::record(conn, actor, Action::Create, T::KIND, id, version, &record).await?;
+    Ok(record)
+}
+
+/// Applies a JSON Merge Patch to a record, atomically with the `If-Match` check: the
+/// patched document is validated like a create.
+#[tracing::instrument(skip_all, fields(resource = %T::KIND))]
+pub async fn patch<T: Table>(
+    db: &PgPool,
+    actor: &Actor,
+    reference: Ref,
+    precondition: Precondition,
+    patch: Value,
+) -> Result<T::Record, ApiError> {
+    let mut tx = db.begin().await?;
+    let current = locked::<T>(&mut tx, &reference, &precondition).await?;
+    let new = T::parse(merge_into(&T::Input::from(&current), &patch)?)?;
+    let slug = pick_slug(
+        &mut tx,
+        T::KIND,
+        new.explicit_slug(),
+        new.slug_source(),
+        current.id(),
+        Some(current.slug()),
+    )
+    .await?;
+    let record = T::store(&mut tx, current.id(), &slug, &new, false).await?;
+    let (id, version) = (record.id(), record.version());
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Update,
+        T::KIND,
+        id,
+        version,
+        &record,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Deletes a record, atomically with the `If-Match` check. The delete is a change
+/// (polls see tombstones), so it takes the next version; its revision keeps the
+/// record as it last stood.
+#[tracing::instrument(skip_all, fields(resource = %T::KIND))]
+pub async fn delete<T: Table>(
+    db: &PgPool,
+    actor: &Actor,
+    reference: Ref,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let current = locked::<T>(&mut tx, &reference, &precondition).await?;
+    T::remove(&mut tx, &current).await?;
+    let (id, version) = (current.id(), current.version() + 1);
+    audit::record(
+        &mut tx,
+        actor,
+        Action::Delete,
+        T::KIND,
+        id,
+        version,
+        &current,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The record a write is about, locked, with its `If-Match` checked.
+async fn locked<T: Table>(
+    conn: &mut PgConnection,
+    reference: &Ref,
+    precondition: &Precondition,
+) -> Result<T::Record, ApiError> {
+    let current = T::lock(conn, reference).await?;
+    precondition
+        .check(current.id(), current.version())
+        .map_err(|current| ApiError::PreconditionFailed { current })?;
+    Ok(current)
+}
+
+/// Implements [`Sluggable`] for writes with a `slug` and the named source field.
+macro_rules! sluggable {
+    ($($type:ty => $source:ident),+) => {
+        $(impl Sluggable for $type {
+            fn explicit_slug(&self) -> Option<&Slug> {
+                self.slug.as_ref()
+            }
+            fn slug_source(&self) -> &str {
+                &self.$source
+            }
+        })+
+    };
+}
+
+sluggable!(
+    crate::model::NewEvent => title,
+    crate::model::NewCompany => name,
+    crate::model::NewPartnership => title
+);
