@@ -27,9 +27,10 @@ pub struct Database {
 /// Session settings every connection of the service gets.
 ///
 /// - `idle_in_transaction_session_timeout`: a backstop against a connection left
-///   inside a transaction (PITFALLS.md, first item).
+///   inside a transaction (a cancelled `BEGIN` can leave one behind in sqlx 0.8.4 to
+///   0.9.0; see `http::middleware::run_detached` for the main defence).
 /// - `plan_cache_mode` is left at `auto`, on purpose. Forcing custom plans (against the
-///   generic-plan trap of PITFALLS.md) replans every statement and halved the tag
+///   trap of a GIN index under a generic plan) replans every statement and halved the tag
 ///   page's rate (bench/RESULTS.md). Forcing generic plans everywhere walks into that
 ///   trap; [`fixed_plan_pool`] forces them only where they are safe.
 /// - `statement_timeout`: no statement outlives the request that asked for it.
