@@ -94,7 +94,7 @@ pub fn parse_company_roles(
 }
 
 /// A company as a deal or an event shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CompanyRole {
     /// The company's id.
     pub id: Uuid,

@@ -595,8 +595,8 @@ async fn a_page_of_events_with_their_links_costs_the_same_few_statements_however
         "the cost grows with the page: {costs:?}"
     );
     assert_eq!(
-        costs[0], 2,
-        "the page, then its companies and deals: {costs:?}"
+        costs[0], 1,
+        "one statement: the page with its companies and deals: {costs:?}"
     );
 
     let count = count_statements();
@@ -605,4 +605,38 @@ async fn a_page_of_events_with_their_links_costs_the_same_few_statements_however
         .assert_status(StatusCode::OK);
     // The company lookup, the page, and its parties, tranches and timelines.
     assert!(count.get() <= 5, "{}", count.get());
+}
+
+#[tokio::test]
+async fn one_event_with_its_companies_and_deals_is_one_statement() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut body = event("Linked", "2024-01-01", &["linked"], "minor");
+    body["companies"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
+    body["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
+    let created = app.create_event(body).await;
+    let count = count_statements();
+    let res = app.get("/v1/events/linked").await;
+    let statements = count.get();
+    drop(count);
+    res.assert_status(StatusCode::OK);
+    assert_eq!(statements, 1, "the event and its links in one statement");
+    let read = res.json();
+    assert_eq!(read, created, "the read shows what the write answered");
+    let slugs: Vec<&str> = read["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["anthropic", "amazon"], "in the order given");
+    assert_eq!(read["companies"][0]["role"], "investee");
+    assert_eq!(read["companies"][0]["name"], "Anthropic");
+    assert_eq!(
+        read["partnerships"][0]["slug"],
+        "amazon-anthropic-strategic-collaboration"
+    );
 }

@@ -131,11 +131,14 @@ fn conventions_for(path: &str, item: &mut PathItem) {
         if path == "/v1/companies/{ref}/partnerships"
             && let Some(parameters) = operation.parameters.as_mut()
         {
-            parameters.retain(|p| p.name != "company");
+            parameters.retain(|p| !matches!(p, RefOr::T(p) if p.name == "company"));
         }
         // Unique, stable ids: generators and Swagger UI key operations by them.
         operation.operation_id = Some(operation_id(method, path));
         for parameter in operation.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
             if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
                 // A header is absent or a string, never null.
                 parameter.required = utoipa::openapi::Required::False;
@@ -202,7 +205,7 @@ fn conventions_for(path: &str, item: &mut PathItem) {
             let body = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(patch_schema_name(
                 kind,
             )));
-            operation.request_body = Some(
+            operation.request_body = Some(RefOr::T(
                 utoipa::openapi::request_body::RequestBodyBuilder::new()
                     .description(Some(
                         "A JSON Merge Patch (RFC 7396): absent fields stay, `null` removes an optional field, \
@@ -212,7 +215,7 @@ fn conventions_for(path: &str, item: &mut PathItem) {
                     .content("application/json", Content::new(Some(body)))
                     .required(Some(utoipa::openapi::Required::True))
                     .build(),
-            );
+            ));
         }
         if method == "delete" && kind_of(path) == Some(ResourceKind::Company) {
             add("409", "Events or partnerships still name the company.");

@@ -72,7 +72,7 @@ pub struct Tranche {
 }
 
 /// A deal as an event lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PartnershipRef {
     /// The deal's id.
     pub id: Uuid,

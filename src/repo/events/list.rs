@@ -4,15 +4,14 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::hydrate;
-use super::row::{EventRow, event_columns};
+use super::row::{EventRow, event_columns, event_links};
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
 use crate::model::{EventFilter, EventListItem, EventSort, Page, Tag};
 use crate::repo::tag_strings;
 
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
-/// their companies and deals: two statements whatever the page size.
+/// their companies and deals: one statement whatever the page size.
 /// `company_ids` are `filter.companies`, resolved by the caller. The dashboard's
 /// queries, whose plan cannot depend on the parameters (see [`plan_is_fixed`]), run
 /// on `fixed_plans`; the rest on `db`.
@@ -28,10 +27,9 @@ pub async fn list(
     } else {
         db
     };
-    let mut conn = pool.acquire().await?;
     let mut rows = list_query(filter, company_ids)
         .build_query_as::<EventRow>()
-        .fetch_all(&mut *conn)
+        .fetch_all(pool)
         .await?;
     let limit = filter.limit as usize;
     let next = if rows.len() > limit {
@@ -40,18 +38,10 @@ pub async fn list(
     } else {
         None
     };
-    let mut items = rows
+    let items = rows
         .into_iter()
         .map(EventRow::into_list_item)
         .collect::<Result<Vec<_>, _>>()?;
-    let live = items
-        .iter_mut()
-        .filter_map(|item| match item {
-            EventListItem::Live(event) => Some(event.as_mut()),
-            EventListItem::Deleted(_) => None,
-        })
-        .collect();
-    hydrate(&mut conn, live).await?;
     Ok(Page { items, next })
 }
 
@@ -100,7 +90,8 @@ fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgr
         ("e.occurred_on", "e.id")
     };
 
-    let mut qb = QueryBuilder::<Postgres>::new(concat!("select ", event_columns!()));
+    let mut qb =
+        QueryBuilder::<Postgres>::new(concat!("select ", event_columns!(), ", ", event_links!()));
     if let Some(q) = &filter.q {
         qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
             .push_bind(q.clone())

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::model::role::Role;
 use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
 pub use list::list;
-use row::{EventRow, event_columns, event_values, event_written};
+use row::{EventRow, event_columns, event_links, event_values, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
 
@@ -83,17 +83,12 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
     qb.push(" and e.deleted_at is null");
 }
 
-/// Fills the companies and deals of `events`: one statement, however many events.
-async fn hydrate(conn: &mut PgConnection, events: Vec<&mut Event>) -> Result<(), ApiError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let (mut companies, mut deals) = graph::event_links(&mut *conn, &ids).await?;
-    for event in events {
-        event.companies = companies.remove(&event.id).unwrap_or_default();
-        event.partnerships = deals.remove(&event.id).unwrap_or_default();
-    }
+/// Fills the companies and deals of an event just written (reads get them with the
+/// row, through `event_links!`).
+async fn hydrate(conn: &mut PgConnection, event: &mut Event) -> Result<(), ApiError> {
+    let (mut companies, mut deals) = graph::event_links(&mut *conn, &[event.id]).await?;
+    event.companies = companies.remove(&event.id).unwrap_or_default();
+    event.partnerships = deals.remove(&event.id).unwrap_or_default();
     Ok(())
 }
 
@@ -105,6 +100,8 @@ async fn fetch(
     let mut qb = QueryBuilder::<Postgres>::new(concat!(
         "select ",
         event_columns!(),
+        ", ",
+        event_links!(),
         " from events e where "
     ));
     push_ref(&mut qb, reference);
@@ -147,7 +144,7 @@ async fn link_and_hydrate(
     let deals: Vec<Uuid> = deals.into_iter().flatten().collect();
     graph::replace_event_links(&mut *conn, row.id, &roles, &deals).await?;
     let mut event = row.into_event()?;
-    hydrate(conn, vec![&mut event]).await?;
+    hydrate(conn, &mut event).await?;
     Ok(event)
 }
 
@@ -163,22 +160,15 @@ impl Table for Events {
         NewEvent::from_json(document)
     }
 
-    /// A live event by id or slug, with its companies and deals.
+    /// A live event by id or slug, with its companies and deals: one statement.
     async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
-        let mut conn = db.acquire().await?;
-        let Some(mut event) = fetch(&mut *conn, reference, false).await? else {
-            return Ok(None);
-        };
-        hydrate(&mut conn, vec![&mut event]).await?;
-        Ok(Some(event))
+        fetch(db, reference, false).await
     }
 
     async fn lock(conn: &mut PgConnection, reference: &Ref) -> Result<Event, ApiError> {
-        let mut current = fetch(&mut *conn, reference, true)
+        fetch(conn, reference, true)
             .await?
-            .ok_or_else(|| ApiError::not_found(KIND, reference))?;
-        hydrate(conn, vec![&mut current]).await?;
-        Ok(current)
+            .ok_or_else(|| ApiError::not_found(KIND, reference))
     }
 
     async fn store(

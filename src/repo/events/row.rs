@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
+use crate::model::partnership::PartnershipRef;
+use crate::model::party::CompanyRole;
 use crate::model::{
     Category, Cursor, Event, EventFilter, EventListItem, EventSort, Significance, Source, Tombstone,
 };
@@ -22,6 +24,23 @@ macro_rules! event_columns {
     };
 }
 pub(super) use event_columns;
+
+/// An event's companies and deals as two JSON arrays, built by PostgreSQL in the same
+/// statement that reads the event (`companies`, `partnerships`), so a read is one round
+/// trip. PostgreSQL evaluates these per row of the result, after any sort and limit.
+macro_rules! event_links {
+    () => {
+        "coalesce((select json_agg(json_build_object('id', c.id, 'slug', c.slug, \
+             'name', c.name, 'role', ec.role) order by ec.position) \
+           from event_companies ec join companies c on c.id = ec.company_id \
+           where ec.event_id = e.id), '[]') as companies, \
+         coalesce((select json_agg(json_build_object('id', p.id, 'slug', p.slug, \
+             'title', p.title) order by ep.position) \
+           from event_partnerships ep join partnerships p on p.id = ep.partnership_id \
+           where ep.event_id = e.id), '[]') as partnerships"
+    };
+}
+pub(super) use event_links;
 
 /// The columns a write sets, and their placeholders after the id (`$1`), in the order
 /// [`super::bind_new`] binds them.
@@ -61,6 +80,12 @@ pub(super) struct EventRow {
     deleted_at: Option<DateTime<Utc>>,
     #[sqlx(default)]
     pub(super) rank: Option<f32>,
+    /// From `event_links!`, on reads; writes load the links after storing them.
+    #[sqlx(default)]
+    companies: Option<Json<Vec<CompanyRole>>>,
+    /// From `event_links!`.
+    #[sqlx(default)]
+    partnerships: Option<Json<Vec<PartnershipRef>>>,
 }
 
 impl EventRow {
@@ -81,9 +106,9 @@ impl EventRow {
             why_it_matters: self.why_it_matters,
             tags: self.tags,
             sources: self.sources.0,
-            // Filled by `hydrate`, for many events at once.
-            companies: Vec::new(),
-            partnerships: Vec::new(),
+            // Read with the row (`event_links!`), or filled by `hydrate` after a write.
+            companies: self.companies.map(|c| c.0).unwrap_or_default(),
+            partnerships: self.partnerships.map(|p| p.0).unwrap_or_default(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
