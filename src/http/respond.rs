@@ -75,7 +75,7 @@ struct ListBody<'a, T> {
 
 /// A list page: `ETag` from its content, `Cache-Control: no-cache`, a 304 when the
 /// client's copy is current, and `Link: rel="next"` when there is a next page.
-pub fn list<T: Serialize>(
+fn list<T: Serialize>(
     request: &HeaderMap,
     uri: &Uri,
     base_url: &str,

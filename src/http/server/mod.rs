@@ -69,6 +69,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let settings = ConnectionSettings::from_config(config);
+    warn_if_descriptors_are_short(config.max_connections);
     let limits = ConnectionLimits::new(
         usize::try_from(config.max_connections).unwrap_or(usize::MAX),
         usize::try_from(config.max_connections_per_ip).unwrap_or(usize::MAX),
@@ -115,6 +116,32 @@ pub async fn run(
     {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
+}
+
+/// Says so at start-up when the process may not open as many files as the connection
+/// cap allows (plus the reserve, the pools and some slack): the cap would then not be
+/// what protects the server, running out of descriptors would.
+fn warn_if_descriptors_are_short(max_connections: u64) {
+    let Some(limit) = open_files_limit() else {
+        return;
+    };
+    let needed = max_connections + limits::RESERVE_CONNECTIONS as u64 + 256;
+    if limit < needed {
+        tracing::warn!(
+            open_files_limit = limit,
+            max_connections,
+            "the process may open fewer files than MAX_CONNECTIONS needs; raise `ulimit -n` \
+             or lower MAX_CONNECTIONS"
+        );
+    }
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` elsewhere or
+/// when unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// An accept error is the listener's (out of file descriptors, say), not a client's:
@@ -237,5 +264,17 @@ impl http_body::Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_read_where_linux_reports_it() {
+        if std::path::Path::new("/proc/self/limits").exists() {
+            assert!(open_files_limit().is_some_and(|n| n > 0));
+        }
     }
 }
