@@ -11,9 +11,11 @@ real ones, and derived from the row number, so link tables are written with ids
 directly and need no join at load time.
 
 The shape: tags follow a Zipf-like skew over 500 tags, 1 to 6 an event; text is drawn
-Zipf-like from a vocabulary of about 2,000 words (English stop words first, then the
+Zipf-like from a vocabulary of about 7,000 words (English stop words first, then the
 industry's words, then rarer filler), so full-text queries are as selective as on
-real news rather than matching a quarter of all events.
+real news rather than matching a quarter of all events. Texts are as long as the
+reference story's: a title of 6 to 12 words, a summary of about 50, what happened
+about 300 and why it matters about 150, some 3 KB an event.
 """
 import csv
 import hashlib
@@ -42,7 +44,8 @@ enterprise product api agents assistant platform developers revenue growth prici
 """.split()
 FILLER = [a + b + c for a in ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "be", "do", "fu", "gi")
           for b in ("ran", "tel", "mos", "vik", "dun", "pal", "sor", "gem", "hul", "nix", "bor", "cas")
-          for c in ("a", "o", "is", "en", "um", "ar", "ic", "e", "ix", "on", "ul", "es")]
+          for c in ("a", "o", "is", "en", "um", "ar", "ic", "e", "ix", "on", "ul", "es")
+          for d in ("", "ta", "mi", "ro")]
 VOCABULARY = STOP_WORDS + INDUSTRY_WORDS + FILLER
 CATEGORIES = ["industry", "funding", "policy", "research", "product", "legal", "other"]
 KINDS = ["ai_lab", "cloud_provider", "chipmaker", "investor", "regulator", "enterprise", "other"]
@@ -110,11 +113,13 @@ def main():
             rng = random.Random(f"events-{block}")
             for i in rows:
                 occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
-                title, *summary = rng.choices(pool, k=3)
-                happened = rng.choices(pool, k=4)
+                title = " ".join(rng.choices(pool, k=rng.randint(1, 2)))
+                summary = rng.choices(pool, k=rng.randint(6, 11))
+                happened = rng.choices(pool, k=rng.randint(40, 60))
+                matters = rng.choices(pool, k=rng.randint(20, 30))
                 out.writerow([v7("event", i), f"ev-{i}", f"Event {i}: {title}", occurred.isoformat(),
                               rng.choice(CATEGORIES), rng.randrange(4), " ".join(summary).capitalize() + ".",
-                              " ".join(happened).capitalize() + ".", f"Why event {i} matters.",
+                              " ".join(happened).capitalize() + ".", " ".join(matters).capitalize() + ".",
                               zipf_tags(rng), "[]"])
     elif table == "event_companies":
         for block, rows in blocks(events, shard, shards):
