@@ -78,6 +78,7 @@ impl ConnectionLimits {
             if !exempt {
                 *open.per_ip.entry(ip).or_default() += 1;
             }
+            publish(&open);
             return Admission::Admit(self.permit(Lane::Full, (!exempt).then_some(ip)));
         }
         if open.reserve < RESERVE_CONNECTIONS {
@@ -89,6 +90,7 @@ impl ConnectionLimits {
             };
             metrics::counter!("connections_over_limit_total", "limit" => reason, "outcome" => "reserve")
                 .increment(1);
+            publish(&open);
             return Admission::Admit(self.permit(Lane::Reserve, None));
         }
         metrics::counter!("connections_over_limit_total", "limit" => "reserve", "outcome" => "closed")
@@ -138,7 +140,14 @@ impl Drop for ConnectionPermit {
                 open.per_ip.remove(&ip);
             }
         }
+        publish(&open);
     }
+}
+
+/// Sets the `connections_open` gauges to the counts now.
+fn publish(open: &Open) {
+    metrics::gauge!("connections_open", "lane" => "full").set(open.total as f64);
+    metrics::gauge!("connections_open", "lane" => "reserve").set(open.reserve as f64);
 }
 
 #[cfg(test)]

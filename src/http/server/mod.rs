@@ -104,9 +104,6 @@ pub async fn run(
             connection.serve(stream).await;
             drop(alive);
         });
-        let (full, reserve) = limits.open();
-        metrics::gauge!("connections_open", "lane" => "full").set(full as f64);
-        metrics::gauge!("connections_open", "lane" => "reserve").set(reserve as f64);
     }
     drop(listener);
     drop(alive);
