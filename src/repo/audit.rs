@@ -161,16 +161,11 @@ pub async fn list(
     }
     qb.push(" order by at desc, id desc limit ")
         .push_bind(i64::from(filter.limit) + 1);
-    let mut rows = qb.build_query_as::<AuditEntry>().fetch_all(db).await?;
-    let next = if rows.len() > filter.limit as usize {
-        rows.truncate(filter.limit as usize);
-        rows.last().map(|row| AuditCursor {
-            fingerprint: filter.fingerprint(),
-            at: row.at,
-            seq: row.seq,
-        })
-    } else {
-        None
-    };
+    let rows = qb.build_query_as::<AuditEntry>().fetch_all(db).await?;
+    let (rows, next) = super::keyset_page(rows, filter.limit, |row| AuditCursor {
+        fingerprint: filter.fingerprint(),
+        at: row.at,
+        seq: row.seq,
+    });
     Ok(Page { items: rows, next })
 }

@@ -10,7 +10,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 
 use super::records::Table;
-use super::{slug_conflict, tag_strings};
+use super::{keyset_page, slug_conflict, tag_strings};
 use crate::error::ApiError;
 use crate::model::{
     Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, FieldError, NewCompany, Page,
@@ -164,17 +164,11 @@ pub async fn list(
     db: &PgPool,
     filter: &CompanyFilter,
 ) -> Result<Page<Company, CompanyCursor>, ApiError> {
-    let mut rows = list_query(filter)
+    let rows = list_query(filter)
         .build_query_as::<CompanyRow>()
         .fetch_all(db)
         .await?;
-    let limit = filter.limit as usize;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|row| row.cursor(filter))
-    } else {
-        None
-    };
+    let (rows, next) = keyset_page(rows, filter.limit, |row| row.cursor(filter));
     let items = rows
         .into_iter()
         .map(CompanyRow::into_company)

@@ -24,6 +24,23 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool
         if db.is_unique_violation() && db.constraint() == Some(constraint))
 }
 
+/// Splits the `limit + 1` rows a keyset statement read into the page (`limit` rows) and
+/// the cursor of the next one, made from the page's last row; none when the extra row
+/// is not there (this is the last page).
+pub(crate) fn keyset_page<R, C>(
+    mut rows: Vec<R>,
+    limit: u32,
+    cursor: impl FnOnce(&R) -> C,
+) -> (Vec<R>, Option<C>) {
+    let limit = limit as usize;
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(cursor);
+    (rows, next)
+}
+
 /// Tags as the text array the database stores.
 pub(crate) fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
@@ -96,5 +113,21 @@ pub async fn pick_slug(
             let simple = id.simple().to_string();
             Ok(base.with_suffix(&simple[simple.len() - 8..]))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyset_page_keeps_limit_rows_and_a_cursor_only_when_there_is_more() {
+        let cursor = |row: &u32| row * 10;
+        assert_eq!(
+            keyset_page(vec![1, 2, 3], 2, cursor),
+            (vec![1, 2], Some(20))
+        );
+        assert_eq!(keyset_page(vec![1, 2], 2, cursor), (vec![1, 2], None));
+        assert_eq!(keyset_page(Vec::<u32>::new(), 2, cursor), (vec![], None));
     }
 }

@@ -8,7 +8,7 @@ use super::row::{EventRow, event_columns, event_links};
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
 use crate::model::{EventFilter, EventListItem, EventSort, Page, Tag};
-use crate::repo::tag_strings;
+use crate::repo::{keyset_page, tag_strings};
 
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
 /// their companies and deals: one statement whatever the page size.
@@ -27,17 +27,11 @@ pub async fn list(
     } else {
         db
     };
-    let mut rows = list_query(filter, company_ids)
+    let rows = list_query(filter, company_ids)
         .build_query_as::<EventRow>()
         .fetch_all(pool)
         .await?;
-    let limit = filter.limit as usize;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|row| row.cursor(filter))
-    } else {
-        None
-    };
+    let (rows, next) = keyset_page(rows, filter.limit, |row| row.cursor(filter));
     let items = rows
         .into_iter()
         .map(EventRow::into_list_item)

@@ -16,7 +16,7 @@ use crate::model::partnership::{
     Partnership, PartnershipKind, PartnershipStatus, TimelineEvent, Tranche,
 };
 use crate::model::{Page, Ref};
-use crate::repo::{graph, tag_strings};
+use crate::repo::{graph, keyset_page, tag_strings};
 
 /// The columns every read of a deal's row takes, in [`PartnershipRow`] order.
 pub(super) const COLUMNS: &str = "p.id, p.slug, p.title, p.kind, p.status, p.announced_on, p.ended_on, \
@@ -211,20 +211,15 @@ pub async fn list(
     qb.push(" order by p.announced_on desc, p.id desc limit ")
         .push_bind(i64::from(filter.limit) + 1);
     let mut conn = db.acquire().await?;
-    let mut rows = qb
+    let rows = qb
         .build_query_as::<PartnershipRow>()
         .fetch_all(&mut *conn)
         .await?;
-    let next = if rows.len() > filter.limit as usize {
-        rows.truncate(filter.limit as usize);
-        rows.last().map(|row| PartnershipCursor {
-            fingerprint: filter.fingerprint(),
-            announced_on: row.announced_on,
-            id: row.id,
-        })
-    } else {
-        None
-    };
+    let (rows, next) = keyset_page(rows, filter.limit, |row| PartnershipCursor {
+        fingerprint: filter.fingerprint(),
+        announced_on: row.announced_on,
+        id: row.id,
+    });
     Ok(Page {
         items: hydrate(&mut conn, rows).await?,
         next,
