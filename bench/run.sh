@@ -154,7 +154,6 @@ columns="e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.sum
 links="coalesce((select json_agg(json_build_object('id', c.id, 'slug', c.slug, 'name', c.name, 'role', ec.role) order by ec.position) from event_companies ec join companies c on c.id = ec.company_id where ec.event_id = e.id), '[]') as companies, coalesce((select json_agg(json_build_object('id', p.id, 'slug', p.slug, 'title', p.title) order by ep.position) from event_partnerships ep join partnerships p on p.id = ep.partnership_id where ep.event_id = e.id), '[]') as partnerships"
 page_sql="select $columns, $links from event_tags t join events e on e.id = t.event_id where t.tag = :tag and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit :limit"
 printf '%s;\n' "$page_sql" > "$work/tag_page.sql"
-ids=$(psql_ -Atc "select '{' || string_agg(id::text, ',') || '}' from (select t.event_id as id from event_tags t join events e on e.id = t.event_id where t.tag = '$tag' and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit 20) x")
 pgbench_tps() { # plan_cache_mode
   PGOPTIONS="-c plan_cache_mode=$1" pgbench -h 127.0.0.1 -U postgres -n -M prepared -c $connections -j 2 \
     -T "$duration" -D tag=$tag -D limit=21 -f "$work/tag_page.sql" "$db" 2>&1 | awk '/^tps/{print $3; exit}'
@@ -233,10 +232,6 @@ measured=$(
   echo
   echo '```'
   explain_generic page1000 "text, date, uuid, bigint" "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = \$1 and e.deleted_at is null and (t.occurred_on, t.event_id) < (\$2, \$3) order by t.occurred_on desc, t.event_id desc limit \$4" "'$tag', '$c_date', '$c_id', 21"
-  echo '```'
-  echo
-  echo '```'
-  explain_generic links "uuid[]" "select ec.event_id, c.id, c.slug, c.name as label, ec.role, 0 as kind, ec.position from event_companies ec join companies c on c.id = ec.company_id where ec.event_id = any(\$1) union all select ep.event_id, p.id, p.slug, p.title, null, 1, ep.position from event_partnerships ep join partnerships p on p.id = ep.partnership_id where ep.event_id = any(\$1) order by event_id, kind, position" "'$ids'"
   echo '```'
   echo
   echo '```'

@@ -1,6 +1,6 @@
-//! The links between resources: resolving company and partnership references, and
-//! loading the companies and deals of many events or deals in one statement each
-//! (never one statement per row).
+//! The links between resources: resolving company and partnership references, storing
+//! an event's links, and loading the parties of many deals in one statement (never one
+//! statement per row). An event's links are read with the event (`events::row`).
 
 use std::collections::HashMap;
 
@@ -9,7 +9,6 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::model::partnership::PartnershipRef;
 use crate::model::party::CompanyRole;
 use crate::model::role::Role;
 use crate::model::{FieldError, Ref, ResourceKind};
@@ -153,73 +152,6 @@ fn group_roles(rows: Vec<CompanyRoleRow>) -> Result<HashMap<Uuid, Vec<CompanyRol
         });
     }
     Ok(map)
-}
-
-#[derive(sqlx::FromRow)]
-struct EventLinkRow {
-    event_id: Uuid,
-    id: Uuid,
-    slug: String,
-    /// A company's name or a deal's title.
-    label: String,
-    /// A company's role; `None` for a deal.
-    role: Option<String>,
-}
-
-/// What [`event_links`] returns: each event's companies (with roles) and deals.
-pub type EventLinks = (
-    HashMap<Uuid, Vec<CompanyRole>>,
-    HashMap<Uuid, Vec<PartnershipRef>>,
-);
-
-/// The companies (with roles) and the deals of each event in `event_ids`, each in the
-/// order given: one statement, however many events.
-pub async fn event_links(
-    db: impl PgExecutor<'_>,
-    event_ids: &[Uuid],
-) -> Result<EventLinks, ApiError> {
-    let rows = sqlx::query_as::<_, EventLinkRow>(
-        r#"
-        select ec.event_id, c.id, c.slug, c.name as label, ec.role, 0 as kind, ec.position
-        from event_companies ec
-        join companies c on c.id = ec.company_id
-        where ec.event_id = any($1)
-        union all
-        select ep.event_id, p.id, p.slug, p.title, null, 1, ep.position
-        from event_partnerships ep
-        join partnerships p on p.id = ep.partnership_id
-        where ep.event_id = any($1)
-        order by event_id, kind, position
-        "#,
-    )
-    .bind(event_ids)
-    .fetch_all(db)
-    .await?;
-    let mut companies: HashMap<Uuid, Vec<CompanyRole>> = HashMap::new();
-    let mut deals: HashMap<Uuid, Vec<PartnershipRef>> = HashMap::new();
-    for row in rows {
-        match row.role {
-            Some(role) => {
-                let role = Role::parse(&role)
-                    .ok_or_else(|| anyhow::anyhow!("stored role `{role}` is unknown"))?;
-                companies
-                    .entry(row.event_id)
-                    .or_default()
-                    .push(CompanyRole {
-                        id: row.id,
-                        slug: row.slug,
-                        name: row.label,
-                        role,
-                    });
-            }
-            None => deals.entry(row.event_id).or_default().push(PartnershipRef {
-                id: row.id,
-                slug: row.slug,
-                title: row.label,
-            }),
-        }
-    }
-    Ok((companies, deals))
 }
 
 /// Replaces the companies and deals an event names.

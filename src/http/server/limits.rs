@@ -99,7 +99,8 @@ impl ConnectionLimits {
     }
 
     /// Connections open now: `(full, reserve)`.
-    pub fn open(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn open(&self) -> (usize, usize) {
         let open = self.lock();
         (open.total, open.reserve)
     }

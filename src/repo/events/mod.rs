@@ -3,9 +3,10 @@
 mod list;
 mod row;
 
+use anyhow::anyhow;
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
-use sqlx::query::QueryAs;
+use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -25,8 +26,7 @@ const INSERT: &str = concat!(
     event_written!(),
     ") values ($1, ",
     event_values!(),
-    ") returning ",
-    event_columns!()
+    ")"
 );
 
 const UPDATE: &str = concat!(
@@ -34,8 +34,7 @@ const UPDATE: &str = concat!(
     event_written!(),
     ") = row(",
     event_values!(),
-    ") where e.id = $1 returning ",
-    event_columns!()
+    ") where e.id = $1"
 );
 
 /// Binds what a write stores, in the order of `event_written!`.
@@ -44,7 +43,7 @@ fn bind_new(
     id: Uuid,
     slug: &Slug,
     new: &NewEvent,
-) -> QueryAs<'static, Postgres, EventRow, PgArguments> {
+) -> Query<'static, Postgres, PgArguments> {
     let NewEvent {
         slug: _,
         title,
@@ -56,11 +55,11 @@ fn bind_new(
         why_it_matters,
         tags,
         sources,
-        // Stored by `link_and_hydrate`, in their own tables.
+        // Stored by `link`, in their own tables.
         companies: _,
         partnerships: _,
     } = new;
-    sqlx::query_as(sql)
+    sqlx::query(sql)
         .bind(id)
         .bind(slug.as_str().to_owned())
         .bind(title.clone())
@@ -83,15 +82,6 @@ fn push_ref(qb: &mut QueryBuilder<Postgres>, reference: &Ref) {
     qb.push(" and e.deleted_at is null");
 }
 
-/// Fills the companies and deals of an event just written (reads get them with the
-/// row, through `event_links!`).
-async fn hydrate(conn: &mut PgConnection, event: &mut Event) -> Result<(), ApiError> {
-    let (mut companies, mut deals) = graph::event_links(&mut *conn, &[event.id]).await?;
-    event.companies = companies.remove(&event.id).unwrap_or_default();
-    event.partnerships = deals.remove(&event.id).unwrap_or_default();
-    Ok(())
-}
-
 async fn fetch(
     db: impl PgExecutor<'_>,
     reference: &Ref,
@@ -112,13 +102,9 @@ async fn fetch(
     row.map(EventRow::into_event).transpose()
 }
 
-/// Resolves and stores the companies and deals `new` names (every unknown reference
-/// is reported at once), then returns the event with them.
-async fn link_and_hydrate(
-    conn: &mut PgConnection,
-    row: EventRow,
-    new: &NewEvent,
-) -> Result<Event, ApiError> {
+/// Resolves and stores the companies and deals `new` names for the event `id` (every
+/// unknown reference is reported at once).
+async fn link(conn: &mut PgConnection, id: Uuid, new: &NewEvent) -> Result<(), ApiError> {
     let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
     let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
     let companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs).await?;
@@ -142,10 +128,7 @@ async fn link_and_hydrate(
         .zip(new.companies.iter().map(|c| c.role))
         .collect();
     let deals: Vec<Uuid> = deals.into_iter().flatten().collect();
-    graph::replace_event_links(&mut *conn, row.id, &roles, &deals).await?;
-    let mut event = row.into_event()?;
-    hydrate(conn, &mut event).await?;
-    Ok(event)
+    graph::replace_event_links(conn, id, &roles, &deals).await
 }
 
 /// Events, for the shared write flows of [`super::records`].
@@ -178,11 +161,15 @@ impl Table for Events {
         new: &NewEvent,
         insert: bool,
     ) -> Result<Event, ApiError> {
-        let row = bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
-            .fetch_one(&mut *conn)
+        bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
+            .execute(&mut *conn)
             .await
             .map_err(|e| super::slug_conflict(KIND, e, slug))?;
-        link_and_hydrate(conn, row, new).await
+        link(&mut *conn, id, new).await?;
+        // Read back as every read reads it, links included.
+        fetch(conn, &Ref::Id(id), false)
+            .await?
+            .ok_or_else(|| anyhow!("an event vanished inside its own transaction").into())
     }
 
     /// Leaves a tombstone for `updated_since` polls; its links go, as for any delete.

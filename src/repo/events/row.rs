@@ -14,8 +14,8 @@ use crate::model::{
     Category, Cursor, Event, EventFilter, EventListItem, EventSort, Significance, Source, Tombstone,
 };
 
-/// The columns every event statement reads, in [`EventRow`] order: `select`s and
-/// `returning` clauses alike, so a column is added in one place.
+/// The columns every read of an event takes, in [`EventRow`] order (with
+/// `event_links!`), so a column is added in one place.
 macro_rules! event_columns {
     () => {
         "e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.summary, \
@@ -80,12 +80,10 @@ pub(super) struct EventRow {
     deleted_at: Option<DateTime<Utc>>,
     #[sqlx(default)]
     pub(super) rank: Option<f32>,
-    /// From `event_links!`, on reads; writes load the links after storing them.
-    #[sqlx(default)]
-    companies: Option<Json<Vec<CompanyRole>>>,
+    /// From `event_links!`, which every read of an event selects.
+    companies: Json<Vec<CompanyRole>>,
     /// From `event_links!`.
-    #[sqlx(default)]
-    partnerships: Option<Json<Vec<PartnershipRef>>>,
+    partnerships: Json<Vec<PartnershipRef>>,
 }
 
 impl EventRow {
@@ -106,9 +104,8 @@ impl EventRow {
             why_it_matters: self.why_it_matters,
             tags: self.tags,
             sources: self.sources.0,
-            // Read with the row (`event_links!`), or filled by `hydrate` after a write.
-            companies: self.companies.map(|c| c.0).unwrap_or_default(),
-            partnerships: self.partnerships.map(|p| p.0).unwrap_or_default(),
+            companies: self.companies.0,
+            partnerships: self.partnerships.0,
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
