@@ -20,6 +20,7 @@ about 300 and why it matters about 150, some 3 KB an event.
 import csv
 import hashlib
 import itertools
+import json
 import random
 import sys
 import uuid
@@ -84,16 +85,33 @@ def blocks(total, shard, shards):
         yield block, range(block * BLOCK, min(total, (block + 1) * BLOCK))
 
 
+def company_rows():
+    rng = random.Random("companies")
+    for i in range(COMPANIES):
+        yield [v7("company", i), f"company-{i}", f"Company {i} {rng.choice(INDUSTRY_WORDS).title()}",
+               rng.choice(KINDS), rng.choice(["US", "GB", "FR", "DE", "JP", ""]) or None,
+               f"https://company-{i}.example.com", f"Company {i} of the benchmark.", "{}"]
+
+
+def event_links(events, shard, shards):
+    """(event number, [(company, role, position)], [deal]) for each event of the shard; the
+    link tables and the links the event row keeps (as JSON) come from this one place."""
+    for block, rows in blocks(events, shard, shards):
+        companies_rng = random.Random(f"event-companies-{block}")
+        deals_rng = random.Random(f"event-partnerships-{block}")
+        for i in rows:
+            companies = [(company, companies_rng.choice(ROLES), position) for position, company
+                         in enumerate(companies_rng.sample(range(COMPANIES), companies_rng.randint(1, 3)))]
+            deals = [deals_rng.randrange(PARTNERSHIPS)] if i % 10 == 0 else []
+            yield i, companies, deals
+
+
 def main():
     table, events = sys.argv[1], int(sys.argv[2])
     shard, shards = (int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "0/1").split("/"))
     out = csv.writer(sys.stdout, lineterminator="\n")
     if table == "companies":
-        rng = random.Random("companies")
-        for i in range(COMPANIES):
-            out.writerow([v7("company", i), f"company-{i}", f"Company {i} {rng.choice(INDUSTRY_WORDS).title()}",
-                          rng.choice(KINDS), rng.choice(["US", "GB", "FR", "DE", "JP", ""]) or None,
-                          f"https://company-{i}.example.com", f"Company {i} of the benchmark.", "{}"])
+        out.writerows(company_rows())
     elif table == "partnerships":
         rng = random.Random("partnerships")
         for i in range(PARTNERSHIPS):
@@ -109,9 +127,16 @@ def main():
             out.writerow([v7("deal", i), v7("company", b), "investee", 1])
     elif table == "events":
         pool = phrases("phrases")
+        names = [row[2] for row in company_rows()]
+        links = event_links(events, shard, shards)
         for block, rows in blocks(events, shard, shards):
             rng = random.Random(f"events-{block}")
             for i in rows:
+                _, companies, deals = next(links)
+                companies_json = json.dumps([{"id": v7("company", c), "slug": f"company-{c}", "name": names[c],
+                                              "role": role} for c, role, _ in companies])
+                deals_json = json.dumps([{"id": v7("deal", d), "slug": f"deal-{d}", "title": f"Deal {d}"}
+                                         for d in deals])
                 occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
                 title = " ".join(rng.choices(pool, k=rng.randint(1, 2)))
                 summary = rng.choices(pool, k=rng.randint(6, 11))
@@ -120,19 +145,15 @@ def main():
                 out.writerow([v7("event", i), f"ev-{i}", f"Event {i}: {title}", occurred.isoformat(),
                               rng.choice(CATEGORIES), rng.randrange(4), " ".join(summary).capitalize() + ".",
                               " ".join(happened).capitalize() + ".", " ".join(matters).capitalize() + ".",
-                              zipf_tags(rng), "[]"])
+                              zipf_tags(rng), "[]", companies_json, deals_json])
     elif table == "event_companies":
-        for block, rows in blocks(events, shard, shards):
-            rng = random.Random(f"event-companies-{block}")
-            for i in rows:
-                for position, company in enumerate(rng.sample(range(COMPANIES), rng.randint(1, 3))):
-                    out.writerow([v7("event", i), v7("company", company), rng.choice(ROLES), position])
+        for i, companies, _ in event_links(events, shard, shards):
+            for company, role, position in companies:
+                out.writerow([v7("event", i), v7("company", company), role, position])
     elif table == "event_partnerships":
-        for block, rows in blocks(events, shard, shards):
-            rng = random.Random(f"event-partnerships-{block}")
-            for i in rows:
-                if i % 10 == 0:
-                    out.writerow([v7("event", i), v7("deal", rng.randrange(PARTNERSHIPS)), 0])
+        for i, _, deals in event_links(events, shard, shards):
+            for position, deal in enumerate(deals):
+                out.writerow([v7("event", i), v7("deal", deal), position])
     else:
         sys.exit(f"unknown table {table}")
 

@@ -63,7 +63,7 @@ copy partnerships "id, slug, title, kind, status, announced_on, total_amount, to
 copy partnership_parties "partnership_id, company_id, role, position" parties
 step "companies, partnerships, parties"
 
-event_columns="id, slug, title, occurred_on, category, significance, summary, what_happened, why_it_matters, tags, sources"
+event_columns="id, slug, title, occurred_on, category, significance, summary, what_happened, why_it_matters, tags, sources, companies, partnerships"
 copy events "$event_columns" events 0/2 &
 first=$!
 copy events "$event_columns" events 1/2

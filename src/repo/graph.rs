@@ -154,21 +154,25 @@ fn group_roles(rows: Vec<CompanyRoleRow>) -> Result<HashMap<Uuid, Vec<CompanyRol
     Ok(map)
 }
 
-/// Replaces the companies and deals an event names.
+/// Replaces the companies and deals an event names (`existing`: it may already name
+/// some; a new event does not, which saves two statements).
 pub async fn replace_event_links(
     conn: &mut PgConnection,
     event_id: Uuid,
     companies: &[(Uuid, Role)],
     partnerships: &[Uuid],
+    existing: bool,
 ) -> Result<(), ApiError> {
-    sqlx::query("delete from event_companies where event_id = $1")
-        .bind(event_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("delete from event_partnerships where event_id = $1")
-        .bind(event_id)
-        .execute(&mut *conn)
-        .await?;
+    if existing {
+        sqlx::query("delete from event_companies where event_id = $1")
+            .bind(event_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("delete from event_partnerships where event_id = $1")
+            .bind(event_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     if !companies.is_empty() {
         let ids: Vec<Uuid> = companies.iter().map(|(id, _)| *id).collect();
         let roles: Vec<&str> = companies.iter().map(|(_, role)| role.as_str()).collect();

@@ -640,3 +640,65 @@ async fn one_event_with_its_companies_and_deals_is_one_statement() {
         "amazon-anthropic-strategic-collaboration"
     );
 }
+
+#[tokio::test]
+async fn renaming_a_company_or_deal_shows_in_the_events_naming_it_and_changes_their_etag() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut body = event("Linked", "2024-01-01", &["linked"], "minor");
+    body["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+    body["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
+    let created = app.create_event(body).await;
+    let unrelated = app
+        .create_event(event("Unrelated", "2024-01-02", &["other"], "minor"))
+        .await;
+    let before = app.get("/v1/events/linked").await;
+    let etag = before.header("etag").unwrap().to_owned();
+
+    app.patch_json("/v1/companies/amazon", json!({"name": "Amazon.com"}))
+        .await
+        .assert_status(StatusCode::OK);
+    app.patch_json(
+        "/v1/partnerships/amazon-anthropic-strategic-collaboration",
+        json!({"title": "Amazon and Anthropic"}),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+
+    let after = app
+        .get_with("/v1/events/linked", &[("if-none-match", &etag)])
+        .await;
+    after.assert_status(StatusCode::OK);
+    assert_ne!(after.header("etag").unwrap(), etag);
+    let read = after.json();
+    assert_eq!(read["companies"][0]["name"], "Amazon.com");
+    assert_eq!(read["companies"][0]["role"], "investor");
+    assert_eq!(read["partnerships"][0]["title"], "Amazon and Anthropic");
+    assert_eq!(read["version"], created["version"].as_i64().unwrap() + 2);
+    let listed = app.get("/v1/events?tag=linked").await.json();
+    assert_eq!(listed["data"][0], read, "lists show the same links");
+
+    // A poll from before the renames sees the linked event changed, not the other.
+    let since = created["updated_at"].as_str().unwrap();
+    let changed = app
+        .get(&format!("/v1/events?updated_since={since}"))
+        .await
+        .json();
+    let ids: Vec<&str> = changed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&created["id"].as_str().unwrap()), "{ids:?}");
+    assert_eq!(
+        app.get(&format!("/v1/events/{}", unrelated["id"].as_str().unwrap()))
+            .await
+            .json()["version"],
+        unrelated["version"],
+        "an event that names neither is untouched"
+    );
+}

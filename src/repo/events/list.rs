@@ -4,7 +4,7 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::row::{EventRow, event_columns, event_links};
+use super::row::{EventRow, event_columns};
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
 use crate::model::{EventFilter, EventListItem, EventSort, Page, Tag};
@@ -84,8 +84,7 @@ fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgr
         ("e.occurred_on", "e.id")
     };
 
-    let mut qb =
-        QueryBuilder::<Postgres>::new(concat!("select ", event_columns!(), ", ", event_links!()));
+    let mut qb = QueryBuilder::<Postgres>::new(concat!("select ", event_columns!()));
     if let Some(q) = &filter.q {
         qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
             .push_bind(q.clone())

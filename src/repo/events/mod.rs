@@ -3,10 +3,8 @@
 mod list;
 mod row;
 
-use anyhow::anyhow;
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -17,7 +15,7 @@ use crate::error::ApiError;
 use crate::model::role::Role;
 use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
 pub use list::list;
-use row::{EventRow, event_columns, event_links, event_values, event_written};
+use row::{EventRow, event_columns, event_values, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
 
@@ -26,7 +24,8 @@ const INSERT: &str = concat!(
     event_written!(),
     ") values ($1, ",
     event_values!(),
-    ")"
+    ") returning ",
+    event_columns!()
 );
 
 const UPDATE: &str = concat!(
@@ -34,16 +33,24 @@ const UPDATE: &str = concat!(
     event_written!(),
     ") = row(",
     event_values!(),
-    ") where e.id = $1"
+    ") where e.id = $1 returning ",
+    event_columns!()
 );
 
+/// The companies (with roles) and deals an event names, resolved to ids, in order.
+struct Links {
+    companies: Vec<(Uuid, Role)>,
+    partnerships: Vec<Uuid>,
+}
+
 /// Binds what a write stores, in the order of `event_written!`.
-fn bind_new(
+fn bind_new<'q>(
     sql: &'static str,
     id: Uuid,
     slug: &Slug,
     new: &NewEvent,
-) -> Query<'static, Postgres, PgArguments> {
+    links: &Links,
+) -> sqlx::query::QueryAs<'q, Postgres, EventRow, PgArguments> {
     let NewEvent {
         slug: _,
         title,
@@ -55,11 +62,13 @@ fn bind_new(
         why_it_matters,
         tags,
         sources,
-        // Stored by `link`, in their own tables.
+        // Resolved to `links` first.
         companies: _,
         partnerships: _,
     } = new;
-    sqlx::query(sql)
+    let company_ids: Vec<Uuid> = links.companies.iter().map(|(id, _)| *id).collect();
+    let roles: Vec<&'static str> = links.companies.iter().map(|(_, r)| r.as_str()).collect();
+    sqlx::query_as(sql)
         .bind(id)
         .bind(slug.as_str().to_owned())
         .bind(title.clone())
@@ -71,6 +80,9 @@ fn bind_new(
         .bind(why_it_matters.clone())
         .bind(tag_strings(tags))
         .bind(Json(sources.clone()))
+        .bind(company_ids)
+        .bind(roles)
+        .bind(links.partnerships.clone())
 }
 
 /// Pushes the condition that selects a live event by id or slug.
@@ -90,8 +102,6 @@ async fn fetch(
     let mut qb = QueryBuilder::<Postgres>::new(concat!(
         "select ",
         event_columns!(),
-        ", ",
-        event_links!(),
         " from events e where "
     ));
     push_ref(&mut qb, reference);
@@ -102,9 +112,9 @@ async fn fetch(
     row.map(EventRow::into_event).transpose()
 }
 
-/// Resolves and stores the companies and deals `new` names for the event `id` (every
-/// unknown reference is reported at once).
-async fn link(conn: &mut PgConnection, id: Uuid, new: &NewEvent) -> Result<(), ApiError> {
+/// Resolves the companies and deals `new` names (every unknown reference is reported at
+/// once).
+async fn resolve_links(conn: &mut PgConnection, new: &NewEvent) -> Result<Links, ApiError> {
     let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
     let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
     let companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs).await?;
@@ -122,13 +132,14 @@ async fn link(conn: &mut PgConnection, id: Uuid, new: &NewEvent) -> Result<(), A
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let roles: Vec<(Uuid, Role)> = companies
-        .into_iter()
-        .flatten()
-        .zip(new.companies.iter().map(|c| c.role))
-        .collect();
-    let deals: Vec<Uuid> = deals.into_iter().flatten().collect();
-    graph::replace_event_links(conn, id, &roles, &deals).await
+    Ok(Links {
+        companies: companies
+            .into_iter()
+            .flatten()
+            .zip(new.companies.iter().map(|c| c.role))
+            .collect(),
+        partnerships: deals.into_iter().flatten().collect(),
+    })
 }
 
 /// Events, for the shared write flows of [`super::records`].
@@ -161,23 +172,27 @@ impl Table for Events {
         new: &NewEvent,
         insert: bool,
     ) -> Result<Event, ApiError> {
-        bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
-            .execute(&mut *conn)
+        let links = resolve_links(&mut *conn, new).await?;
+        // The row's links are rendered from `links` by the same statement; the link
+        // tables, which filters and foreign keys use, follow.
+        let row = bind_new(if insert { INSERT } else { UPDATE }, id, slug, new, &links)
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| super::slug_conflict(KIND, e, slug))?;
-        link(&mut *conn, id, new).await?;
-        // Read back as every read reads it, links included.
-        fetch(conn, &Ref::Id(id), false)
-            .await?
-            .ok_or_else(|| anyhow!("an event vanished inside its own transaction").into())
+        graph::replace_event_links(conn, id, &links.companies, &links.partnerships, !insert)
+            .await?;
+        row.into_event()
     }
 
     /// Leaves a tombstone for `updated_since` polls; its links go, as for any delete.
     async fn remove(conn: &mut PgConnection, current: &Event) -> Result<(), ApiError> {
-        sqlx::query("update events set deleted_at = now() where id = $1")
-            .bind(current.id)
-            .execute(&mut *conn)
-            .await?;
-        graph::replace_event_links(conn, current.id, &[], &[]).await
+        sqlx::query(
+            "update events set deleted_at = now(), companies = '[]', partnerships = '[]' \
+             where id = $1",
+        )
+        .bind(current.id)
+        .execute(&mut *conn)
+        .await?;
+        graph::replace_event_links(conn, current.id, &[], &[], true).await
     }
 }

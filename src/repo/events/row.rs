@@ -14,40 +14,25 @@ use crate::model::{
     Category, Cursor, Event, EventFilter, EventListItem, EventSort, Significance, Source, Tombstone,
 };
 
-/// The columns every read of an event takes, in [`EventRow`] order (with
-/// `event_links!`), so a column is added in one place.
+/// The columns every read of an event takes, in [`EventRow`] order, so a column is added
+/// in one place. `companies` and `partnerships` are the event's links as JSON, kept in
+/// its row by the statement that writes it (and rewritten by the database when a company
+/// or deal they show is renamed), so a read is one row and no join.
 macro_rules! event_columns {
     () => {
         "e.id, e.slug, e.title, e.occurred_on, e.category, e.significance, e.summary, \
          e.what_happened, e.why_it_matters, e.tags, e.sources, e.created_at, e.updated_at, \
-         e.version, e.deleted_at"
+         e.version, e.deleted_at, e.companies, e.partnerships"
     };
 }
 pub(super) use event_columns;
-
-/// An event's companies and deals as two JSON arrays, built by PostgreSQL in the same
-/// statement that reads the event (`companies`, `partnerships`), so a read is one round
-/// trip. PostgreSQL evaluates these per row of the result, after any sort and limit.
-macro_rules! event_links {
-    () => {
-        "coalesce((select json_agg(json_build_object('id', c.id, 'slug', c.slug, \
-             'name', c.name, 'role', ec.role) order by ec.position) \
-           from event_companies ec join companies c on c.id = ec.company_id \
-           where ec.event_id = e.id), '[]') as companies, \
-         coalesce((select json_agg(json_build_object('id', p.id, 'slug', p.slug, \
-             'title', p.title) order by ep.position) \
-           from event_partnerships ep join partnerships p on p.id = ep.partnership_id \
-           where ep.event_id = e.id), '[]') as partnerships"
-    };
-}
-pub(super) use event_links;
 
 /// The columns a write sets, and their placeholders after the id (`$1`), in the order
 /// [`super::bind_new`] binds them.
 macro_rules! event_written {
     () => {
         "slug, title, occurred_on, category, significance, summary, what_happened, \
-         why_it_matters, tags, sources"
+         why_it_matters, tags, sources, companies, partnerships"
     };
 }
 pub(super) use event_written;
@@ -55,7 +40,8 @@ pub(super) use event_written;
 /// The placeholders of [`event_written`].
 macro_rules! event_values {
     () => {
-        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11"
+        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         event_company_links($12::uuid[], $13::text[]), event_partnership_links($14::uuid[])"
     };
 }
 pub(super) use event_values;
@@ -80,9 +66,9 @@ pub(super) struct EventRow {
     deleted_at: Option<DateTime<Utc>>,
     #[sqlx(default)]
     pub(super) rank: Option<f32>,
-    /// From `event_links!`, which every read of an event selects.
+    /// The event's companies with their roles, as the row keeps them.
     companies: Json<Vec<CompanyRole>>,
-    /// From `event_links!`.
+    /// The event's deals, as the row keeps them.
     partnerships: Json<Vec<PartnershipRef>>,
 }
 
