@@ -14,7 +14,7 @@ use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{EVENT_LIST_PARAMS, EventListParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Event, EventFilter, EventInput, EventListItem, ResourceKind};
+use crate::model::{Event, EventFilter, EventInput, EventListItem, EventSort, ResourceKind};
 use crate::repo;
 use crate::repo::events::Events;
 
@@ -97,7 +97,22 @@ async fn list_page(
     }
     // Before the page's snapshot is taken: see `repo::watermark::compute`.
     let watermark = app.watermarks.get(&app.db).await?;
-    let page = repo::events::list(&app.db, &app.fixed_plans, filter, &company_ids).await?;
+    let page = if filter.sort == EventSort::Relevance && filter.updated_since.is_none() {
+        // The content version first, so the ranking kept for it is at least as new.
+        let version = repo::changes::content_version(&app.db).await?;
+        let key = uri
+            .path_and_query()
+            .map_or_else(|| uri.path(), |p| p.as_str());
+        let ranking = app
+            .rankings
+            .get_or_rank(version, key, || {
+                repo::events::rank(&app.db, filter, &company_ids)
+            })
+            .await?;
+        repo::events::ranked_page(&app.db, filter, &ranking).await?
+    } else {
+        repo::events::list(&app.db, &app.fixed_plans, filter, &company_ids).await?
+    };
     let mut response = respond::page(app, headers, uri, &page)?;
     if response.status() != StatusCode::OK {
         return Ok(response);

@@ -16,6 +16,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod partnerships;
+pub mod ranking_cache;
 pub mod rate_limit;
 pub mod records;
 pub mod resolve;

@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use super::list_cache::ListCache;
+use super::ranking_cache::RankingCache;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
 use crate::repo::watermark::Watermarks;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<ClientRateLimiter>>,
     /// The `ETag`s of lists answered at the current content version.
     pub lists: Arc<ListCache>,
+    /// Relevance rankings computed at the current content version.
+    pub rankings: Arc<RankingCache>,
     /// The polling watermark, reused for `POLL_WATERMARK_MAX_AGE_MS`.
     pub watermarks: Arc<Watermarks>,
 }
@@ -42,6 +45,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: super::metrics::handle(),
             lists: Arc::default(),
+            rankings: Arc::default(),
         }
     }
 }

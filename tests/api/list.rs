@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, event, ids};
+use crate::helpers::{TestApp, count_statements, event, ids};
 
 /// Events with deliberate ties on every sort key.
 async fn tie_heavy_data_set(app: &TestApp) -> Vec<Value> {
@@ -324,6 +324,67 @@ async fn full_text_search_ranks_best_match_first_and_pages() {
             .await
             .assert_status(StatusCode::OK);
     }
+}
+
+#[tokio::test]
+async fn a_best_match_ranking_is_reused_until_the_content_changes() {
+    // The polling watermark is computed once, then reused, so counts below are exact.
+    let app = TestApp::with_config(|c| c.poll_watermark_max_age_ms = 60_000).await;
+    let mut strong = event("Anthropic and Amazon", "2023-01-01", &[], "minor");
+    strong["summary"] = json!("Anthropic and Amazon: Anthropic gets Amazon money.");
+    strong["slug"] = json!("strong");
+    let mut weak = event("A cloud deal", "2024-01-01", &[], "minor");
+    weak["why_it_matters"] = json!("Mentions Anthropic once, and Amazon too.");
+    weak["slug"] = json!("weak");
+    app.create_event(strong).await;
+    let weak = app.create_event(weak).await;
+    app.get("/v1/events").await.assert_status(StatusCode::OK);
+
+    let query = "q=anthropic%20amazon";
+    let count = count_statements();
+    assert_eq!(slugs(&app, query).await, ["strong", "weak"]);
+    let cold = count.get();
+    drop(count);
+    let count = count_statements();
+    assert_eq!(slugs(&app, query).await, ["strong", "weak"]);
+    let warm = count.get();
+    drop(count);
+    assert_eq!(
+        (cold, warm),
+        (3, 2),
+        "content version, ranking, page; then the ranking is reused"
+    );
+    let limited = app.get(&format!("/v1/events?{query}&limit=1")).await.json();
+    assert_eq!(limited["data"].as_array().unwrap().len(), 1);
+    assert!(
+        limited["next_cursor"].is_string(),
+        "another key, ranked on its own"
+    );
+
+    // Any write moves the content version: a new best match is seen at once...
+    let mut best = event(
+        "Anthropic Amazon Anthropic Amazon",
+        "2022-01-01",
+        &[],
+        "minor",
+    );
+    best["summary"] = json!("Anthropic, Amazon, Anthropic, Amazon, Anthropic, Amazon.");
+    best["slug"] = json!("best");
+    app.create_event(best).await;
+    assert_eq!(slugs(&app, query).await, ["best", "strong", "weak"]);
+    // ...and so is an edit or a delete.
+    let res = app
+        .patch_json(
+            &format!("/v1/events/{}", weak["id"].as_str().unwrap()),
+            json!({"why_it_matters": "No longer about either."}),
+        )
+        .await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(slugs(&app, query).await, ["best", "strong"]);
+    app.delete_with("/v1/events/strong", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(slugs(&app, query).await, ["best"]);
 }
 
 #[tokio::test]

@@ -7,8 +7,26 @@ use uuid::Uuid;
 use super::row::{EventRow, event_columns};
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
-use crate::model::{EventFilter, EventListItem, EventSort, Page, Tag};
+use crate::model::{Cursor, EventFilter, EventListItem, EventSort, Page, Tag};
 use crate::repo::{keyset_page, tag_strings};
+
+/// What a list statement selects.
+#[derive(Clone, Copy, PartialEq)]
+enum Select {
+    /// Whole events.
+    Rows,
+    /// Only each match's id and full-text score (see [`rank`]).
+    Ranking,
+}
+
+/// One event in a relevance ranking: its id and full-text score.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct Ranked {
+    /// The event.
+    pub id: Uuid,
+    /// Its `ts_rank` for the query.
+    pub rank: f32,
+}
 
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
 /// their companies and deals: one statement whatever the page size.
@@ -27,11 +45,59 @@ pub async fn list(
     } else {
         db
     };
-    let rows = list_query(filter, company_ids)
+    let rows = list_query(filter, company_ids, Select::Rows)
         .build_query_as::<EventRow>()
         .fetch_all(pool)
         .await?;
     let (rows, next) = keyset_page(rows, filter.limit, |row| row.cursor(filter));
+    let items = rows
+        .into_iter()
+        .map(EventRow::into_list_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, next })
+}
+
+/// The page of a relevance-ordered list (`filter.sort` is [`EventSort::Relevance`]) as
+/// ids and scores, best first: the expensive half of such a list, since every match must
+/// be scored. Up to `limit + 1` entries, so [`ranked_page`] can tell whether a next page
+/// exists.
+#[tracing::instrument(skip_all)]
+pub async fn rank(
+    db: &PgPool,
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+) -> Result<Vec<Ranked>, ApiError> {
+    Ok(list_query(filter, company_ids, Select::Ranking)
+        .build_query_as::<Ranked>()
+        .fetch_all(db)
+        .await?)
+}
+
+/// The page `ranking` (from [`rank`]) describes: its events, read by id in one
+/// statement, in the ranking's order. An event deleted since the ranking was made is
+/// left out.
+#[tracing::instrument(skip_all)]
+pub async fn ranked_page(
+    db: &PgPool,
+    filter: &EventFilter,
+    ranking: &[Ranked],
+) -> Result<Page<EventListItem>, ApiError> {
+    let (entries, next) = keyset_page(ranking.to_vec(), filter.limit, |last| Cursor {
+        sort: filter.sort,
+        fingerprint: filter.fingerprint(),
+        key: CursorKey::Score(last.rank),
+        id: last.id,
+    });
+    let ids: Vec<Uuid> = entries.iter().map(|r| r.id).collect();
+    let rows = sqlx::query_as::<_, EventRow>(concat!(
+        "select ",
+        event_columns!(),
+        " from unnest($1::uuid[]) with ordinality as k (id, n) join events e on e.id = k.id \
+         where e.deleted_at is null order by k.n"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
     let items = rows
         .into_iter()
         .map(EventRow::into_list_item)
@@ -68,7 +134,11 @@ fn plan_is_fixed(filter: &EventFilter, company_ids: &[Uuid]) -> bool {
 }
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.
-fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgres> {
+fn list_query(
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+    select: Select,
+) -> QueryBuilder<Postgres> {
     let include_deleted = filter.updated_since.is_some();
     // "Latest events tagged X": walk event_tags' primary key (tag, occurred_on, event_id)
     // instead of the GIN index; see the migration's note.
@@ -84,7 +154,10 @@ fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgr
         ("e.occurred_on", "e.id")
     };
 
-    let mut qb = QueryBuilder::<Postgres>::new(concat!("select ", event_columns!()));
+    let mut qb = QueryBuilder::<Postgres>::new(match select {
+        Select::Rows => concat!("select ", event_columns!()),
+        Select::Ranking => "select e.id",
+    });
     if let Some(q) = &filter.q {
         qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
             .push_bind(q.clone())
@@ -184,7 +257,12 @@ fn list_query(filter: &EventFilter, company_ids: &[Uuid]) -> QueryBuilder<Postgr
     }
 
     qb.push(" order by ");
-    push_key_expr(&mut qb, filter, &key_expr);
+    if filter.sort == EventSort::Relevance && filter.q.is_some() {
+        // The selected score by name, so it is computed once a row.
+        qb.push("rank");
+    } else {
+        push_key_expr(&mut qb, filter, &key_expr);
+    }
     qb.push(format!(" {dir}, {id_col} {dir} limit "))
         .push_bind(i64::from(filter.limit) + 1);
     qb
