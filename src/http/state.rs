@@ -11,9 +11,21 @@ use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
 use crate::repo::watermark::Watermarks;
 
-/// Shared state, cheap to clone.
+/// Shared state: one pointer, because every middleware layer and handler clones it
+/// for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The connection pool.
     pub db: PgPool,
     /// The pool for statements whose generic plan is always right
@@ -37,7 +49,7 @@ impl AppState {
     /// State for `db` and `config`, sharing the process's metrics recorder; the rate
     /// limiter is built from the config (each state gets its own allowances).
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             fixed_plans: crate::db::fixed_plan_pool(&db),
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
@@ -46,6 +58,6 @@ impl AppState {
             metrics: super::metrics::handle(),
             lists: Arc::default(),
             rankings: Arc::default(),
-        }
+        }))
     }
 }
