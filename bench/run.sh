@@ -230,7 +230,7 @@ measured=$(
     "select e.id from events e where e.deleted_at is null and e.search @@ websearch_to_tsquery('english', 'anthropic training') order by ts_rank(e.search, websearch_to_tsquery('english', 'anthropic training')) desc, e.id desc limit 21" \
     "select tag, events, latest from tag_stats where events > 0 order by events desc, tag asc limit 100" \
     "select e.id from events e where true and e.deleted_at is null and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = (select id from companies where slug = 'company-1')) order by e.occurred_on desc, e.id desc limit 21" \
-    "select version from content_version"; do
+    "select exists (select 1 from list_changes c where c.scope = any('{event-tag:$tag,*}') and c.xid >= pg_snapshot_xmin(pg_current_snapshot()) and not pg_visible_in_snapshot(c.xid, pg_current_snapshot())), pg_current_snapshot()::text"; do
     echo
     echo '```'
     echo "$q"

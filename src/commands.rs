@@ -1,5 +1,8 @@
 //! What each subcommand does.
 
+use std::future::Future;
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use chrono::Utc;
 use sqlx::PgPool;
@@ -29,10 +32,32 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::new(database.pool.clone(), config.clone());
     // Background work, each task ending when the server stops.
-    let mut background = vec![tokio::spawn(purge_expired_keys(
-        database.pool.clone(),
-        stopping.clone(),
-    ))];
+    let mut background = vec![
+        tokio::spawn(periodically(
+            "forget expired idempotency keys",
+            Duration::from_secs(600),
+            stopping.clone(),
+            {
+                let db = database.pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move { repo::idempotency::purge_expired(&db).await }
+                }
+            },
+        )),
+        tokio::spawn(periodically(
+            "forget old list change notes",
+            Duration::from_secs(60),
+            stopping.clone(),
+            {
+                let db = database.pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move { repo::changes::purge(&db).await }
+                }
+            },
+        )),
+    ];
     if let Some(limiter) = state.rate_limiter.clone() {
         background.push(tokio::spawn(limiter.prune_until(stopping.clone())));
     }
@@ -55,20 +80,28 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     Ok(())
 }
 
-/// Forgets expired idempotency keys every ten minutes, so the table stays small, until
-/// the server stops.
-async fn purge_expired_keys(db: sqlx::PgPool, mut stopping: tokio::sync::watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+/// Runs `purge` every `period` until the server stops (several instances may all run
+/// it: each run deletes what is due, whoever runs it), logging what it removed.
+async fn periodically<F, Fut>(
+    what: &'static str,
+    period: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut purge: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, crate::error::ApiError>>,
+{
+    let mut every = tokio::time::interval(period);
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = stopping.wait_for(|stop| *stop) => return,
         }
-        match repo::idempotency::purge_expired(&db).await {
+        match purge().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(keys = n, "forgot expired idempotency keys"),
+            Ok(n) => tracing::info!(rows = n, "{what}"),
             Err(e) => {
-                tracing::warn!(error = %crate::error::cause_chain(&e), "could not purge idempotency keys")
+                tracing::warn!(error = %crate::error::cause_chain(&e), "could not {what}")
             }
         }
     }

@@ -12,6 +12,7 @@ use super::list_cache::conditional_list;
 use super::openapi::schemas::page;
 use super::{AppState, respond};
 use crate::error::ApiError;
+use crate::model::ListScope;
 use crate::model::Scope;
 use crate::model::list::audit::{AuditFilter, AuditListParams};
 use crate::model::list::params::QueryParams;
@@ -49,7 +50,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    conditional_list(&app, &headers, &uri, &ListScope::all(), async {
         let params = QueryParams::parse(query.as_deref(), AuditFilter::PARAMS)?;
         let filter = AuditFilter::from_params(&params)?;
         let page = repo::audit::list(&app.db, &filter).await?;

@@ -11,6 +11,7 @@ use super::list_cache::conditional_list;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, respond};
 use crate::error::ApiError;
+use crate::model::ListScope;
 use crate::model::list::companies::{COMPANY_LIST_PARAMS, CompanyListParams};
 use crate::model::list::params::QueryParams;
 use crate::model::{Company, CompanyFilter, CompanyInput};
@@ -37,7 +38,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    conditional_list(&app, &headers, &uri, &[ListScope::Companies], async {
         let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
         let filter = CompanyFilter::from_params(&params)?;
         let page = repo::companies::list(&app.db, &filter).await?;

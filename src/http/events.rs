@@ -8,13 +8,15 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer};
-use super::list_cache::conditional_list;
+use super::list_cache::{conditional_list, request_key};
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{EVENT_LIST_PARAMS, EventListParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Event, EventFilter, EventInput, EventListItem, EventSort, ResourceKind};
+use crate::model::{
+    Event, EventFilter, EventInput, EventListItem, EventSort, ListScope, ResourceKind,
+};
 use crate::repo;
 use crate::repo::events::Events;
 
@@ -47,17 +49,22 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
-        let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
-        let filter = EventFilter::from_params(&params)?;
-        if filter.role.is_some() && filter.companies.is_empty() {
-            return Err(ApiError::bad_param(
-                "role",
-                "needs `company`: the role a company took part in",
-            ));
-        }
-        list_page(&app, &filter, Vec::new(), &uri, &headers).await
-    })
+    let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
+    let filter = EventFilter::from_params(&params)?;
+    if filter.role.is_some() && filter.companies.is_empty() {
+        return Err(ApiError::bad_param(
+            "role",
+            "needs `company`: the role a company took part in",
+        ));
+    }
+    let scopes = ListScope::of_events(&filter);
+    conditional_list(
+        &app,
+        &headers,
+        &uri,
+        &scopes,
+        list_page(&app, &filter, &scopes, Vec::new(), &uri, &headers),
+    )
     .await
 }
 
@@ -73,11 +80,14 @@ async fn list_for_company(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
+    let filter = EventFilter::from_params(&params)?;
+    // The path names a company: renaming it can make the path stop resolving.
+    let mut scopes = ListScope::of_events(&filter);
+    scopes.push(ListScope::Companies);
+    conditional_list(&app, &headers, &uri, &scopes, async {
         let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
-        let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
-        let filter = EventFilter::from_params(&params)?;
-        list_page(&app, &filter, vec![company], &uri, &headers).await
+        list_page(&app, &filter, &scopes, vec![company], &uri, &headers).await
     })
     .await
 }
@@ -87,6 +97,7 @@ async fn list_for_company(
 async fn list_page(
     app: &AppState,
     filter: &EventFilter,
+    scopes: &[ListScope],
     mut company_ids: Vec<Uuid>,
     uri: &Uri,
     headers: &HeaderMap,
@@ -98,14 +109,9 @@ async fn list_page(
     // Before the page's snapshot is taken: see `repo::watermark::compute`.
     let watermark = app.watermarks.get(&app.db).await?;
     let page = if filter.sort == EventSort::Relevance && filter.updated_since.is_none() {
-        // The content version first, so the ranking kept for it is at least as new.
-        let version = repo::changes::content_version(&app.db).await?;
-        let key = uri
-            .path_and_query()
-            .map_or_else(|| uri.path(), |p| p.as_str());
         let ranking = app
             .rankings
-            .get_or_rank(version, key, || {
+            .get_or_rank(&app.db, request_key(uri), scopes, || {
                 repo::events::rank(&app.db, filter, &company_ids)
             })
             .await?;

@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod respond;
 pub mod revisions;
 pub mod server;
+pub mod snapshot_cache;
 pub mod state;
 pub mod tags;
 

@@ -11,6 +11,7 @@ use super::list_cache::conditional_list;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
+use crate::model::ListScope;
 use crate::model::list::params::QueryParams;
 use crate::model::list::partnerships::{
     PARTNERSHIP_LIST_PARAMS, PartnershipFilter, PartnershipListParams,
@@ -40,7 +41,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    conditional_list(&app, &headers, &uri, &ListScope::of_partnerships(), async {
         let params = QueryParams::parse(query.as_deref(), PARTNERSHIP_LIST_PARAMS)?;
         let filter = PartnershipFilter::from_params(&params)?;
         let company = match &filter.company {
@@ -67,7 +68,7 @@ async fn list_for_company(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    conditional_list(&app, &headers, &uri, &ListScope::of_partnerships(), async {
         let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
         let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
             .iter()

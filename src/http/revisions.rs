@@ -13,6 +13,7 @@ use super::list_cache::conditional_list;
 use super::openapi::schemas::{RefParam, page};
 use super::{AppState, resolve, respond};
 use crate::error::ApiError;
+use crate::model::ListScope;
 use crate::model::{Ref, ResourceKind};
 use crate::repo;
 use crate::repo::audit::Revision;
@@ -40,7 +41,7 @@ async fn revisions(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(app, headers, uri, async {
+    conditional_list(app, headers, uri, &[ListScope::of(kind)], async {
         let id = match path.parse(kind)? {
             Ref::Id(id) => id,
             Ref::Slug(_) => resolve::path_id(app, kind, path).await?,

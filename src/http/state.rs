@@ -37,9 +37,9 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Per-client request allowances; `None` when `RATE_LIMIT_RPS` is 0.
     pub rate_limiter: Option<Arc<ClientRateLimiter>>,
-    /// The `ETag`s of lists answered at the current content version.
+    /// The `ETag`s of lists answered, each with the snapshot it was built after.
     pub lists: Arc<ListCache>,
-    /// Relevance rankings computed at the current content version.
+    /// Relevance rankings, each with the snapshot it was computed after.
     pub rankings: Arc<RankingCache>,
     /// The polling watermark, reused for `POLL_WATERMARK_MAX_AGE_MS`.
     pub watermarks: Arc<Watermarks>,

@@ -10,6 +10,7 @@ use super::list_cache::conditional_list;
 use super::openapi::schemas::page;
 use super::{AppState, respond};
 use crate::error::ApiError;
+use crate::model::ListScope;
 use crate::model::TagFilter;
 use crate::model::list::params::QueryParams;
 use crate::model::list::tags::TagListParams;
@@ -37,7 +38,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, async {
+    conditional_list(&app, &headers, &uri, &[ListScope::Events], async {
         let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
         let filter = TagFilter::from_params(&params)?;
         let tags = repo::tags::list(&app.db, &filter).await?;

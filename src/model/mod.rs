@@ -33,6 +33,7 @@ pub use event::{
 pub use list::companies::{CompanyCursor, CompanyFilter};
 pub use list::cursor::Cursor;
 pub use list::events::EventFilter;
+pub use list::scope::ListScope;
 pub use list::sort::EventSort;
 pub use list::tags::TagFilter;
 pub use partnership::{NewPartnership, Partnership, PartnershipInput};

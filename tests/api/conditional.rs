@@ -1,6 +1,6 @@
-//! Conditional list requests answered from the change marker: a poll of an unchanged
-//! list is one statement, and no committed change, however it was made, is answered
-//! with a 304.
+//! Conditional list requests answered from the change notes: a poll of an unchanged
+//! list is one statement, no committed change to what it shows, however it was made, is
+//! answered with a 304, and changes elsewhere (other tags) leave it a 304.
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -196,7 +196,7 @@ async fn every_list_is_answered_from_the_marker() {
         let statements = count.get();
         drop(count);
         assert_bare_not_modified(&res, &etag);
-        // The admin token is checked first on /v1/audit (and counted), then the marker.
+        // The admin token is checked first on /v1/audit (and counted), then the notes.
         let expected = if list == "/v1/audit" { 2 } else { 1 };
         assert_eq!(statements, expected, "{list}");
     }
@@ -215,4 +215,89 @@ async fn a_conditional_request_still_validates_its_parameters() {
     app.get_with("/v1/companies/nobody/events", &[("if-none-match", "*")])
         .await
         .assert_problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_list_by_tag_stays_304_while_other_tags_change_and_not_when_its_own_do() {
+    let app = TestApp::new().await;
+    let etag = watched(&app).await;
+    let other = app
+        .create_event(event("Elsewhere", "2024-02-01", &["other"], "minor"))
+        .await;
+    app.patch_json(
+        &format!("/v1/events/{}", other["id"].as_str().unwrap()),
+        json!({"summary": "still elsewhere"}),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let count = count_statements();
+    let res = poll(&app, &etag).await;
+    assert_eq!(count.get(), 1, "one probe of the change notes");
+    drop(count);
+    assert_bare_not_modified(&res, &etag);
+
+    // A list without a tag shows every event, so it did change.
+    let all = app.get("/v1/events").await.header("etag").unwrap().to_owned();
+    app.get_with("/v1/events", &[("if-none-match", &all)])
+        .await
+        .assert_status(StatusCode::NOT_MODIFIED);
+    app.create_event(event("Elsewhere too", "2024-02-02", &["other"], "minor"))
+        .await;
+    app.get_with("/v1/events", &[("if-none-match", &all)])
+        .await
+        .assert_status(StatusCode::OK);
+
+    // An event that takes the tag enters the list...
+    let res = app
+        .patch_json(
+            &format!("/v1/events/{}", other["id"].as_str().unwrap()),
+            json!({"tags": ["other", "watched"]}),
+        )
+        .await;
+    res.assert_status(StatusCode::OK);
+    let res = poll(&app, &etag).await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json()["data"].as_array().unwrap().len(), 3);
+    let etag = res.header("etag").unwrap().to_owned();
+    assert_bare_not_modified(&poll(&app, &etag).await, &etag);
+    // ...and one that drops it leaves, seen through the tags it had.
+    app.patch_json(
+        &format!("/v1/events/{}", other["id"].as_str().unwrap()),
+        json!({"tags": ["other"]}),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let res = poll(&app, &etag).await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json()["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn change_notes_are_written_once_per_scope_and_purged_when_old() {
+    let app = TestApp::new().await;
+    app.create_event(event("Noted", "2024-01-01", &["a", "b"], "minor"))
+        .await;
+    let scopes: Vec<String> = sqlx::query_scalar("select scope from list_changes order by scope")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(scopes, ["event", "event-tag:a", "event-tag:b"]);
+    sqlx::query("update list_changes set at = now() - interval '11 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // A TRUNCATE cannot say what it removed: it changes every list.
+    sqlx::query("truncate partnership_tranches")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        industry_events::repo::changes::purge(&app.db).await.unwrap(),
+        3
+    );
+    let left: Vec<String> = sqlx::query_scalar("select scope from list_changes")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, ["*"], "the recent note stays");
 }

@@ -352,7 +352,7 @@ async fn a_best_match_ranking_is_reused_until_the_content_changes() {
     assert_eq!(
         (cold, warm),
         (3, 2),
-        "content version, ranking, page; then the ranking is reused"
+        "snapshot, ranking, page; then a check of the change notes and the page"
     );
     let limited = app.get(&format!("/v1/events?{query}&limit=1")).await.json();
     assert_eq!(limited["data"].as_array().unwrap().len(), 1);
@@ -361,7 +361,7 @@ async fn a_best_match_ranking_is_reused_until_the_content_changes() {
         "another key, ranked on its own"
     );
 
-    // Any write moves the content version: a new best match is seen at once...
+    // A write to any event can change the ranking: a new best match is seen at once...
     let mut best = event(
         "Anthropic Amazon Anthropic Amazon",
         "2022-01-01",

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod events;
 pub mod params;
 pub mod partnerships;
+pub mod scope;
 pub mod sort;
 pub mod tags;
 
