@@ -117,7 +117,7 @@ measure() { # key, name, path, extra wrk args...
   p99=$(awk '$1=="99%"{print $2}' <<<"$report")
   requests=$(awk '/requests in/{print $1}' <<<"$report")
   errors=$(awk '/Non-2xx/{print $5}' <<<"$report")
-  cpu=$(awk -v a="$after" -v b="$before" -v t="$tick" -v n="$requests" 'BEGIN{printf "%.0f", (a-b)/t/n*1e6}')
+  cpu=$(awk -v a="$after" -v b="$before" -v t="$tick" -v n="${requests:-0}" 'BEGIN{ if (n > 0) printf "%.0f", (a-b)/t/n*1e6; else print "n/a" }')
   rate[$key]=$rps
   results+=("| $name | \`${path:0:60}\` | $rps | $p50 | $p99 | $cpu µs | ${errors:-0} |")
   echo "$name: $rps req/s, p50 $p50, p99 $p99, server CPU $cpu µs a request, non-2xx/3xx ${errors:-0}"
@@ -136,14 +136,52 @@ measure first "first page by tag" "$first"
 measure page1000 "page $page by tag" "$cursor_url"
 measure poll "304 poll (If-None-Match)" "$first" -H "If-None-Match: $etag"
 measure slug "one event by slug (random)" "/v1/events/ev-1" -s "$work/slug.lua"
+# The first request ranks (seconds, for a query this broad at 1M); the measurement is
+# of the requests after it, which reuse the ranking until a write.
+curl -s -o /dev/null --max-time 120 "$api/v1/events?q=anthropic%20training&limit=20"
 measure fulltext "full-text query, by relevance (the same query: ranked once)" "/v1/events?q=anthropic%20training&limit=20"
 settle
-measure fulltext_fresh "full-text query, by relevance (a new query each time)" "/v1/events?q=..." -s "$work/fulltext.lua"
+measure fulltext_fresh "full-text query, by relevance (a new query each time; 4 connections)" "/v1/events?q=..." -s "$work/fulltext.lua" -c4 --timeout 30s
 settle
 measure fulltext_date "full-text query, newest first" "/v1/events?q=anthropic%20training&limit=20&sort=-occurred_on"
 measure tags "tag counts" "/v1/tags"
 measure company "a company's events" "/v1/companies/company-1/events"
 measure writes "writes (3 POST : 1 PATCH)" "/v1/events" -s "$work/write.lua"
+
+# A dashboard polls its tag (If-None-Match) while other tags are written: how many of
+# its polls stay a 304, and at what rate.
+cat > "$work/poll304.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) n304 = 0; n200 = 0; nother = 0 end
+function response(status, headers, body)
+  if status == 304 then n304 = n304 + 1 elseif status == 200 then n200 = n200 + 1 else nother = nother + 1 end
+end
+function done(summary, latency, requests)
+  local a, b, c = 0, 0, 0
+  for _, t in ipairs(threads) do a = a + t:get("n304"); b = b + t:get("n200"); c = c + t:get("nother") end
+  io.write(string.format("STATUS %d %d %d\n", a, b, c))
+end
+LUA
+cat > "$work/write_elsewhere.lua" <<LUA
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format('{"title":"Elsewhere %d %d","occurred_on":"2024-05-01","category":"other","significance":"minor","tags":["bench-elsewhere"]}', os.time(), counter)
+  return wrk.format("POST", "/v1/events", {["Content-Type"]="application/json", ["Authorization"]="Bearer $token"}, body)
+end
+LUA
+etag=$(curl -s -D - -o /dev/null "$api$first" | awk -F': ' 'tolower($1)=="etag"{print $2}' | tr -d '\r')
+wrk -t1 -c4 -d${duration}s -s "$work/write_elsewhere.lua" "$api/v1/events" > "$work/writes_elsewhere.txt" 2>&1 &
+writer=$!
+poll_report=$(wrk -t2 -c$connections -d${duration}s --latency -s "$work/poll304.lua" -H "If-None-Match: $etag" "$api$first")
+wait $writer
+read -r n304 n200 nother <<<"$(awk '/^STATUS/{print $2, $3, $4}' <<<"$poll_report")"
+poll_rps=$(awk '/Requests\/sec/{print $2}' <<<"$poll_report")
+poll_p50=$(awk '$1=="50%"{print $2}' <<<"$poll_report")
+elsewhere_rps=$(awk '/Requests\/sec/{print $2}' "$work/writes_elsewhere.txt")
+poll_share=$(awk -v a="$n304" -v b="$n200" -v c="$nother" 'BEGIN{ t = a + b + c; if (t > 0) printf "%.1f", 100 * a / t; else print "n/a" }')
+echo "poll of $tag under writes to another tag: $poll_rps req/s (p50 $poll_p50), $poll_share% 304 ($n304 304, $n200 200, $nother other); $elsewhere_rps writes/s"
 rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$server/status")
 
 # Latency without queueing: one connection, then eight.
@@ -172,18 +210,25 @@ pgbench_tps() { # plan_cache_mode
   PGOPTIONS="-c plan_cache_mode=$1" pgbench -h 127.0.0.1 -U postgres -n -M prepared -c $connections -j 2 \
     -T "$duration" -D tag=$tag -D limit=21 -f "$work/tag_page.sql" "$db" 2>&1 | awk '/^tps/{print $3; exit}'
 }
+# The write ceiling: PostgreSQL alone inserting events (one durable INSERT a transaction,
+# the tag and change-note triggers firing), 8 clients.
+cat > "$work/insert.sql" <<'SQL'
+insert into events (id, slug, title, occurred_on, category, significance, tags) values (gen_random_uuid(), 'pgbench-' || gen_random_uuid(), 'pgbench insert', '2024-05-01', 'other', 0, '{bench-pgbench}') returning id;
+SQL
+pg_insert=$(pgbench -h 127.0.0.1 -U postgres -n -c 8 -j 2 -T "$duration" -f "$work/insert.sql" "$db" 2>&1 | awk '/^tps/{print $3; exit}')
+echo "pgbench insert: $pg_insert tps"
 pg_generic=$(pgbench_tps force_generic_plan)
 pg_auto=$(pgbench_tps auto)
 echo "pgbench: $pg_generic tps (generic plans), $pg_auto tps (auto)"
 
 explain() { # a statement with literal values
-  psql_ -c "explain (analyze, costs off, timing off, summary on) $1" | grep -vE '^\s*$|^\(' || true
+  psql_ -c "explain (analyze, buffers, costs off, timing off, summary on) $1" | grep -vE '^\s*$|^\(' || true
 }
 explain_generic() { # name, parameter types, statement with $n, arguments
   psql_ <<SQL | grep -vE '^\s*$|^\(|^(SET|PREPARE)$' || true
 set plan_cache_mode = force_generic_plan;
 prepare $1($2) as $3;
-explain (analyze, costs off, timing off, summary on) execute $1($4);
+explain (analyze, buffers, costs off, timing off, summary on) execute $1($4);
 SQL
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -212,8 +257,13 @@ measured=$(
   echo "  service binds them, $connections clients): $pg_generic tps on generic plans (as the service"
   echo "  runs them), $pg_auto tps with plan_cache_mode=auto."
   echo "- First page by tag against pgbench (generic): $(ratio "${rate[first]}" "$pg_generic") of its rate."
+  echo "- Writes against PostgreSQL inserting events alone (pgbench, 8 clients, $pg_insert tps):"
+  echo "  $(ratio "${rate[writes]}" "$pg_insert")× (each API write also resolves slugs and links and writes audit, revision and idempotency rows)."
   echo "- Page $page against page 1: costs $(ratio "${rate[first]}" "${rate[page1000]}")× as much (rate ratio)."
   echo "- 304 poll against the full page: $(ratio "${rate[poll]}" "${rate[first]}")× the rate."
+  echo "- The same poll while 4 connections write events with another tag ($elsewhere_rps writes/s):"
+  echo "  $poll_rps req/s, p50 $poll_p50, $poll_share% of polls answered 304 ($n304 of $((n304 + n200 + nother))),"
+  echo "  $(ratio "$poll_rps" "${rate[poll]}")× the rate of the poll with no writes."
   echo
   echo "### Latency without queueing (\`wrk -t1 -d5s\`)"
   echo
@@ -228,7 +278,7 @@ measured=$(
     "select e.id from event_tags t join events e on e.id = t.event_id where t.tag = '$tag' and e.deleted_at is null order by t.occurred_on desc, t.event_id desc limit 21" \
     "select e.id from events e where e.slug = 'ev-1' and e.deleted_at is null" \
     "select e.id from events e where e.deleted_at is null and e.search @@ websearch_to_tsquery('english', 'anthropic training') order by ts_rank(e.search, websearch_to_tsquery('english', 'anthropic training')) desc, e.id desc limit 21" \
-    "select tag, events, latest from tag_stats where events > 0 order by events desc, tag asc limit 100" \
+    "with pending as (select tag, sum(delta) as delta from tag_stats_pending group by tag) select tag, events, latest from (select coalesce(s.tag, p.tag) as tag, coalesce(s.events, 0) + coalesce(p.delta, 0) as events, case when p.tag is null then s.latest else (select max(e.occurred_on) from event_tags e where e.tag = coalesce(s.tag, p.tag)) end as latest from tag_stats s full join pending p on p.tag = s.tag) counted where events > 0 order by events desc, tag asc limit 101" \
     "select e.id from events e where true and e.deleted_at is null and exists (select 1 from event_companies ec where ec.event_id = e.id and ec.company_id = (select id from companies where slug = 'company-1')) order by e.occurred_on desc, e.id desc limit 21" \
     "select exists (select 1 from list_changes c where c.scope = any('{event-tag:$tag,*}') and c.xid >= pg_snapshot_xmin(pg_current_snapshot()) and not pg_visible_in_snapshot(c.xid, pg_current_snapshot())), pg_current_snapshot()::text"; do
     echo

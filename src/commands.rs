@@ -46,6 +46,18 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
             },
         )),
         tokio::spawn(periodically(
+            "fold pending tag counts",
+            Duration::from_secs(1),
+            stopping.clone(),
+            {
+                let db = database.pool.clone();
+                move || {
+                    let db = db.clone();
+                    async move { repo::tags::fold_counts(&db).await }
+                }
+            },
+        )),
+        tokio::spawn(periodically(
             "forget old list change notes",
             Duration::from_secs(60),
             stopping.clone(),
@@ -99,7 +111,7 @@ async fn periodically<F, Fut>(
         }
         match purge().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "{what}"),
+            Ok(n) => tracing::debug!(rows = n, "{what}"),
             Err(e) => {
                 tracing::warn!(error = %crate::error::cause_chain(&e), "could not {what}")
             }

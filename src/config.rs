@@ -160,6 +160,11 @@ pub struct ServeConfig {
     #[arg(long, env = "POLL_WATERMARK_MAX_AGE_MS", default_value_t = 250, global = true,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub poll_watermark_max_age_ms: u64,
+    /// Best match first ranks at most this many matches, the newest; a query that
+    /// matches fewer is ranked exactly. 0 ranks every match, however many.
+    #[arg(long, env = "SEARCH_RANK_CANDIDATES", default_value_t = 2_000, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub search_rank_candidates: u32,
     /// A request's whole head must arrive within this many seconds of its first byte,
     /// however slowly it trickles; else the connection is closed.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10, global = true,
@@ -199,6 +204,7 @@ impl ServeConfig {
             rate_limit_burst: 200,
             trusted_proxies: Vec::new(),
             poll_watermark_max_age_ms: 250,
+            search_rank_candidates: 2_000,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_connections: 10_000,

@@ -112,7 +112,12 @@ async fn list_page(
         let ranking = app
             .rankings
             .get_or_rank(&app.db, request_key(uri), scopes, || {
-                repo::events::rank(&app.db, filter, &company_ids)
+                repo::events::rank(
+                    &app.db,
+                    filter,
+                    &company_ids,
+                    app.config.search_rank_candidates,
+                )
             })
             .await?;
         repo::events::ranked_page(&app.db, filter, &ranking).await?

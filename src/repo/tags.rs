@@ -18,12 +18,23 @@ pub struct TagUsage {
     pub latest: NaiveDate,
 }
 
-/// Tags, most used first (then alphabetical), optionally narrowed to a prefix; read
-/// from the counters the write path keeps (see the tag_stats migration).
+/// Tags, most used first (then alphabetical), optionally narrowed to a prefix: the
+/// folded counters plus what is still pending, in one statement (see the
+/// `tag_counts_pending` migration). A tag with pending changes gets its newest date from
+/// event_tags' key.
 #[tracing::instrument(skip_all)]
 pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiError> {
-    let mut qb =
-        QueryBuilder::<Postgres>::new("select tag, events, latest from tag_stats where events > 0");
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "with pending as (select tag, sum(delta) as delta from tag_stats_pending group by tag) \
+         select tag, events, latest from ( \
+             select coalesce(s.tag, p.tag) as tag, \
+                    coalesce(s.events, 0) + coalesce(p.delta, 0) as events, \
+                    case when p.tag is null then s.latest \
+                         else (select max(e.occurred_on) from event_tags e \
+                               where e.tag = coalesce(s.tag, p.tag)) end as latest \
+             from tag_stats s full join pending p on p.tag = s.tag) counted \
+         where events > 0",
+    );
     if let Some(prefix) = &filter.prefix {
         // The prefix is a validated tag, so it holds no LIKE wildcard.
         qb.push(" and tag like ").push_bind(format!("{prefix}%"));
@@ -31,4 +42,12 @@ pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiE
     qb.push(" order by events desc, tag asc limit ")
         .push_bind(i64::from(filter.limit));
     Ok(qb.build_query_as::<TagUsage>().fetch_all(db).await?)
+}
+
+/// Folds pending counter changes into the counters; returns how many tags changed.
+pub async fn fold_counts(db: &PgPool) -> Result<u64, ApiError> {
+    let folded: i32 = sqlx::query_scalar("select fold_tag_stats()")
+        .fetch_one(db)
+        .await?;
+    Ok(u64::try_from(folded).unwrap_or(0))
 }

@@ -237,7 +237,12 @@ async fn a_list_by_tag_stays_304_while_other_tags_change_and_not_when_its_own_do
     assert_bare_not_modified(&res, &etag);
 
     // A list without a tag shows every event, so it did change.
-    let all = app.get("/v1/events").await.header("etag").unwrap().to_owned();
+    let all = app
+        .get("/v1/events")
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
     app.get_with("/v1/events", &[("if-none-match", &all)])
         .await
         .assert_status(StatusCode::NOT_MODIFIED);
@@ -292,7 +297,9 @@ async fn change_notes_are_written_once_per_scope_and_purged_when_old() {
         .await
         .unwrap();
     assert_eq!(
-        industry_events::repo::changes::purge(&app.db).await.unwrap(),
+        industry_events::repo::changes::purge(&app.db)
+            .await
+            .unwrap(),
         3
     );
     let left: Vec<String> = sqlx::query_scalar("select scope from list_changes")

@@ -643,3 +643,42 @@ async fn a_reused_watermark_is_older_than_a_fresh_one_and_still_misses_nothing()
         .collect();
     assert_eq!(titles, ["Slow one", "Fast one"]);
 }
+
+#[tokio::test]
+async fn best_match_first_ranks_the_newest_candidates_when_capped_and_pages_them() {
+    let app = TestApp::with_config(|c| c.search_rank_candidates = 3).await;
+    let mut best = event("Anthropic Anthropic Anthropic", "2020-01-01", &[], "minor");
+    best["summary"] = json!("Anthropic, Anthropic, Anthropic.");
+    best["slug"] = json!("oldest-best");
+    app.create_event(best).await;
+    for (slug, day) in [
+        ("a", "2024-01-01"),
+        ("b", "2024-01-02"),
+        ("c", "2024-01-03"),
+    ] {
+        let mut body = event(&format!("About Anthropic {slug}"), day, &[], "minor");
+        body["slug"] = json!(slug);
+        app.create_event(body).await;
+    }
+    let ranked = slugs(&app, "q=anthropic").await;
+    assert_eq!(
+        ranked.len(),
+        3,
+        "only the three newest matches are ranked: {ranked:?}"
+    );
+    assert!(!ranked.contains(&"oldest-best".to_owned()));
+    let walked = walk(&app, "/v1/events?q=anthropic&limit=1").await;
+    let ranked_ids = ids(&app.get("/v1/events?q=anthropic").await.json());
+    assert_eq!(walked, ranked_ids, "pages walk the same ranking");
+
+    // A query matching no more than the cap is ranked exactly.
+    let exact = TestApp::with_config(|c| c.search_rank_candidates = 0).await;
+    let mut best = event("Anthropic Anthropic Anthropic", "2020-01-01", &[], "minor");
+    best["summary"] = json!("Anthropic, Anthropic, Anthropic.");
+    best["slug"] = json!("oldest-best");
+    exact.create_event(best).await;
+    let mut other = event("About Anthropic", "2024-01-01", &[], "minor");
+    other["slug"] = json!("newer");
+    exact.create_event(other).await;
+    assert_eq!(slugs(&exact, "q=anthropic").await, ["oldest-best", "newer"]);
+}

@@ -142,3 +142,108 @@ async fn tag_counters_match_the_events_after_concurrent_writes() {
         .collect();
     assert_eq!(served, expected);
 }
+
+/// What the events say, as `GET /v1/tags` should.
+async fn counted(app: &TestApp) -> Vec<(String, i64, String)> {
+    sqlx::query_as(
+        "select t, count(*), max(occurred_on)::text from events, unnest(tags) t \
+         where deleted_at is null group by t order by count(*) desc, t",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn served(app: &TestApp) -> Vec<(String, i64, String)> {
+    app.get("/v1/tags").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_owned(),
+                t["events"].as_i64().unwrap(),
+                t["latest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn counts_are_exact_whether_pending_changes_are_folded_or_not() {
+    use industry_events::repo::tags::fold_counts;
+    let app = TestApp::new().await;
+    let a = app
+        .create_event(event("A", "2024-01-01", &["ai", "cloud"], "minor"))
+        .await;
+    app.create_event(event("B", "2024-03-01", &["ai"], "minor"))
+        .await;
+    assert_eq!(served(&app).await, counted(&app).await, "all pending");
+    assert_eq!(fold_counts(&app.db).await.unwrap(), 2);
+    let pending: i64 = sqlx::query_scalar("select count(*) from tag_stats_pending")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+    assert_eq!(served(&app).await, counted(&app).await, "all folded");
+
+    // Half folded: a move in time (the newest date changes, the count does not), a
+    // delete, and a retag, with a fold in between.
+    let uri = format!("/v1/events/{}", a["id"].as_str().unwrap());
+    app.patch_json(&uri, json!({"occurred_on": "2024-06-01"}))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(served(&app).await[0], ("ai".into(), 2, "2024-06-01".into()));
+    fold_counts(&app.db).await.unwrap();
+    app.delete_with("/v1/events/b", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(served(&app).await, counted(&app).await);
+    app.patch_json(&uri, json!({"tags": ["chips"]}))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(served(&app).await, counted(&app).await);
+    fold_counts(&app.db).await.unwrap();
+    assert_eq!(
+        served(&app).await,
+        [("chips".to_owned(), 1, "2024-06-01".to_owned())]
+    );
+    let kept: Vec<String> = sqlx::query_scalar("select tag from tag_stats order by tag")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["chips"], "counters that reach zero go");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folding_while_writers_write_keeps_counts_exact() {
+    use industry_events::repo::tags::fold_counts;
+    let app = TestApp::new().await;
+    let writes = (0..24).map(|i| {
+        let app = &app;
+        async move {
+            let tags: &[&str] = if i % 2 == 0 { &["ai", "hot"] } else { &["hot"] };
+            app.create_event(event(
+                &format!("W{i}"),
+                &format!("2024-02-{:02}", i + 1),
+                tags,
+                "minor",
+            ))
+            .await;
+        }
+    });
+    let folds = async {
+        for _ in 0..10 {
+            fold_counts(&app.db).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    futures::future::join(futures::future::join_all(writes), folds).await;
+    assert_eq!(served(&app).await, counted(&app).await);
+    fold_counts(&app.db).await.unwrap();
+    assert_eq!(served(&app).await, counted(&app).await);
+    assert_eq!(
+        served(&app).await[0],
+        ("hot".into(), 24, "2024-02-24".into())
+    );
+}

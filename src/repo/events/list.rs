@@ -17,6 +17,8 @@ enum Select {
     Rows,
     /// Only each match's id and full-text score (see [`rank`]).
     Ranking,
+    /// Each match's id and text vector, to be scored by an outer query.
+    Candidates,
 }
 
 /// One event in a relevance ranking: its id and full-text score.
@@ -62,15 +64,49 @@ pub async fn list(
 /// be scored. Up to `limit + 1` entries, so [`ranked_page`] can tell whether a next page
 /// exists.
 #[tracing::instrument(skip_all)]
+///
+/// With `candidates` above zero, only the newest `candidates` matches (by `occurred_on`)
+/// are scored, so a query that matches most events costs a bounded amount; a query that
+/// matches fewer is ranked exactly.
 pub async fn rank(
     db: &PgPool,
     filter: &EventFilter,
     company_ids: &[Uuid],
+    candidates: u32,
 ) -> Result<Vec<Ranked>, ApiError> {
-    Ok(list_query(filter, company_ids, Select::Ranking)
-        .build_query_as::<Ranked>()
-        .fetch_all(db)
-        .await?)
+    let Some(q) = filter.q.as_deref().filter(|_| candidates > 0) else {
+        return Ok(list_query(filter, company_ids, Select::Ranking)
+            .build_query_as::<Ranked>()
+            .fetch_all(db)
+            .await?);
+    };
+    // The same filters, newest first, capped; then scored and keyset-paged by score.
+    let newest = EventFilter {
+        sort: EventSort::OccurredOnDesc,
+        limit: candidates.saturating_sub(1),
+        cursor: None,
+        ..filter.clone()
+    };
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "select c.id, ts_rank(c.search, websearch_to_tsquery('english', ",
+    );
+    qb.push_bind(q.to_owned()).push(")) as rank from (");
+    push_list_query(&mut qb, &newest, company_ids, Select::Candidates);
+    qb.push(") c");
+    if let Some(cursor) = &filter.cursor
+        && let CursorKey::Score(score) = cursor.key
+    {
+        qb.push(" where (ts_rank(c.search, websearch_to_tsquery('english', ")
+            .push_bind(q.to_owned())
+            .push(")), c.id) < (")
+            .push_bind(score)
+            .push("::real, ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    qb.push(" order by rank desc, c.id desc limit ")
+        .push_bind(i64::from(filter.limit) + 1);
+    Ok(qb.build_query_as::<Ranked>().fetch_all(db).await?)
 }
 
 /// The page `ranking` (from [`rank`]) describes: its events, read by id in one
@@ -139,6 +175,18 @@ fn list_query(
     company_ids: &[Uuid],
     select: Select,
 ) -> QueryBuilder<Postgres> {
+    let mut qb = QueryBuilder::<Postgres>::new("");
+    push_list_query(&mut qb, filter, company_ids, select);
+    qb
+}
+
+/// Pushes the list statement onto `qb`, so it can also be a subquery.
+fn push_list_query(
+    qb: &mut QueryBuilder<Postgres>,
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+    select: Select,
+) {
     let include_deleted = filter.updated_since.is_some();
     // "Latest events tagged X": walk event_tags' primary key (tag, occurred_on, event_id)
     // instead of the GIN index; see the migration's note.
@@ -154,11 +202,12 @@ fn list_query(
         ("e.occurred_on", "e.id")
     };
 
-    let mut qb = QueryBuilder::<Postgres>::new(match select {
+    qb.push(match select {
         Select::Rows => concat!("select ", event_columns!()),
         Select::Ranking => "select e.id",
+        Select::Candidates => "select e.id, e.search",
     });
-    if let Some(q) = &filter.q {
+    if let (Some(q), Select::Rows | Select::Ranking) = (&filter.q, select) {
         qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
             .push_bind(q.clone())
             .push(")) as rank");
@@ -244,7 +293,7 @@ fn list_query(
     if let Some(cursor) = &filter.cursor {
         // A row comparison, so the (key, id) index serves the seek.
         qb.push(" and (");
-        push_key_expr(&mut qb, filter, &key_expr);
+        push_key_expr(qb, filter, &key_expr);
         qb.push(format!(", {id_col}) {cmp} ("));
         match &cursor.key {
             CursorKey::Date(d) => qb.push_bind(*d),
@@ -261,11 +310,10 @@ fn list_query(
         // The selected score by name, so it is computed once a row.
         qb.push("rank");
     } else {
-        push_key_expr(&mut qb, filter, &key_expr);
+        push_key_expr(qb, filter, &key_expr);
     }
     qb.push(format!(" {dir}, {id_col} {dir} limit "))
         .push_bind(i64::from(filter.limit) + 1);
-    qb
 }
 
 /// Pushes the sort key expression; relevance needs the query bound again.
