@@ -45,9 +45,20 @@ pub async fn list(db: &PgPool, filter: &TagFilter) -> Result<Vec<TagUsage>, ApiE
 }
 
 /// Folds pending counter changes into the counters; returns how many tags changed.
+///
+/// The pending table is then vacuumed: every read of the counts scans it whole, and
+/// the rows just folded would otherwise linger as dead versions until autovacuum
+/// (measured: 167 pages of them after a burst of writes added half a millisecond to
+/// `GET /v1/tags`). `skip_locked`: when another server is vacuuming it, this one
+/// need not.
 pub async fn fold_counts(db: &PgPool) -> Result<u64, ApiError> {
     let folded: i32 = sqlx::query_scalar("select fold_tag_stats()")
         .fetch_one(db)
         .await?;
+    if folded > 0 {
+        sqlx::query("vacuum (skip_locked) tag_stats_pending")
+            .execute(db)
+            .await?;
+    }
     Ok(u64::try_from(folded).unwrap_or(0))
 }
