@@ -32,42 +32,28 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::new(database.pool.clone(), config.clone());
     // Background work, each task ending when the server stops.
+    let db = &database.pool;
     let mut background = vec![
         tokio::spawn(periodically(
             "forget expired idempotency keys",
             Duration::from_secs(600),
+            db.clone(),
             stopping.clone(),
-            {
-                let db = database.pool.clone();
-                move || {
-                    let db = db.clone();
-                    async move { repo::idempotency::purge_expired(&db).await }
-                }
-            },
+            |db| async move { repo::idempotency::purge_expired(&db).await },
         )),
         tokio::spawn(periodically(
             "fold pending tag counts",
             Duration::from_secs(1),
+            db.clone(),
             stopping.clone(),
-            {
-                let db = database.pool.clone();
-                move || {
-                    let db = db.clone();
-                    async move { repo::tags::fold_counts(&db).await }
-                }
-            },
+            |db| async move { repo::tags::fold_counts(&db).await },
         )),
         tokio::spawn(periodically(
             "forget old list change notes",
             Duration::from_secs(60),
+            db.clone(),
             stopping.clone(),
-            {
-                let db = database.pool.clone();
-                move || {
-                    let db = db.clone();
-                    async move { repo::changes::purge(&db).await }
-                }
-            },
+            |db| async move { repo::changes::purge(&db).await },
         )),
     ];
     if let Some(limiter) = state.rate_limiter.clone() {
@@ -92,15 +78,16 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     Ok(())
 }
 
-/// Runs `purge` every `period` until the server stops (several instances may all run
-/// it: each run deletes what is due, whoever runs it), logging what it removed.
+/// Runs `job` on the pool every `period` until the server stops (several instances may
+/// all run it: each run does what is due, whoever runs it), logging what it did.
 async fn periodically<F, Fut>(
     what: &'static str,
     period: Duration,
+    db: PgPool,
     mut stopping: tokio::sync::watch::Receiver<bool>,
-    mut purge: F,
+    job: F,
 ) where
-    F: FnMut() -> Fut,
+    F: Fn(PgPool) -> Fut,
     Fut: Future<Output = Result<u64, crate::error::ApiError>>,
 {
     let mut every = tokio::time::interval(period);
@@ -109,7 +96,7 @@ async fn periodically<F, Fut>(
             _ = every.tick() => {}
             _ = stopping.wait_for(|stop| *stop) => return,
         }
-        match purge().await {
+        match job(db.clone()).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "{what}"),
             Err(e) => {

@@ -14,11 +14,10 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 
 use super::extract::if_none_match;
-use super::snapshot_cache::SnapshotCache;
+use super::snapshot_cache::{Checked, SnapshotCache};
 use super::{AppState, respond};
 use crate::error::ApiError;
 use crate::model::ListScope;
-use crate::repo;
 
 /// At most this many lists are remembered.
 const CAPACITY: usize = 4096;
@@ -55,19 +54,12 @@ pub async fn conditional_list(
         return build.await;
     }
     let key = request_key(uri);
-    let snapshot = match app.lists.0.get(key) {
-        Some((since, etag)) => {
-            let (changed, now) = repo::changes::changed_since(&app.db, &since, scopes).await?;
-            if !changed {
-                app.lists.0.confirm(key, now.clone());
-                if if_none_match(headers, &etag) {
-                    metrics::counter!("list_cache_hits_total").increment(1);
-                    return Ok(respond::list_not_modified(&etag));
-                }
-            }
-            now
+    let snapshot = match app.lists.0.check(&app.db, key, scopes).await? {
+        Checked::Valid { value: etag, .. } if if_none_match(headers, &etag) => {
+            metrics::counter!("list_cache_hits_total").increment(1);
+            return Ok(respond::list_not_modified(&etag));
         }
-        None => repo::changes::snapshot(&app.db).await?,
+        Checked::Valid { snapshot, .. } | Checked::Stale(snapshot) => snapshot,
     };
     metrics::counter!("list_cache_misses_total").increment(1);
     let response = build.await?;

@@ -20,10 +20,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
-use super::snapshot_cache::SnapshotCache;
+use super::snapshot_cache::{Checked, SnapshotCache};
 use crate::error::ApiError;
 use crate::model::ListScope;
-use crate::repo;
 use crate::repo::events::Ranked;
 
 /// At most this many rankings are kept (a ranking is at most 101 ids and scores, so a
@@ -58,16 +57,9 @@ impl RankingCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<Ranked>, ApiError>>,
     {
-        let snapshot = match self.0.get(key) {
-            Some((since, slot)) => {
-                let (changed, now) = repo::changes::changed_since(db, &since, scopes).await?;
-                if !changed {
-                    self.0.confirm(key, now);
-                    return compute(&slot, rank).await;
-                }
-                now
-            }
-            None => repo::changes::snapshot(db).await?,
+        let snapshot = match self.0.check(db, key, scopes).await? {
+            Checked::Valid { value: slot, .. } => return compute(&slot, rank).await,
+            Checked::Stale(snapshot) => snapshot,
         };
         let slot = self.0.insert(key, snapshot, Slot::default());
         compute(&slot, rank).await

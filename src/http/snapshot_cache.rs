@@ -9,7 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::repo::changes::{NOTES_KEPT_FOR, Snapshot};
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+use crate::model::ListScope;
+use crate::repo::changes::{self, NOTES_KEPT_FOR, Snapshot};
 
 /// Only requests whose path and query fit in this many bytes are remembered, so a
 /// flood of distinct URLs costs at most the capacity times this.
@@ -22,6 +26,21 @@ const MAX_AGE: Duration = Duration::from_secs(NOTES_KEPT_FOR.as_secs() / 2);
 pub struct SnapshotCache<V> {
     capacity: usize,
     entries: Mutex<HashMap<String, Entry<V>>>,
+}
+
+/// What [`SnapshotCache::check`] found for a key.
+pub enum Checked<V> {
+    /// The remembered value is still right at `snapshot` (now).
+    Valid {
+        /// The value.
+        value: V,
+        /// The current snapshot.
+        snapshot: Snapshot,
+    },
+    /// Nothing usable is remembered; compute after `snapshot` (now) and [`insert`].
+    ///
+    /// [`insert`]: SnapshotCache::insert
+    Stale(Snapshot),
 }
 
 struct Entry<V> {
@@ -40,14 +59,36 @@ impl<V: Clone> SnapshotCache<V> {
     }
 
     /// The value remembered for `key` and its snapshot, unless it is too old to check.
-    pub fn get(&self, key: &str) -> Option<(Snapshot, V)> {
+    fn get(&self, key: &str) -> Option<(Snapshot, V)> {
         let entries = self.lock();
         let entry = entries.get(key)?;
         (entry.checked.elapsed() < MAX_AGE).then(|| (entry.snapshot.clone(), entry.value.clone()))
     }
 
+    /// Whether the value remembered for `key` is still right for a list that shows
+    /// `scopes`: one statement either way, which also gives the current snapshot.
+    pub async fn check(
+        &self,
+        db: &PgPool,
+        key: &str,
+        scopes: &[ListScope],
+    ) -> Result<Checked<V>, ApiError> {
+        let Some((since, value)) = self.get(key) else {
+            return Ok(Checked::Stale(changes::snapshot(db).await?));
+        };
+        let (changed, now) = changes::changed_since(db, &since, scopes).await?;
+        if changed {
+            return Ok(Checked::Stale(now));
+        }
+        self.confirm(key, now.clone());
+        Ok(Checked::Valid {
+            value,
+            snapshot: now,
+        })
+    }
+
     /// Records that the value for `key` was found still right at `snapshot`.
-    pub fn confirm(&self, key: &str, snapshot: Snapshot) {
+    fn confirm(&self, key: &str, snapshot: Snapshot) {
         if let Some(entry) = self.lock().get_mut(key) {
             entry.snapshot = snapshot;
             entry.checked = Instant::now();

@@ -607,17 +607,27 @@ async fn a_page_of_events_with_their_links_costs_the_same_few_statements_however
     assert!(count.get() <= 5, "{}", count.get());
 }
 
-#[tokio::test]
-async fn one_event_with_its_companies_and_deals_is_one_statement() {
-    let app = TestApp::new().await;
-    companies(&app).await;
+/// The five companies, the Amazon-Anthropic deal, and the event `linked` naming
+/// `companies` and the deal; returns the event as created.
+async fn linked_event(app: &TestApp, companies_json: Value) -> Value {
+    companies(app).await;
     app.post_json("/v1/partnerships", amazon_anthropic())
         .await
         .assert_status(StatusCode::CREATED);
     let mut body = event("Linked", "2024-01-01", &["linked"], "minor");
-    body["companies"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
+    body["companies"] = companies_json;
     body["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
-    let created = app.create_event(body).await;
+    app.create_event(body).await
+}
+
+#[tokio::test]
+async fn one_event_with_its_companies_and_deals_is_one_statement() {
+    let app = TestApp::new().await;
+    let created = linked_event(
+        &app,
+        json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]),
+    )
+    .await;
     let count = count_statements();
     let res = app.get("/v1/events/linked").await;
     let statements = count.get();
@@ -644,14 +654,7 @@ async fn one_event_with_its_companies_and_deals_is_one_statement() {
 #[tokio::test]
 async fn renaming_a_company_or_deal_shows_in_the_events_naming_it_and_changes_their_etag() {
     let app = TestApp::new().await;
-    companies(&app).await;
-    app.post_json("/v1/partnerships", amazon_anthropic())
-        .await
-        .assert_status(StatusCode::CREATED);
-    let mut body = event("Linked", "2024-01-01", &["linked"], "minor");
-    body["companies"] = json!([{"company": "amazon", "role": "investor"}]);
-    body["partnerships"] = json!(["amazon-anthropic-strategic-collaboration"]);
-    let created = app.create_event(body).await;
+    let created = linked_event(&app, json!([{"company": "amazon", "role": "investor"}])).await;
     let unrelated = app
         .create_event(event("Unrelated", "2024-01-02", &["other"], "minor"))
         .await;

@@ -120,27 +120,7 @@ async fn tag_counters_match_the_events_after_concurrent_writes() {
         }
     });
     futures::future::join_all(writes).await;
-    let expected: Vec<(String, i64, chrono::NaiveDate)> = sqlx::query_as(
-        "select t, count(*), max(occurred_on) from events, unnest(tags) t \
-         where deleted_at is null group by t order by count(*) desc, t",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    let served = app.get("/v1/tags").await.json();
-    let served: Vec<(String, i64, chrono::NaiveDate)> = served["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["tag"].as_str().unwrap().to_owned(),
-                t["events"].as_i64().unwrap(),
-                t["latest"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(served, expected);
+    assert_eq!(served(&app).await, counted(&app).await);
 }
 
 /// What the events say, as `GET /v1/tags` should.
