@@ -60,12 +60,19 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
         background.push(tokio::spawn(limiter.prune_until(stopping.clone())));
     }
     let fixed_plans = state.fixed_plans.clone();
+    let live = state.live.clone();
     let app = http::app(state);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
+    tokio::spawn({
+        let live = live.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            // Streams end now with a `retry:` hint, so the drain does not wait on them.
+            live.stop().await;
+        }
     });
     server::run(listener, app, &config, stopping).await;
+    live.stop().await;
     for task in background {
         let _ = task.await;
     }

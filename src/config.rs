@@ -154,12 +154,21 @@ pub struct ServeConfig {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true,
           value_parser = parse_proxy)]
     pub trusted_proxies: Vec<IpNet>,
-    /// How long a computed `Next-Updated-Since` is reused, in milliseconds: an older
-    /// watermark is still safe (polls may see a change twice, never zero times) and
-    /// saves a query a page under load; 0 computes it for every list.
-    #[arg(long, env = "POLL_WATERMARK_MAX_AGE_MS", default_value_t = 250, global = true,
-          value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    pub poll_watermark_max_age_ms: u64,
+    /// Most event streams (`/v1/events/stream`) open at once on this server; beyond
+    /// it, a 503 with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub max_streams: u32,
+    /// An event stream sends a comment at least this often, so proxies and clients
+    /// know it is alive.
+    #[arg(long, env = "STREAM_HEARTBEAT_SECS", default_value_t = 15, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stream_heartbeat_secs: u64,
+    /// Streams and long polls look for changes at least this often even when no
+    /// notification says so (one was lost, or a write was made outside the service).
+    #[arg(long, env = "STREAM_CATCH_UP_SECS", default_value_t = 5, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stream_catch_up_secs: u64,
     /// Best match first ranks at most this many matches, the newest; a query that
     /// matches fewer is ranked exactly. 0 ranks every match, however many.
     #[arg(long, env = "SEARCH_RANK_CANDIDATES", default_value_t = 2_000, global = true,
@@ -203,7 +212,9 @@ impl ServeConfig {
             rate_limit_rps: 0,
             rate_limit_burst: 200,
             trusted_proxies: Vec::new(),
-            poll_watermark_max_age_ms: 250,
+            max_streams: 10_000,
+            stream_heartbeat_secs: 15,
+            stream_catch_up_secs: 5,
             search_rank_candidates: 2_000,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
@@ -212,9 +223,14 @@ impl ServeConfig {
         }
     }
 
-    /// How long a computed poll watermark is reused.
-    pub fn poll_watermark_max_age(&self) -> Duration {
-        Duration::from_millis(self.poll_watermark_max_age_ms)
+    /// How often streams and long polls look for changes without being told to.
+    pub fn stream_catch_up(&self) -> Duration {
+        Duration::from_secs(self.stream_catch_up_secs)
+    }
+
+    /// How often an event stream sends a heartbeat.
+    pub fn stream_heartbeat(&self) -> Duration {
+        Duration::from_secs(self.stream_heartbeat_secs)
     }
 
     /// How long a request's head may take to arrive.

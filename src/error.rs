@@ -91,6 +91,14 @@ pub enum ApiError {
     /// answered on this one.
     #[error("the server has too many open connections; retry shortly")]
     TooManyConnections,
+    /// 503: this server already holds `MAX_STREAMS` event streams.
+    #[error(
+        "this server holds as many event streams as it may ({max}); retry shortly, perhaps on another instance"
+    )]
+    TooManyStreams {
+        /// `MAX_STREAMS`.
+        max: u32,
+    },
     /// 503: the request took longer than the configured timeout.
     #[error("the request took too long and was abandoned")]
     Timeout,
@@ -114,9 +122,11 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout | Self::TooManyConnections => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable(_)
+            | Self::NotReady(_)
+            | Self::Timeout
+            | Self::TooManyConnections
+            | Self::TooManyStreams { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +151,7 @@ impl ApiError {
             Self::NotReady(_) => "not-ready",
             Self::Timeout => "timeout",
             Self::TooManyConnections => "too-many-connections",
+            Self::TooManyStreams { .. } => "too-many-streams",
             Self::Internal(_) => "internal",
         }
     }
@@ -180,8 +191,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // A refused connection is the limits working, not a failure to look into.
-        let report = (status.is_server_error() && !matches!(self, Self::TooManyConnections))
-            .then(|| FailureReport(cause_chain(&self)));
+        let report = (status.is_server_error()
+            && !matches!(self, Self::TooManyConnections | Self::TooManyStreams { .. }))
+        .then(|| FailureReport(cause_chain(&self)));
         let problem = Problem {
             kind: format!("urn:problem:industry-events:{}", self.kind()),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -210,7 +222,11 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="industry-events""#),
                 );
             }
-            Self::Unavailable(_) | Self::NotReady(_) | Self::Timeout | Self::TooManyConnections => {
+            Self::Unavailable(_)
+            | Self::NotReady(_)
+            | Self::Timeout
+            | Self::TooManyConnections
+            | Self::TooManyStreams { .. } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),

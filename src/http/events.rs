@@ -2,6 +2,8 @@
 
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use std::time::Duration;
+
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,8 +14,11 @@ use super::list_cache::{conditional_list, request_key};
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
-use crate::model::list::events::{EVENT_LIST_PARAMS, EventListParams};
+use crate::model::list::events::{
+    EVENT_LIST_PARAMS, EventFilterParams, EventPagingParams, UpdatedSince,
+};
 use crate::model::list::params::QueryParams;
+use crate::model::position::Position;
 use crate::model::{
     Event, EventFilter, EventInput, EventListItem, EventSort, ListScope, ResourceKind,
 };
@@ -35,13 +40,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one, patch, delete))
         .routes(routes!(list_for_company))
+        .routes(routes!(super::event_stream::stream))
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventListParams),
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventFilterParams, EventPagingParams),
     responses(
         (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = EventPage,
-         headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."), ("Next-Updated-Since" = String, description = "Pass as `updated_since` in the next poll: nothing committed out of order is missed."))),
+         headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."), ("Next-Updated-Since" = String, description = "A position: pass it as `updated_since` (or a stream's `since`) to get exactly the changes this page did not show, none twice, whatever order transactions commit in. Every page of one walk gives the same."))),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list(
     State(app): State<AppState>,
@@ -57,20 +63,60 @@ async fn list(
             "needs `company`: the role a company took part in",
         ));
     }
+    let wait = long_poll_wait(&params, &filter)?;
     let scopes = ListScope::of_events(&filter);
-    conditional_list(
-        &app,
-        &headers,
-        &uri,
-        &scopes,
-        list_page(&app, &filter, &scopes, Vec::new(), &uri, &headers),
-    )
-    .await
+    let page = list_page(&app, &filter, &scopes, Vec::new(), &uri, &headers, wait);
+    if wait.is_some() {
+        // A long poll waits for a change; a remembered ETag would answer at once.
+        return page.await;
+    }
+    conditional_list(&app, &headers, &uri, &scopes, page).await
+}
+
+/// The longest `wait` a long poll may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The long-poll wait a request asks for (`wait=1..60`, with `updated_since`).
+fn long_poll_wait(
+    params: &QueryParams,
+    filter: &EventFilter,
+) -> Result<Option<Duration>, ApiError> {
+    let Some(text) = params.single("wait")? else {
+        return Ok(None);
+    };
+    let seconds: u64 = text
+        .parse()
+        .ok()
+        .filter(|s| (1..=MAX_WAIT.as_secs()).contains(s))
+        .ok_or_else(|| ApiError::bad_param("wait", "must be a whole number of seconds, 1 to 60"))?;
+    if filter.updated_since.is_none() {
+        return Err(ApiError::bad_param(
+            "wait",
+            "needs `updated_since`: a long poll waits for changes after a position",
+        ));
+    }
+    Ok(Some(Duration::from_secs(seconds)))
+}
+
+/// How long a request to `uri` may wait as a long poll, on top of the request timeout
+/// (zero for anything else); a malformed `wait` is refused by the handler.
+pub fn requested_wait(uri: &Uri) -> Duration {
+    if uri.path() != "/v1/events" && !uri.path().ends_with("/events") {
+        return Duration::ZERO;
+    }
+    uri.query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.strip_prefix("wait="))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_WAIT))
+        .max()
+        .unwrap_or(Duration::ZERO)
 }
 
 /// `GET /v1/companies/{ref}/events`: the company's events; every event filter applies.
 #[utoipa::path(get, path = "/v1/companies/{ref}/events", tag = "events",
-    params(RefParam, EventListParams),
+    params(RefParam, EventFilterParams, EventPagingParams),
     responses((status = 200, description = "The company's events.", body = EventPage),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]
 async fn list_for_company(
@@ -85,15 +131,19 @@ async fn list_for_company(
     // The path names a company: renaming it can make the path stop resolving.
     let mut scopes = ListScope::of_events(&filter);
     scopes.push(ListScope::Companies);
-    conditional_list(&app, &headers, &uri, &scopes, async {
+    let wait = long_poll_wait(&params, &filter)?;
+    let page = async {
         let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
-        list_page(&app, &filter, &scopes, vec![company], &uri, &headers).await
-    })
-    .await
+        list_page(&app, &filter, &scopes, vec![company], &uri, &headers, wait).await
+    };
+    if wait.is_some() {
+        return page.await;
+    }
+    conditional_list(&app, &headers, &uri, &scopes, page).await
 }
 
 /// Resolves the filter's companies (an unknown one is a 400 naming `company`), then
-/// answers one page.
+/// answers one page; a long poll (`wait`) whose page is empty waits for a change first.
 async fn list_page(
     app: &AppState,
     filter: &EventFilter,
@@ -101,41 +151,73 @@ async fn list_page(
     mut company_ids: Vec<Uuid>,
     uri: &Uri,
     headers: &HeaderMap,
+    wait: Option<Duration>,
 ) -> Result<Response, ApiError> {
     for reference in &filter.companies {
         company_ids
             .push(resolve::param_id(app, ResourceKind::Company, reference, "company").await?);
     }
-    // Before the page's snapshot is taken: see `repo::watermark::compute`.
-    let watermark = app.watermarks.get(&app.db).await?;
-    let page = if filter.sort == EventSort::Relevance && filter.updated_since.is_none() {
+    let origin = app.live.origin().await?;
+    if let Some(UpdatedSince::Position(since)) = &filter.updated_since
+        && since.origin != origin
+    {
+        return Err(ApiError::bad_param(
+            "updated_since",
+            "is a position from another database: reload the list without it",
+        ));
+    }
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    // Subscribed before the first read, so a change committed after it wakes the wait.
+    let mut changes = wait.map(|_| app.live.watch_changes());
+    let listed = loop {
+        let listed = read_page(app, filter, scopes, &company_ids, uri).await?;
+        let (Some(deadline), Some(changes)) = (deadline, changes.as_mut()) else {
+            break listed;
+        };
+        if !listed.page.items.is_empty() || tokio::time::Instant::now() >= deadline {
+            break listed;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    let mut response = respond::page(app, headers, uri, &listed.page)?;
+    if response.status() != StatusCode::OK {
+        return Ok(response);
+    }
+    // Outside the body (and so the ETag): it moves even when the list does not.
+    let next_since = Position::at(origin, listed.snapshot).to_string();
+    if let Ok(value) = HeaderValue::from_str(&next_since) {
+        response.headers_mut().insert(NEXT_UPDATED_SINCE, value);
+    }
+    Ok(response)
+}
+
+/// One read of the page `filter` asks for, with its snapshot.
+async fn read_page(
+    app: &AppState,
+    filter: &EventFilter,
+    scopes: &[ListScope],
+    company_ids: &[Uuid],
+    uri: &Uri,
+) -> Result<repo::events::Listed, ApiError> {
+    if filter.sort == EventSort::Relevance && filter.updated_since.is_none() {
         let ranking = app
             .rankings
             .get_or_rank(&app.db, request_key(uri), scopes, || {
                 repo::events::rank(
                     &app.db,
                     filter,
-                    &company_ids,
+                    company_ids,
                     app.config.search_rank_candidates,
                 )
             })
             .await?;
-        repo::events::ranked_page(&app.db, filter, &ranking).await?
+        repo::events::ranked_page(&app.db, filter, &ranking).await
     } else {
-        repo::events::list(&app.db, &app.fixed_plans, filter, &company_ids).await?
-    };
-    let mut response = respond::page(app, headers, uri, &page)?;
-    if response.status() != StatusCode::OK {
-        return Ok(response);
+        repo::events::list(&app.db, &app.fixed_plans, filter, company_ids).await
     }
-    // Outside the body (and so the ETag): it moves with time even when the list does not.
-    // One microsecond earlier because `updated_since` is exclusive.
-    let next_since = (watermark - chrono::Duration::microseconds(1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    if let Ok(value) = HeaderValue::from_str(&next_since) {
-        response.headers_mut().insert(NEXT_UPDATED_SINCE, value);
-    }
-    Ok(response)
 }
 
 /// `GET /v1/events/{ref}`.

@@ -7,11 +7,14 @@
 pub mod audit;
 pub mod client;
 pub mod companies;
+pub mod event_stream;
 pub mod events;
 pub mod extract;
+pub mod feeds;
 pub mod health;
 pub mod idempotency;
 pub mod list_cache;
+pub mod live;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
@@ -50,6 +53,7 @@ fn resource_routes() -> OpenApiRouter<AppState> {
         .merge(partnerships::routes())
         .merge(revisions::routes())
         .merge(tags::routes())
+        .merge(feeds::routes())
         .merge(audit::routes())
 }
 

@@ -37,13 +37,15 @@ where
     T::New: 'static,
 {
     let new = T::parse(body.clone())?;
-    idempotency::create(app, &actor.clone(), headers, T::KIND, &body, move |conn| {
+    let response = idempotency::create(app, &actor.clone(), headers, T::KIND, &body, move |conn| {
         Box::pin(async move {
             let record = records::create::<T>(conn, &actor, new).await?;
             respond::stored(StatusCode::CREATED, &record)
         })
     })
-    .await
+    .await?;
+    app.live.wrote();
+    Ok(response)
 }
 
 /// `PATCH {collection}/{ref}`: a JSON Merge Patch, honouring `If-Match`.
@@ -56,6 +58,8 @@ pub async fn patch<T: Table>(
 ) -> Result<Response, ApiError> {
     let reference = path.parse(T::KIND)?;
     let record = records::patch::<T>(&app.db, &actor, reference, if_match(headers), body).await?;
+    // Every write, of any resource: a renamed company or deal rewrites its events.
+    app.live.wrote();
     respond::written(StatusCode::OK, &record)
 }
 
@@ -68,5 +72,6 @@ pub async fn delete<T: Table>(
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse(T::KIND)?;
     records::delete::<T>(&app.db, &actor, reference, if_match(headers)).await?;
+    app.live.wrote();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::AppState;
@@ -45,16 +45,7 @@ pub fn resource<T: Stored + Serialize>(
     let etag = etag(value.id(), value.version());
     let updated_at = value.updated_at();
     let last_modified = updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let fresh = if request.contains_key(header::IF_NONE_MATCH) {
-        if_none_match(request, &etag)
-    } else {
-        request
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
-            .is_some_and(|since| updated_at.timestamp() <= since.timestamp())
-    };
-    let mut response = if fresh {
+    let mut response = if is_fresh(request, &etag, updated_at) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         json_response(StatusCode::OK, to_json(value)?)
@@ -63,6 +54,19 @@ pub fn resource<T: Stored + Serialize>(
     set(headers, header::ETAG, &etag);
     set(headers, header::LAST_MODIFIED, &last_modified);
     Ok(response)
+}
+
+/// Whether the client's copy is current: `If-None-Match` matches `etag`, or, without
+/// it, `If-Modified-Since` is no older than `updated_at` (to the second).
+pub fn is_fresh(request: &HeaderMap, etag: &str, updated_at: DateTime<Utc>) -> bool {
+    if request.contains_key(header::IF_NONE_MATCH) {
+        return if_none_match(request, etag);
+    }
+    request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+        .is_some_and(|since| updated_at.timestamp() <= since.timestamp())
 }
 
 /// The `{data, next_cursor}` body of a list.

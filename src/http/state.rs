@@ -6,10 +6,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use super::list_cache::ListCache;
+use super::live::Live;
 use super::ranking_cache::RankingCache;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
-use crate::repo::watermark::Watermarks;
 
 /// Shared state: one pointer, because every middleware layer and handler clones it
 /// for every request.
@@ -41,8 +41,8 @@ pub struct Shared {
     pub lists: Arc<ListCache>,
     /// Relevance rankings, each with the snapshot it was computed after.
     pub rankings: Arc<RankingCache>,
-    /// The polling watermark, reused for `POLL_WATERMARK_MAX_AGE_MS`.
-    pub watermarks: Arc<Watermarks>,
+    /// Streams, long polls and the signals between instances.
+    pub live: Arc<Live>,
 }
 
 impl AppState {
@@ -51,9 +51,10 @@ impl AppState {
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
         Self(Arc::new(Shared {
             fixed_plans: crate::db::fixed_plan_pool(&db),
+            live: Arc::new(Live::new(db.clone(), config.stream_catch_up())),
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
-            watermarks: Arc::new(Watermarks::new(config.poll_watermark_max_age())),
+
             config: Arc::new(config),
             metrics: super::metrics::handle(),
             lists: Arc::default(),

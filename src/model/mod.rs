@@ -14,6 +14,7 @@ pub mod money;
 pub mod partnership;
 pub mod party;
 pub mod patch;
+pub mod position;
 pub mod record;
 pub mod resource;
 pub mod role;

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::Slug;
+
 /// The kinds of record the service stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +39,26 @@ impl ResourceKind {
             Self::Company => "companies",
             Self::Partnership => "partnerships",
         }
+    }
+
+    /// Words a slug of this kind may not be, because they name routes under the
+    /// collection (`/v1/events/stream`): a record with that slug could not be read by it.
+    pub fn reserved_slugs(self) -> &'static [&'static str] {
+        match self {
+            Self::Event => &["stream", "export", "import", "timeline"],
+            Self::Company | Self::Partnership => &[],
+        }
+    }
+
+    /// Refuses a chosen slug that is one of [`Self::reserved_slugs`].
+    pub fn allow_slug(self, slug: Slug) -> Result<Slug, String> {
+        if self.reserved_slugs().contains(&slug.as_str()) {
+            return Err(format!(
+                "`{slug}` is reserved: it names a route under {}",
+                self.collection()
+            ));
+        }
+        Ok(slug)
     }
 
     /// The collection's path: `/v1/events`.

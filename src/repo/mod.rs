@@ -13,10 +13,10 @@ pub mod graph;
 pub mod health;
 pub mod idempotency;
 pub mod partnerships;
+pub mod positions;
 pub mod records;
 pub mod tags;
 pub mod tokens;
-pub mod watermark;
 
 /// Whether `error` is a unique violation of `constraint`.
 pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
@@ -98,6 +98,10 @@ pub async fn pick_slug(
     let base = Slug::from_title(source).unwrap_or_else(|| Slug::fallback(kind.singular()));
     if current == Some(base.as_str()) {
         return Ok(base);
+    }
+    if kind.reserved_slugs().contains(&base.as_str()) {
+        let simple = id.simple().to_string();
+        return Ok(base.with_suffix(&simple[simple.len() - 8..]));
     }
     let holder: Option<Uuid> = sqlx::query_scalar(slug_holder_sql(kind))
         .bind(base.as_str())

@@ -553,8 +553,7 @@ async fn a_named_company_cannot_be_deleted_and_the_409_says_how_many_refer_to_it
 
 #[tokio::test]
 async fn a_page_of_events_with_their_links_costs_the_same_few_statements_however_long() {
-    // The polling watermark is computed by the first page, then reused.
-    let app = TestApp::with_config(|c| c.poll_watermark_max_age_ms = 60_000).await;
+    let app = TestApp::new().await;
     companies(&app).await;
     app.post_json("/v1/partnerships", amazon_anthropic())
         .await

@@ -135,9 +135,17 @@ thread_local! {
 /// Counts sqlx's statement events on threads that asked for it (see [`count_statements`]).
 struct StatementCounter;
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
+impl<S> tracing_subscriber::Layer<S> for StatementCounter
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        // The live tasks (stream hub, notifications) run on the test's thread too, but
+        // are not the requests being counted.
+        let background = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "live"));
+        if event.metadata().target() == "sqlx::query" && !background {
             STATEMENTS.with(|counter| {
                 if let Some(counter) = counter.borrow().as_ref() {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -283,6 +291,8 @@ impl Drop for StatementCount {
 /// The service on a fresh database, with a `write` token ready.
 pub struct TestApp {
     pub router: Router,
+    /// The state the router was built from (its live tasks, caches).
+    pub state: AppState,
     pub db: PgPool,
     pub write_token: String,
     /// Held so the database lives as long as the app, and is dropped with it.
@@ -302,10 +312,12 @@ impl TestApp {
         let db = database.migrated_pool().await;
         let mut config = ServeConfig::defaults();
         change(&mut config);
-        let router = app(AppState::new(db.clone(), config));
+        let state = AppState::new(db.clone(), config);
+        let router = app(state.clone());
         let write_token = mint(&db, "test-writer", Scope::Write).await;
         Self {
             router,
+            state,
             db,
             write_token,
             _database: database,

@@ -5,7 +5,9 @@
 use utoipa::Modify;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, RefOr};
 
@@ -102,6 +104,28 @@ fn merge_patch_of(input: &Object) -> Object {
     patch
 }
 
+/// A position (see `model::position`), or for `updated_since` also an RFC 3339 time.
+fn position_schema(or_time: bool) -> RefOr<Schema> {
+    let position = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(crate::model::position::POSITION_PATTERN))
+        .description(Some(
+            "A position: `Next-Updated-Since`, or a stream message's id.",
+        ))
+        .build();
+    if !or_time {
+        return Schema::Object(position).into();
+    }
+    let time = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some(
+            "A time: changes by transactions that started after it.",
+        ))
+        .build();
+    Schema::OneOf(OneOfBuilder::new().item(position).item(time).build()).into()
+}
+
 fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
@@ -139,6 +163,9 @@ fn conventions_for(path: &str, item: &mut PathItem) {
             let RefOr::T(parameter) = parameter else {
                 continue;
             };
+            if parameter.name == "updated_since" || parameter.name == "since" {
+                parameter.schema = Some(position_schema(parameter.name == "updated_since"));
+            }
             if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
                 // A header is absent or a string, never null.
                 parameter.required = utoipa::openapi::Required::False;

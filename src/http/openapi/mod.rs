@@ -43,6 +43,7 @@ use schemas::Problem;
         (name = "companies", description = "Who took part."),
         (name = "partnerships", description = "The deals between them."),
         (name = "tags", description = "Tags by use."),
+        (name = "feeds", description = "Atom and JSON Feed for feed readers."),
         (name = "audit", description = "Who changed what."),
         (name = "operations", description = "Health, readiness, metrics, this document.")
     )

@@ -10,7 +10,7 @@ use crate::model::fields::{self, MAX_SUMMARY_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, O
 use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
 use crate::model::schema::{HttpUrl, RefText, SlugText, TagName};
 use crate::model::tag::{Tag, parse_tags};
-use crate::model::{FieldError, Ref, Slug};
+use crate::model::{FieldError, Ref, ResourceKind, Slug};
 
 /// The most sources one event may cite.
 pub const MAX_SOURCES: usize = 20;
@@ -177,7 +177,9 @@ impl NewEvent {
     pub fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
         let mut r = ObjectReader::new(value)?;
         let slug = r.optional("slug", |v| {
-            fields::text(v, 200).and_then(|s| Slug::parse(&s))
+            fields::text(v, 200)
+                .and_then(|s| Slug::parse(&s))
+                .and_then(|slug| ResourceKind::Event.allow_slug(slug))
         });
         let title = r.required("title", |v| fields::non_blank_text(v, MAX_TITLE_LEN));
         let occurred_on = r.required("occurred_on", fields::date);

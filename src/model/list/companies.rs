@@ -216,6 +216,7 @@ mod tests {
             fingerprint: events.fingerprint(),
             key: CursorKey::Text("x".into()),
             id: Uuid::nil(),
+            upto: None,
         };
         assert_eq!(CompanyCursor::decode(&event_cursor.encode()), None);
         use base64::Engine;

@@ -9,9 +9,12 @@ use uuid::Uuid;
 
 use super::sort::EventSort;
 use crate::model::fields::parse_date;
+use crate::model::position::Snapshot;
 
 /// The format version written into every cursor.
 const VERSION: &str = "e1";
+/// The format version of a cursor that also carries its walk's snapshot.
+const VERSION_WITH_SNAPSHOT: &str = "e2";
 
 /// The sort key of the last row of a page.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,10 @@ pub struct Cursor {
     pub key: CursorKey,
     /// The id of the last row (the tie-breaker).
     pub id: Uuid,
+    /// The snapshot of the walk's first page: every page of one walk hands over the same
+    /// `Next-Updated-Since`, and a walk through the changes since a position shows
+    /// only changes this snapshot saw (later ones are the next poll's).
+    pub upto: Option<Snapshot>,
 }
 
 impl Cursor {
@@ -51,17 +58,34 @@ impl Cursor {
             CursorKey::Rank(r) => format!("r{r}"),
             CursorKey::Score(f) => format!("f{:08x}", f.to_bits()),
         };
-        encode_token(
-            VERSION,
-            self.fingerprint,
-            self.id,
-            &format!("{}:{key}", self.sort.code()),
-        )
+        let key = format!("{}:{key}", self.sort.code());
+        match &self.upto {
+            None => encode_token(VERSION, self.fingerprint, self.id, &key),
+            // The snapshot goes first: it holds no `|`, a title key may.
+            Some(upto) => encode_token(
+                VERSION_WITH_SNAPSHOT,
+                self.fingerprint,
+                self.id,
+                &format!("{upto}|{key}"),
+            ),
+        }
     }
 
     /// Reads a cursor; `None` for anything this service did not produce.
     pub fn decode(text: &str) -> Option<Self> {
-        let (fingerprint, id, key) = decode_token(text, VERSION)?;
+        let (fingerprint, id, key, upto) = match decode_token(text, VERSION) {
+            Some((fingerprint, id, key)) => (fingerprint, id, key, None),
+            None => {
+                let (fingerprint, id, key) = decode_token(text, VERSION_WITH_SNAPSHOT)?;
+                let (upto, key) = key.split_once('|')?;
+                (
+                    fingerprint,
+                    id,
+                    key.to_owned(),
+                    Some(Snapshot::parse(upto)?),
+                )
+            }
+        };
         let (sort, key) = key.split_once(':')?;
         let sort = EventSort::from_code(sort)?;
         let (tag, value) = (key.get(..1)?, key.get(1..)?);
@@ -85,6 +109,7 @@ impl Cursor {
             fingerprint,
             key,
             id,
+            upto,
         })
     }
 }
@@ -154,8 +179,14 @@ mod tests {
                 fingerprint: 0xdead_beef,
                 key,
                 id,
+                upto: None,
             };
-            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor.clone()));
+            let walking = Cursor {
+                upto: Snapshot::parse("812:820:813,815"),
+                ..cursor
+            };
+            assert_eq!(Cursor::decode(&walking.encode()), Some(walking));
         }
     }
 

@@ -9,11 +9,31 @@ use super::params::QueryParams;
 use super::sort::{EventSort, EventSortParam};
 use super::{parse_limit, parse_timestamp};
 use crate::model::event::{Category, Significance};
+use crate::model::position::Position;
 use crate::model::role::Role;
 use crate::model::schema::{RefText, TagName};
 use crate::model::{ParamError, Ref, Tag, fields};
 
-/// Every parameter the event list accepts.
+/// The filters of the event list ([`EventFilterParams`]), which streams and feeds
+/// take too.
+pub const EVENT_FILTER_PARAMS: &[&str] = &[
+    "tag",
+    "any_tag",
+    "company",
+    "role",
+    "exclude_tag",
+    "category",
+    "significance",
+    "min_significance",
+    "from",
+    "to",
+    "q",
+];
+
+/// The event list's parameters that are not filters ([`EventPagingParams`]).
+pub const EVENT_PAGING_PARAMS: &[&str] = &["updated_since", "sort", "limit", "cursor", "wait"];
+
+/// Every parameter the event list accepts: the filters, then the paging ones.
 pub const EVENT_LIST_PARAMS: &[&str] = &[
     "tag",
     "any_tag",
@@ -30,14 +50,15 @@ pub const EVENT_LIST_PARAMS: &[&str] = &[
     "sort",
     "limit",
     "cursor",
+    "wait",
 ];
 
-/// The parameters of an event list. Repeatable parameters take repeats and
+/// The filters of an event list. Repeatable parameters take repeats and
 /// comma-separated values, at most 20.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub struct EventListParams {
+pub struct EventFilterParams {
     /// The event has ALL of these tags.
     #[param(max_items = 20)]
     tag: Option<Vec<TagName>>,
@@ -70,8 +91,18 @@ pub struct EventListParams {
         pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
     )]
     q: Option<String>,
-    /// Only events changed after this time, deletions included as tombstones.
-    updated_since: Option<DateTime<Utc>>,
+}
+
+/// How an event list is paged and polled.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EventPagingParams {
+    /// Only events changed after this position (a `Next-Updated-Since`, a stream
+    /// message's id) or, less exactly, this RFC 3339 time; deletions included as
+    /// tombstones.
+    #[param(max_length = 8000)]
+    updated_since: Option<String>,
     /// The order; ties are broken by id.
     sort: Option<EventSortParam>,
     /// Page size.
@@ -80,6 +111,59 @@ pub struct EventListParams {
     /// The previous page's `next_cursor`, with every other parameter unchanged.
     #[param(max_length = 4000)]
     cursor: Option<String>,
+    /// Long poll, with `updated_since`: when nothing matching has changed, wait up to
+    /// this many seconds for a change before answering.
+    #[param(minimum = 1, maximum = 60)]
+    wait: Option<u32>,
+}
+
+/// Where an incremental poll starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdatedSince {
+    /// After a position: exactly the changes it did not see.
+    Position(Position),
+    /// After a time: changes by transactions that started after it. A transaction
+    /// that started earlier and committed later is missed; positions are exact.
+    Time(DateTime<Utc>),
+}
+
+impl UpdatedSince {
+    /// Reads `updated_since`: a position, else an RFC 3339 timestamp.
+    pub fn parse(text: &str) -> Result<Self, ParamError> {
+        if let Some(position) = Position::parse(text) {
+            return Ok(Self::Position(position));
+        }
+        if Position::looks_like(text) {
+            return Err(ParamError::new(
+                "updated_since",
+                "is not a position this service issued",
+            ));
+        }
+        parse_timestamp(text).map(Self::Time).map_err(|_| {
+            ParamError::new(
+                "updated_since",
+                "must be a position (a `Next-Updated-Since` header or a stream message id) \
+                 or an RFC 3339 timestamp",
+            )
+        })
+    }
+
+    /// The position, if this is one.
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            Self::Position(p) => Some(p),
+            Self::Time(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UpdatedSince {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Position(p) => p.fmt(f),
+            Self::Time(t) => write!(f, "{}", t.timestamp_micros()),
+        }
+    }
 }
 
 /// A validated event list request.
@@ -108,7 +192,7 @@ pub struct EventFilter {
     /// Web-search syntax full-text query.
     pub q: Option<String>,
     /// Only events changed after this; includes tombstones.
-    pub updated_since: Option<DateTime<Utc>>,
+    pub updated_since: Option<UpdatedSince>,
     /// The order.
     pub sort: EventSort,
     /// Page size.
@@ -146,7 +230,7 @@ impl EventFilter {
 
         let updated_since = params
             .single("updated_since")?
-            .map(|s| parse_timestamp(s).map_err(|m| ParamError::new("updated_since", m)))
+            .map(UpdatedSince::parse)
             .transpose()?;
 
         let sort = match params.single("sort")? {
@@ -233,7 +317,7 @@ impl EventFilter {
             self.from,
             self.to,
             self.q,
-            self.updated_since.map(|t| t.timestamp_micros()),
+            self.updated_since.as_ref().map(UpdatedSince::to_string),
             self.sort.code(),
         );
         super::cursor::fingerprint_of(&canonical)
@@ -250,11 +334,14 @@ mod tests {
 
     #[test]
     fn the_documented_parameters_are_the_accepted_ones() {
-        let documented: Vec<String> = EventListParams::into_params(|| None)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        assert_eq!(documented, EVENT_LIST_PARAMS);
+        let names = |params: Vec<utoipa::openapi::path::Parameter>| -> Vec<String> {
+            params.into_iter().map(|p| p.name).collect()
+        };
+        let filters = names(EventFilterParams::into_params(|| None));
+        let paging = names(EventPagingParams::into_params(|| None));
+        assert_eq!(filters, EVENT_FILTER_PARAMS);
+        assert_eq!(paging, EVENT_PAGING_PARAMS);
+        assert_eq!([filters, paging].concat(), EVENT_LIST_PARAMS);
     }
 
     fn filter(query: &str) -> Result<EventFilter, ParamError> {
@@ -312,6 +399,7 @@ mod tests {
             fingerprint: f.fingerprint(),
             key: CursorKey::Date(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()),
             id: uuid::Uuid::nil(),
+            upto: None,
         }
         .encode();
         assert!(filter(&format!("tag=ai&limit=5&cursor={cursor}")).is_ok());

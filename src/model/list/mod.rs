@@ -5,6 +5,7 @@ pub mod audit;
 pub mod companies;
 pub mod cursor;
 pub mod events;
+pub mod matching;
 pub mod params;
 pub mod partnerships;
 pub mod scope;

@@ -1,13 +1,18 @@
 //! The event list: one statement built from the filter, keyset-paged, on the pool
 //! whose plans suit it.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use anyhow::anyhow;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::row::{EventRow, event_columns};
 use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
+use crate::model::list::events::UpdatedSince;
+use crate::model::position::Snapshot;
 use crate::model::{Cursor, EventFilter, EventListItem, EventSort, Page, Tag};
+use crate::repo::positions::push_unseen_by;
 use crate::repo::{keyset_page, tag_strings};
 
 /// What a list statement selects.
@@ -30,33 +35,80 @@ pub struct Ranked {
     pub rank: f32,
 }
 
+/// A page and the snapshot it was read under.
+#[derive(Debug)]
+pub struct Listed {
+    /// The page.
+    pub page: Page<EventListItem>,
+    /// The snapshot of the walk: the first page's (every page of a walk reports the
+    /// same), read by the very statement that read the page, so a poll that goes on from
+    /// it sees exactly the changes this page did not.
+    pub snapshot: Snapshot,
+}
+
 /// A page of events (and, for `updated_since`, tombstones) matching `filter`, with
-/// their companies and deals: one statement whatever the page size.
-/// `company_ids` are `filter.companies`, resolved by the caller. The dashboard's
-/// queries, whose plan cannot depend on the parameters (see [`plan_is_fixed`]), run
-/// on `fixed_plans`; the rest on `db`.
+/// their companies and deals, and the snapshot it was read under: one statement
+/// whatever the page size. `company_ids` are `filter.companies`, resolved by the
+/// caller. The dashboard's queries, whose plan cannot depend on the parameters (see
+/// [`plan_is_fixed`]), run on `fixed_plans`; the rest on `db`.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     db: &PgPool,
     fixed_plans: &PgPool,
     filter: &EventFilter,
     company_ids: &[Uuid],
-) -> Result<Page<EventListItem>, ApiError> {
+) -> Result<Listed, ApiError> {
     let pool = if plan_is_fixed(filter, company_ids) {
         fixed_plans
     } else {
         db
     };
-    let rows = list_query(filter, company_ids, Select::Rows)
-        .build_query_as::<EventRow>()
-        .fetch_all(pool)
-        .await?;
-    let (rows, next) = keyset_page(rows, filter.limit, |row| row.cursor(filter));
+    let mut qb = QueryBuilder::<Postgres>::new(WITH_SNAPSHOT_HEAD);
+    push_list_query(&mut qb, filter, company_ids, Select::Rows);
+    qb.push(WITH_SNAPSHOT_TAIL);
+    let (now, rows) = rows_with_snapshot(qb.build().fetch_all(pool).await?)?;
+    let walk = filter
+        .cursor
+        .as_ref()
+        .and_then(|c| c.upto.clone())
+        .unwrap_or(now);
+    let (rows, next) = keyset_page(rows, filter.limit, |row| Cursor {
+        upto: Some(walk.clone()),
+        ..row.cursor(filter)
+    });
     let items = rows
         .into_iter()
         .map(EventRow::into_list_item)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { items, next })
+    Ok(Listed {
+        page: Page { items, next },
+        snapshot: walk,
+    })
+}
+
+/// Wraps a statement so it always returns a row, carrying the statement's snapshot,
+/// even when it matches nothing. The subquery has a `LIMIT`, so it is never flattened,
+/// and a join `on true` can only be a nested loop, whose rows come out in the
+/// subquery's order.
+const WITH_SNAPSHOT_HEAD: &str = "select pg_current_snapshot()::text as snapshot_now, p.* \
+     from (values (1)) as one left join lateral (";
+/// The end of [`WITH_SNAPSHOT_HEAD`].
+const WITH_SNAPSHOT_TAIL: &str = ") as p on true";
+
+/// The snapshot and the event rows of a statement wrapped by [`WITH_SNAPSHOT_HEAD`].
+fn rows_with_snapshot(rows: Vec<PgRow>) -> Result<(Snapshot, Vec<EventRow>), ApiError> {
+    let text: String = rows
+        .first()
+        .ok_or_else(|| anyhow!("a wrapped list statement returned no row"))?
+        .try_get("snapshot_now")?;
+    let snapshot = Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
+            events.push(EventRow::from_row(row)?);
+        }
+    }
+    Ok((snapshot, events))
 }
 
 /// The page of a relevance-ordered list (`filter.sort` is [`EventSort::Relevance`]) as
@@ -110,35 +162,39 @@ pub async fn rank(
 }
 
 /// The page `ranking` (from [`rank`]) describes: its events, read by id in one
-/// statement, in the ranking's order. An event deleted since the ranking was made is
-/// left out.
+/// statement, in the ranking's order, with that statement's snapshot. An event deleted
+/// since the ranking was made is left out.
 #[tracing::instrument(skip_all)]
 pub async fn ranked_page(
     db: &PgPool,
     filter: &EventFilter,
     ranking: &[Ranked],
-) -> Result<Page<EventListItem>, ApiError> {
+) -> Result<Listed, ApiError> {
     let (entries, next) = keyset_page(ranking.to_vec(), filter.limit, |last| Cursor {
         sort: filter.sort,
         fingerprint: filter.fingerprint(),
         key: CursorKey::Score(last.rank),
         id: last.id,
+        upto: None,
     });
     let ids: Vec<Uuid> = entries.iter().map(|r| r.id).collect();
-    let rows = sqlx::query_as::<_, EventRow>(concat!(
-        "select ",
-        event_columns!(),
-        " from unnest($1::uuid[]) with ordinality as k (id, n) join events e on e.id = k.id \
-         where e.deleted_at is null order by k.n"
-    ))
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
+    let mut qb = QueryBuilder::<Postgres>::new(WITH_SNAPSHOT_HEAD);
+    qb.push(concat!("select ", event_columns!(), " from unnest("))
+        .push_bind(ids)
+        .push(
+            "::uuid[]) with ordinality as k (id, n) join events e on e.id = k.id \
+         where e.deleted_at is null order by k.n limit 100",
+        )
+        .push(WITH_SNAPSHOT_TAIL);
+    let (snapshot, rows) = rows_with_snapshot(qb.build().fetch_all(db).await?)?;
     let items = rows
         .into_iter()
         .map(EventRow::into_list_item)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { items, next })
+    Ok(Listed {
+        page: Page { items, next },
+        snapshot,
+    })
 }
 
 /// Whether the list statement for `filter` has one right plan whatever its
@@ -272,8 +328,21 @@ fn push_list_query(
             .push_bind(q.clone())
             .push(")");
     }
-    if let Some(since) = filter.updated_since {
-        qb.push(" and e.updated_at > ").push_bind(since);
+    match &filter.updated_since {
+        Some(UpdatedSince::Time(since)) => {
+            qb.push(" and e.updated_at > ").push_bind(*since);
+        }
+        Some(UpdatedSince::Position(since)) => {
+            push_unseen_by(qb, since);
+            // Later pages of the walk show only what its first page's snapshot saw:
+            // later changes are the next poll's, so none is handed over twice.
+            if let Some(upto) = filter.cursor.as_ref().and_then(|c| c.upto.as_ref()) {
+                qb.push(" and pg_visible_in_snapshot(e.xid, ")
+                    .push_bind(upto.to_string())
+                    .push("::pg_snapshot)");
+            }
+        }
+        None => {}
     }
 
     let key_expr: String = match filter.sort {

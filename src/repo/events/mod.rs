@@ -1,5 +1,6 @@
 //! SQL for events: lookups and the storage steps of writes (the list is in [`list`]).
 
+pub mod changes;
 mod list;
 mod row;
 
@@ -14,7 +15,7 @@ use super::{graph, tag_strings};
 use crate::error::ApiError;
 use crate::model::role::Role;
 use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
-pub use list::{Ranked, list, rank, ranked_page};
+pub use list::{Listed, Ranked, list, rank, ranked_page};
 use row::{EventRow, event_columns, event_values, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;

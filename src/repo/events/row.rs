@@ -126,6 +126,7 @@ impl EventRow {
             fingerprint: filter.fingerprint(),
             key,
             id: self.id,
+            upto: None,
         }
     }
 }

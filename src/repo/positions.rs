@@ -1,0 +1,47 @@
+//! Positions in SQL: which rows a position has not seen, and the database's origin
+//! (see [`crate::model::position`]).
+
+use sqlx::{PgExecutor, Postgres, QueryBuilder};
+
+use crate::error::ApiError;
+use crate::model::position::{Position, Snapshot};
+use anyhow::anyhow;
+
+/// The origin written into this database's positions.
+pub async fn origin(db: impl PgExecutor<'_>) -> Result<String, ApiError> {
+    Ok(
+        sqlx::query_scalar("select origin from position_origin limit 1")
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// The current snapshot: a position at it has seen every change committed so far.
+pub async fn current(db: impl PgExecutor<'_>) -> Result<Snapshot, ApiError> {
+    let text: String = sqlx::query_scalar("select pg_current_snapshot()::text")
+        .fetch_one(db)
+        .await?;
+    Ok(Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?)
+}
+
+/// Pushes ` and <the row e was written by a transaction `since` did not see>`. Every
+/// such row's transaction is at or after the snapshot's xmin, which is what makes the
+/// `(xid, id)` index serve it.
+pub fn push_unseen_by(qb: &mut QueryBuilder<Postgres>, since: &Position) {
+    let seen = since.seen.to_string();
+    qb.push(" and e.xid >= pg_snapshot_xmin(")
+        .push_bind(seen.clone())
+        .push("::pg_snapshot) and not (pg_visible_in_snapshot(e.xid, ")
+        .push_bind(seen)
+        .push("::pg_snapshot)");
+    if let Some(walk) = &since.walk {
+        qb.push(" or (pg_visible_in_snapshot(e.xid, ")
+            .push_bind(walk.upto.to_string())
+            .push("::pg_snapshot) and (e.xid, e.id) <= (")
+            .push_bind(walk.last.0.to_string())
+            .push("::xid8, ")
+            .push_bind(walk.last.1)
+            .push("))");
+    }
+    qb.push(")");
+}
