@@ -8,13 +8,16 @@ its `created` message. Also reads the server's `/metrics` before and after, to r
 how many change reads (statements) the hub ran per write.
 
 Usage: python3 bench/streams.py BASE_URL TOKEN [STREAMS] [FILTERS] [WRITES] [INTERVAL]
-Prints one JSON object. Standard library only.
+With WRITE_URL set, the writes go to that instance instead (the streams stay on
+BASE_URL): the path through PostgreSQL's NOTIFY. Prints one JSON object. Standard library
+only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -27,6 +30,7 @@ FILTERS = int(sys.argv[4]) if len(sys.argv) > 4 else 100
 WRITES = int(sys.argv[5]) if len(sys.argv) > 5 else 100
 INTERVAL = float(sys.argv[6]) if len(sys.argv) > 6 else 0.1
 HOST = urllib.parse.urlsplit(BASE)
+WRITE_BASE = os.environ.get("WRITE_URL", BASE)
 RUN = str(int(time.time()))
 
 sent_at: dict[str, float] = {}
@@ -81,7 +85,7 @@ def post(title: str, tag: str) -> None:
     body = json.dumps({"title": title, "occurred_on": "2024-01-01", "category": "industry",
                        "significance": "minor", "tags": [tag]}).encode()
     request = urllib.request.Request(
-        BASE + "/v1/events", data=body, method="POST",
+        WRITE_BASE + "/v1/events", data=body, method="POST",
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -117,6 +121,7 @@ async def main() -> None:
 
     print(json.dumps({
         "streams": STREAMS, "filters": FILTERS, "writes": WRITES,
+        "writes_to": "another instance" if WRITE_BASE != BASE else "the same instance",
         "writes_per_second": round(WRITES / elapsed, 1),
         "messages_expected": expected, "messages_received": received,
         "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),

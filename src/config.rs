@@ -169,6 +169,11 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAM_CATCH_UP_SECS", default_value_t = 5, global = true,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stream_catch_up_secs: u64,
+    /// A stream more than this many changed events behind (resuming from long ago) gets
+    /// a `reset` instead of a replay: reload the list, then follow.
+    #[arg(long, env = "STREAM_MAX_REPLAY", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub stream_max_replay: u32,
     /// Best match first ranks at most this many matches, the newest; a query that
     /// matches fewer is ranked exactly. 0 ranks every match, however many.
     #[arg(long, env = "SEARCH_RANK_CANDIDATES", default_value_t = 2_000, global = true,
@@ -215,6 +220,7 @@ impl ServeConfig {
             max_streams: 10_000,
             stream_heartbeat_secs: 15,
             stream_catch_up_secs: 5,
+            stream_max_replay: 10_000,
             search_rank_candidates: 2_000,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,

@@ -1,9 +1,9 @@
 //! `/v1/events`: the list, one event, and writes.
 
-use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use std::time::Duration;
 
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -51,7 +51,11 @@ impl AppState {
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
         Self(Arc::new(Shared {
             fixed_plans: crate::db::fixed_plan_pool(&db),
-            live: Arc::new(Live::new(db.clone(), config.stream_catch_up())),
+            live: Arc::new(Live::new(
+                db.clone(),
+                config.stream_catch_up(),
+                usize::try_from(config.stream_max_replay).unwrap_or(usize::MAX),
+            )),
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
 

@@ -175,8 +175,13 @@ impl Position {
     }
 
     /// The position after also seeing the row `(xid, id)` of a batch going up to
-    /// `upto`, rows handed over in `(xid, id)` order.
+    /// `upto`, rows handed over in `(xid, id)` order. A position already part-way
+    /// through an earlier batch stays as it is until the new row is past the old one's
+    /// last (one position holds one walk): a resume from it may repeat, never skip.
     pub fn advanced(&self, upto: &Snapshot, xid: u64, id: Uuid) -> Self {
+        if self.walk.as_ref().is_some_and(|w| (xid, id) < w.last) {
+            return self.clone();
+        }
         Self {
             origin: self.origin.clone(),
             seen: self.seen.clone(),
@@ -275,5 +280,14 @@ mod tests {
         assert!(after_first.sees(5, a), "seen before the batch");
         let reread = Position::parse(&after_first.to_string()).unwrap();
         assert_eq!(reread, after_first);
+        // A later batch, resumed mid-walk: the new walk must cover the old one's rows.
+        let later = snapshot("30:30:");
+        assert_eq!(
+            after_first.advanced(&later, 11, a),
+            after_first,
+            "before the old last"
+        );
+        let moved = after_first.advanced(&later, 25, a);
+        assert!(moved.sees(12, b) && moved.sees(25, a) && !moved.sees(26, a));
     }
 }

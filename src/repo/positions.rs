@@ -1,7 +1,8 @@
 //! Positions in SQL: which rows a position has not seen, and the database's origin
 //! (see [`crate::model::position`]).
 
-use sqlx::{PgExecutor, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 
 use crate::error::ApiError;
 use crate::model::position::{Position, Snapshot};
@@ -22,6 +23,35 @@ pub async fn current(db: impl PgExecutor<'_>) -> Result<Snapshot, ApiError> {
         .fetch_one(db)
         .await?;
     Ok(Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?)
+}
+
+/// Wraps a statement so it always returns a row carrying the statement's own snapshot
+/// (`snapshot_now`), even when it matches nothing: a position read this way is exactly
+/// what the rows beside it show, at no extra round trip. The wrapped statement must
+/// have a `LIMIT`, so it is never flattened; a join `on true` can only be a nested loop,
+/// whose rows come out in the subquery's order.
+pub const WITH_SNAPSHOT_HEAD: &str = "select pg_current_snapshot()::text as snapshot_now, p.* \
+     from (values (1)) as one left join lateral (";
+/// The end of [`WITH_SNAPSHOT_HEAD`].
+pub const WITH_SNAPSHOT_TAIL: &str = ") as p on true";
+
+/// The snapshot of a statement wrapped by [`WITH_SNAPSHOT_HEAD`], and its rows (the
+/// wrapped statement's; `id` null on the one row of an empty result).
+pub fn split_snapshot(
+    rows: &[PgRow],
+) -> Result<(Snapshot, impl Iterator<Item = &PgRow>), ApiError> {
+    let text: String = rows
+        .first()
+        .ok_or_else(|| anyhow!("a statement wrapped for its snapshot returned no row"))?
+        .try_get("snapshot_now")?;
+    let snapshot = Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?;
+    let matched = rows.iter().filter(|row| {
+        row.try_get::<Option<uuid::Uuid>, _>("id")
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    Ok((snapshot, matched))
 }
 
 /// Pushes ` and <the row e was written by a transaction `since` did not see>`. Every

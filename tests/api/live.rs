@@ -606,3 +606,101 @@ async fn a_write_on_one_instance_reaches_a_stream_on_another() {
         .await;
     expect(&mut stream, "created", "Across").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_too_far_behind_is_reset_and_the_others_go_on() {
+    let app = TestApp::with_config(|c: &mut ServeConfig| c.stream_max_replay = 3).await;
+    let start = position_now(&app).await;
+    let mut live = Stream::open(&app.router, "/v1/events/stream?tag=far", &[]).await;
+    for i in 0..5 {
+        app.create_event(event(&format!("Far {i}"), "2024-01-01", &["far"], "minor"))
+            .await;
+        expect(&mut live, "created", &format!("Far {i}")).await;
+    }
+    let mut behind = Stream::open(
+        &app.router,
+        &format!("/v1/events/stream?tag=far&since={}", encoded(&start)),
+        &[],
+    )
+    .await;
+    let reset = behind.next(SOON).await.unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"), "{reset:?}");
+    assert!(
+        reset.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than 3")
+    );
+    // Both go on from there, the live one without a reset.
+    app.create_event(event("Far 5", "2024-01-01", &["far"], "minor"))
+        .await;
+    expect(&mut live, "created", "Far 5").await;
+    expect(&mut behind, "created", "Far 5").await;
+    // A poll from the reset's id sees what came after it, once.
+    let (after, _) = poll(&app, reset.id.as_deref().unwrap(), "").await;
+    assert_eq!(after, ["Far 5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_ends_its_streams_with_a_retry_hint_on_sigterm_without_waiting_for_them() {
+    use crate::helpers::TestDb;
+    use crate::ops::{binary, free_port};
+    let database = TestDb::create().await;
+    let port = free_port();
+    let mut child = binary(&database)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stream = client
+        .get(format!("{base}/v1/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut received = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(SOON, stream.chunk()).await.unwrap() {
+        received.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        received.contains("retry: 1000") || received.contains("retry:1000"),
+        "{received:?}"
+    );
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    // Well inside the drain's 25 s: the open stream did not hold the shutdown.
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+}

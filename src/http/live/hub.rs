@@ -30,10 +30,6 @@ pub type Frame = SseEvent;
 /// on it (it then resumes from its last id).
 pub const STREAM_BACKLOG: usize = 1024;
 
-/// The most changes one wake-up hands over. Beyond it, streams get a `reset` (reload
-/// the list) instead of an unbounded batch held in memory.
-pub const MAX_BATCH: usize = 10_000;
-
 /// One open stream, as the hub keeps it.
 pub struct Subscriber {
     /// Its filters.
@@ -117,11 +113,11 @@ pub async fn run(live: Arc<Live>) {
 /// One wake-up: reads what the streams have not seen and hands it over.
 async fn deliver(live: &Live, subscribers: &mut Vec<Subscriber>) -> Result<(), ApiError> {
     let origin = live.origin().await?.to_owned();
-    let mut positions: Vec<&Position> = Vec::new();
+    let mut positions: Vec<Position> = Vec::new();
     let mut queries: Vec<String> = Vec::new();
     for s in subscribers.iter() {
-        if !positions.contains(&&s.position) {
-            positions.push(&s.position);
+        if !positions.contains(&s.position) {
+            positions.push(s.position.clone());
         }
         if let Some(q) = &s.filter.q
             && !queries.contains(q)
@@ -129,18 +125,56 @@ async fn deliver(live: &Live, subscribers: &mut Vec<Subscriber>) -> Result<(), A
             queries.push(q.clone());
         }
     }
-    let changes = repo::events::changes::since(&live.db, &positions, &queries, MAX_BATCH).await?;
+    let all: Vec<&Position> = positions.iter().collect();
+    let changes = read(live, &all, &queries).await?;
+    if !changes.overflow || positions.len() == 1 {
+        hand_over_all(subscribers, &changes, &queries, &origin, |_| true);
+        return Ok(());
+    }
+    // Too much for one batch: find whose replay it is (a stream resuming from long
+    // ago), so that only its streams are reset, not every stream of the server.
+    for position in &positions {
+        let changes = read(live, &[position], &queries).await?;
+        hand_over_all(subscribers, &changes, &queries, &origin, |s| {
+            s.position == *position
+        });
+    }
+    Ok(())
+}
+
+/// One read of the changes `positions` have not seen.
+async fn read(
+    live: &Live,
+    positions: &[&Position],
+    queries: &[String],
+) -> Result<Changes, ApiError> {
+    let changes =
+        repo::events::changes::since(&live.db, positions, queries, live.max_batch).await?;
     metrics::counter!("event_stream_change_reads_total").increment(1);
-    let end = Position::at(&origin, changes.snapshot.clone());
+    Ok(changes)
+}
+
+/// Hands `changes` to the subscribers `which` picks, moving each to the batch's end;
+/// lets go of those that cannot keep up.
+fn hand_over_all(
+    subscribers: &mut Vec<Subscriber>,
+    changes: &Changes,
+    queries: &[String],
+    origin: &str,
+    which: impl Fn(&Subscriber) -> bool,
+) {
+    let end = Position::at(origin, changes.snapshot.clone());
     let mut rendered = Rendered::new(changes.changes.len());
     subscribers.retain_mut(|subscriber| {
-        let kept = hand_over(subscriber, &changes, &queries, &end, &mut rendered);
+        if !which(subscriber) {
+            return true;
+        }
+        let kept = hand_over(subscriber, changes, queries, &end, &mut rendered);
         if kept {
             subscriber.position = end.clone();
         }
         kept
     });
-    Ok(())
 }
 
 /// Sends one stream its messages from `changes`; false when it cannot keep up (or
@@ -154,7 +188,8 @@ fn hand_over(
 ) -> bool {
     if changes.overflow {
         let reason = format!(
-            "more than {MAX_BATCH} events changed at once; reload the list, then follow from this id"
+            "more than {} events changed since this stream's position; reload the list, then follow from this id",
+            changes.cap
         );
         return subscriber
             .frames

@@ -44,6 +44,8 @@ pub struct Live {
     /// How often the hub and the long polls look for changes even when nothing told
     /// them to: the bound on how late a lost notification makes a message.
     catch_up: Duration,
+    /// The most changes one read hands over (`STREAM_MAX_REPLAY`).
+    max_batch: usize,
     /// This server, in its notifications (it ignores its own).
     instance: Uuid,
     origin: OnceCell<String>,
@@ -63,11 +65,14 @@ pub struct Live {
 }
 
 impl Live {
-    /// The live side of a server on `db`; its tasks start when first needed.
-    pub fn new(db: PgPool, catch_up: Duration) -> Self {
+    /// The live side of a server on `db`, looking for changes at least every
+    /// `catch_up` and replaying at most `max_batch` changes; its tasks start when first
+    /// needed.
+    pub fn new(db: PgPool, catch_up: Duration, max_batch: usize) -> Self {
         Self {
             db,
             catch_up,
+            max_batch,
             instance: Uuid::new_v4(),
             origin: OnceCell::new(),
             wake: Notify::new(),

@@ -14,44 +14,36 @@ use crate::model::role::Role;
 use crate::model::schema::{RefText, TagName};
 use crate::model::{ParamError, Ref, Tag, fields};
 
-/// The filters of the event list ([`EventFilterParams`]), which streams and feeds
-/// take too.
-pub const EVENT_FILTER_PARAMS: &[&str] = &[
-    "tag",
-    "any_tag",
-    "company",
-    "role",
-    "exclude_tag",
-    "category",
-    "significance",
-    "min_significance",
-    "from",
-    "to",
-    "q",
-];
+/// Defines the event list's parameter names once: the filters, the paging ones, and
+/// both together.
+macro_rules! event_list_params {
+    (filters: [$($filter:literal),+ $(,)?], paging: [$($paging:literal),+ $(,)?]) => {
+        /// The filters of the event list ([`EventFilterParams`]), which streams and
+        /// feeds take too.
+        pub const EVENT_FILTER_PARAMS: &[&str] = &[$($filter),+];
+        /// The event list's parameters that are not filters ([`EventPagingParams`]).
+        pub const EVENT_PAGING_PARAMS: &[&str] = &[$($paging),+];
+        /// Every parameter the event list accepts: the filters, then the paging ones.
+        pub const EVENT_LIST_PARAMS: &[&str] = &[$($filter,)+ $($paging),+];
+    };
+}
 
-/// The event list's parameters that are not filters ([`EventPagingParams`]).
-pub const EVENT_PAGING_PARAMS: &[&str] = &["updated_since", "sort", "limit", "cursor", "wait"];
-
-/// Every parameter the event list accepts: the filters, then the paging ones.
-pub const EVENT_LIST_PARAMS: &[&str] = &[
-    "tag",
-    "any_tag",
-    "company",
-    "role",
-    "exclude_tag",
-    "category",
-    "significance",
-    "min_significance",
-    "from",
-    "to",
-    "q",
-    "updated_since",
-    "sort",
-    "limit",
-    "cursor",
-    "wait",
-];
+event_list_params!(
+    filters: [
+        "tag",
+        "any_tag",
+        "company",
+        "role",
+        "exclude_tag",
+        "category",
+        "significance",
+        "min_significance",
+        "from",
+        "to",
+        "q",
+    ],
+    paging: ["updated_since", "sort", "limit", "cursor", "wait"]
+);
 
 /// The filters of an event list. Repeatable parameters take repeats and
 /// comma-separated values, at most 20.

@@ -9,6 +9,8 @@
 //! server however many filters and positions they have; only the full-text queries
 //! are evaluated here, once per distinct query.
 
+use std::sync::LazyLock;
+
 use anyhow::anyhow;
 use serde::Deserialize;
 use sqlx::types::Json;
@@ -20,6 +22,7 @@ use crate::error::ApiError;
 use crate::model::EventListItem;
 use crate::model::list::matching::FilterFacts;
 use crate::model::position::{Position, Snapshot};
+use crate::repo::positions::{WITH_SNAPSHOT_HEAD, WITH_SNAPSHOT_TAIL, split_snapshot};
 
 /// A stored state of an event, as one revision (audit row) keeps it.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ pub struct Changes {
     pub changes: Vec<Change>,
     /// More than the cap changed: `changes` is cut short and must not be used.
     pub overflow: bool,
+    /// The cap it was read with.
+    pub cap: usize,
 }
 
 /// One revision as the statement returns it.
@@ -84,6 +89,42 @@ const REVISION_SEARCH: &str = "setweight(to_tsvector('english', coalesce(a.data-
      || setweight(to_tsvector('english', coalesce(a.data->>'what_happened', '')), 'C') \
      || setweight(to_tsvector('english', coalesce(a.data->>'why_it_matters', '')), 'C')";
 
+/// The one statement of [`since`]: `$1` the positions' snapshots, `$2` the oldest
+/// xmin among them, `$3` the full-text queries, `$4` the cap plus one. Built once.
+static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+    let q_of = |document: &str| {
+        format!(
+            "(select coalesce(array_agg({document} @@ websearch_to_tsquery('english', u.q) \
+              order by u.n), '{{}}') from unnest($3::text[]) with ordinality as u (q, n))"
+        )
+    };
+    let revision = format!(
+        "select a.xid, a.version, a.id, a.action, a.data, {} as q from audit_log a \
+         where a.resource = 'event' and a.resource_id = e.id",
+        q_of(&format!("({REVISION_SEARCH})"))
+    );
+    format!(
+        "{WITH_SNAPSHOT_HEAD} \
+           select {columns}, e.xid::text as xid_text, {q_now} as q_now, \
+             (select coalesce(json_agg(json_build_object('xid', h.xid::text, 'action', h.action, \
+                        'data', h.data, 'q', h.q) order by h.version desc, h.id desc), '[]') \
+              from ( \
+                ({revision} and a.xid >= $2::xid8) \
+                union all \
+                ({revision} and a.xid < $2::xid8 order by a.version desc, a.id desc limit 1) \
+              ) h) as history \
+           from events e \
+           where e.xid >= $2::xid8 \
+             and not (select bool_and(pg_visible_in_snapshot(e.xid, s::pg_snapshot)) \
+                      from unnest($1::text[]) as s) \
+           order by e.xid, e.id \
+           limit $4 \
+         {WITH_SNAPSHOT_TAIL}",
+        columns = event_columns!(),
+        q_now = q_of("e.search"),
+    )
+});
+
 /// Every event that one of `positions` has not seen, with what each position saw of
 /// it, and the statement's snapshot; `queries` are the full-text queries to evaluate.
 /// At most `cap` changes: beyond, [`Changes::overflow`] is set.
@@ -100,55 +141,16 @@ pub async fn since(
         .map(|p| p.seen.xmin())
         .min()
         .ok_or_else(|| anyhow!("changes since no position"))?;
-    let q_of = |document: &str| {
-        format!(
-            "(select coalesce(array_agg({document} @@ websearch_to_tsquery('english', u.q) \
-              order by u.n), '{{}}') from unnest($3::text[]) with ordinality as u (q, n))"
-        )
-    };
-    let revision = format!(
-        "select a.xid, a.version, a.id, a.action, a.data, {} as q from audit_log a \
-         where a.resource = 'event' and a.resource_id = e.id",
-        q_of(&format!("({REVISION_SEARCH})"))
-    );
-    let statement = format!(
-        "select pg_current_snapshot()::text as snapshot_now, p.* \
-         from (values (1)) as one left join lateral ( \
-           select {columns}, e.xid::text as xid_text, {q_now} as q_now, \
-             (select coalesce(json_agg(json_build_object('xid', h.xid::text, 'action', h.action, \
-                        'data', h.data, 'q', h.q) order by h.version desc, h.id desc), '[]') \
-              from ( \
-                ({revision} and a.xid >= $2::xid8) \
-                union all \
-                ({revision} and a.xid < $2::xid8 order by a.version desc, a.id desc limit 1) \
-              ) h) as history \
-           from events e \
-           where e.xid >= $2::xid8 \
-             and not (select bool_and(pg_visible_in_snapshot(e.xid, s::pg_snapshot)) \
-                      from unnest($1::text[]) as s) \
-           order by e.xid, e.id \
-           limit $4 \
-         ) as p on true",
-        columns = event_columns!(),
-        q_now = q_of("e.search"),
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(STATEMENT.as_str()))
         .bind(&seens)
         .bind(oldest.to_string())
         .bind(queries)
         .bind(i64::try_from(cap).unwrap_or(i64::MAX).saturating_add(1))
         .fetch_all(db)
         .await?;
-    let text: String = rows
-        .first()
-        .ok_or_else(|| anyhow!("the changes statement returned no row"))?
-        .try_get("snapshot_now")?;
-    let snapshot = Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?;
+    let (snapshot, matched) = split_snapshot(&rows)?;
     let mut changes = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("id")?.is_none() {
-            continue;
-        }
+    for row in matched {
         let xid = parse_xid(&row.try_get::<String, _>("xid_text")?)?;
         let matches_q: Vec<bool> = row.try_get("q_now")?;
         let Json(history): Json<Vec<StoredRevision>> = row.try_get("history")?;
@@ -181,6 +183,7 @@ pub async fn since(
         snapshot,
         changes,
         overflow,
+        cap,
     })
 }
 

@@ -1,9 +1,8 @@
 //! The event list: one statement built from the filter, keyset-paged, on the pool
 //! whose plans suit it.
 
-use anyhow::anyhow;
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::row::{EventRow, event_columns};
@@ -12,7 +11,9 @@ use crate::model::list::cursor::CursorKey;
 use crate::model::list::events::UpdatedSince;
 use crate::model::position::Snapshot;
 use crate::model::{Cursor, EventFilter, EventListItem, EventSort, Page, Tag};
-use crate::repo::positions::push_unseen_by;
+use crate::repo::positions::{
+    WITH_SNAPSHOT_HEAD, WITH_SNAPSHOT_TAIL, push_unseen_by, split_snapshot,
+};
 use crate::repo::{keyset_page, tag_strings};
 
 /// What a list statement selects.
@@ -67,11 +68,7 @@ pub async fn list(
     push_list_query(&mut qb, filter, company_ids, Select::Rows);
     qb.push(WITH_SNAPSHOT_TAIL);
     let (now, rows) = rows_with_snapshot(qb.build().fetch_all(pool).await?)?;
-    let walk = filter
-        .cursor
-        .as_ref()
-        .and_then(|c| c.upto.clone())
-        .unwrap_or(now);
+    let walk = walk_snapshot(filter, now);
     let (rows, next) = keyset_page(rows, filter.limit, |row| Cursor {
         upto: Some(walk.clone()),
         ..row.cursor(filter)
@@ -86,29 +83,23 @@ pub async fn list(
     })
 }
 
-/// Wraps a statement so it always returns a row, carrying the statement's snapshot,
-/// even when it matches nothing. The subquery has a `LIMIT`, so it is never flattened,
-/// and a join `on true` can only be a nested loop, whose rows come out in the
-/// subquery's order.
-const WITH_SNAPSHOT_HEAD: &str = "select pg_current_snapshot()::text as snapshot_now, p.* \
-     from (values (1)) as one left join lateral (";
-/// The end of [`WITH_SNAPSHOT_HEAD`].
-const WITH_SNAPSHOT_TAIL: &str = ") as p on true";
-
-/// The snapshot and the event rows of a statement wrapped by [`WITH_SNAPSHOT_HEAD`].
+/// The event rows of a wrapped statement, and its snapshot.
 fn rows_with_snapshot(rows: Vec<PgRow>) -> Result<(Snapshot, Vec<EventRow>), ApiError> {
-    let text: String = rows
-        .first()
-        .ok_or_else(|| anyhow!("a wrapped list statement returned no row"))?
-        .try_get("snapshot_now")?;
-    let snapshot = Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<Uuid>, _>("id")?.is_some() {
-            events.push(EventRow::from_row(row)?);
-        }
-    }
+    let (snapshot, matched) = split_snapshot(&rows)?;
+    let events = matched
+        .map(EventRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((snapshot, events))
+}
+
+/// The snapshot a walk hands over: its first page's, carried by the cursor, else
+/// this page's (`now`).
+fn walk_snapshot(filter: &EventFilter, now: Snapshot) -> Snapshot {
+    filter
+        .cursor
+        .as_ref()
+        .and_then(|c| c.upto.clone())
+        .unwrap_or(now)
 }
 
 /// The page of a relevance-ordered list (`filter.sort` is [`EventSort::Relevance`]) as
@@ -177,16 +168,23 @@ pub async fn ranked_page(
         id: last.id,
         upto: None,
     });
+    let limit = entries.len();
     let ids: Vec<Uuid> = entries.iter().map(|r| r.id).collect();
     let mut qb = QueryBuilder::<Postgres>::new(WITH_SNAPSHOT_HEAD);
     qb.push(concat!("select ", event_columns!(), " from unnest("))
         .push_bind(ids)
         .push(
             "::uuid[]) with ordinality as k (id, n) join events e on e.id = k.id \
-         where e.deleted_at is null order by k.n limit 100",
+             where e.deleted_at is null order by k.n limit ",
         )
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .push(WITH_SNAPSHOT_TAIL);
-    let (snapshot, rows) = rows_with_snapshot(qb.build().fetch_all(db).await?)?;
+    let (now, rows) = rows_with_snapshot(qb.build().fetch_all(db).await?)?;
+    let snapshot = walk_snapshot(filter, now);
+    let next = next.map(|c| Cursor {
+        upto: Some(snapshot.clone()),
+        ..c
+    });
     let items = rows
         .into_iter()
         .map(EventRow::into_list_item)
