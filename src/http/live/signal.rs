@@ -14,6 +14,10 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use super::{CHANNEL, Live};
 use crate::error::cause_chain;
 
+/// The least time between two notifications from one server: the most it delays
+/// another instance's streams, and what bounds the notifications to 200 a second.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+
 /// Sends one notification per burst of this server's writes until the server stops.
 pub async fn notify(live: Arc<Live>) {
     let mut stopping = live.stopping();
@@ -27,6 +31,10 @@ pub async fn notify(live: Arc<Live>) {
             _ = stopping.wait_for(|stop| *stop) => return,
             () = live.tell_others.notified() => {}
         }
+        // At most one notification per interval: under a stream of writes the others
+        // are woken once per interval, not once per write, which would cost the
+        // database a transaction per write.
+        tokio::time::sleep(NOTIFY_INTERVAL).await;
         // Writes that commit while this runs ask again, and get one more notification.
         // `synchronous_commit = off`: the notification needs no disk flush of its own.
         if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
