@@ -9,11 +9,14 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::auth::{generate_token, hash_token};
-use crate::config::{ServeConfig, TokensCommand};
+use crate::config::{ExportCommand, ServeConfig, TokensCommand};
 use crate::db::Database;
 use crate::db::local::StopMode;
 use crate::http::{AppState, server};
 use crate::model::Scope;
+use crate::model::export::{ExportFormat, ExportWriter, Exportable};
+use crate::model::list::params::QueryParams;
+use crate::model::{CompanyFilter, EventFilter, ResourceKind};
 use crate::{MIGRATOR, http, repo, seed};
 
 /// Applies pending migrations.
@@ -133,6 +136,74 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining requests in flight");
+}
+
+/// `export events | companies`: the records to standard output, a summary (and for
+/// events the position to go on from) to standard error.
+pub async fn export(db: &PgPool, command: ExportCommand) -> anyhow::Result<()> {
+    migrate(db).await?;
+    let invalid = |e: crate::model::ParamError| anyhow::anyhow!("--{}: {}", e.name, e.reason);
+    let (options, kind) = match &command {
+        ExportCommand::Events(options) => (options, ResourceKind::Event),
+        ExportCommand::Companies(options) => (options, ResourceKind::Company),
+    };
+    let format = ExportFormat::parse(&options.format)
+        .ok_or_else(|| anyhow::anyhow!("--format must be ndjson or csv"))?;
+    let query = options.query();
+    let mut out = std::io::stdout().lock();
+    match kind {
+        ResourceKind::Event => {
+            let accepted = crate::model::list::events::EVENT_FILTER_PARAMS;
+            let params = QueryParams::parse(Some(&query), accepted).map_err(invalid)?;
+            let filter = EventFilter::from_params(&params).map_err(invalid)?;
+            let mut ids = Vec::new();
+            for reference in &filter.companies {
+                ids.push(
+                    repo::graph::id_of(db, ResourceKind::Company, reference)
+                        .await?
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--filter company: no company matches `{reference}`")
+                        })?,
+                );
+            }
+            let export = repo::export::events(db, filter, ids).await?;
+            let origin = repo::positions::origin(db).await?;
+            let count = write_export(&mut out, format, export.records).await?;
+            let position = crate::model::position::Position::at(&origin, export.snapshot);
+            eprintln!(
+                "exported {count} events; to follow the changes after them: updated_since={position}"
+            );
+        }
+        _ => {
+            let accepted = crate::model::list::companies::COMPANY_FILTER_PARAMS;
+            let params = QueryParams::parse(Some(&query), accepted).map_err(invalid)?;
+            let filter = CompanyFilter::from_params(&params).map_err(invalid)?;
+            let export = repo::export::companies(db, filter).await?;
+            let count = write_export(&mut out, format, export.records).await?;
+            eprintln!("exported {count} companies");
+        }
+    }
+    Ok(())
+}
+
+/// Writes an export's records to `out` in `format`; returns how many.
+async fn write_export<T: Exportable>(
+    out: &mut impl std::io::Write,
+    format: ExportFormat,
+    mut records: tokio::sync::mpsc::Receiver<Result<T, crate::error::ApiError>>,
+) -> anyhow::Result<u64> {
+    let mut writer = ExportWriter::new::<T>(format);
+    let mut count = 0;
+    while let Some(record) = records.recv().await {
+        writer.write(&record?)?;
+        count += 1;
+        if writer.pending() >= 64 * 1024 {
+            out.write_all(&writer.take()?)?;
+        }
+    }
+    out.write_all(&writer.take()?)?;
+    out.flush()?;
+    Ok(count)
 }
 
 /// Loads the demo data.

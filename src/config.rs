@@ -43,6 +43,48 @@ pub enum Command {
     /// Mint, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Write every record a list's filters match to standard output (NDJSON or CSV).
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+/// `export ...`
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Events, newest first; the position to poll or stream from afterwards goes to
+    /// standard error.
+    Events(ExportOptions),
+    /// Companies, by name.
+    Companies(ExportOptions),
+}
+
+/// What to export and how.
+#[derive(Debug, clap::Args)]
+pub struct ExportOptions {
+    /// `ndjson` (one record a line) or `csv` (the import's columns).
+    #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "csv"])]
+    pub format: String,
+    /// Only records with this tag (repeatable: all of them).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Any other list filter, as `name=value` (repeatable), e.g. `--filter category=funding`.
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+impl ExportOptions {
+    /// The options as the list's query string, so the list's own rules check them.
+    pub fn query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for tag in &self.tag {
+            query.append_pair("tag", tag);
+        }
+        for pair in &self.filter {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            query.append_pair(name, value);
+        }
+        query.finish()
+    }
 }
 
 /// `tokens ...`

@@ -43,6 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed { demo: true } => commands::seed_demo(&database.pool).await?,
         Command::Seed { demo: false } => anyhow::bail!("say what to seed: `seed --demo`"),
         Command::Tokens(command) => commands::tokens(&database.pool, command).await?,
+        Command::Export(command) => commands::export(&database.pool, command).await?,
     }
     if let Some(cluster) = database.private.as_ref().filter(|c| c.started_here()) {
         database.pool.close().await;

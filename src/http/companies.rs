@@ -12,7 +12,9 @@ use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, respond};
 use crate::error::ApiError;
 use crate::model::ListScope;
-use crate::model::list::companies::{COMPANY_LIST_PARAMS, CompanyListParams};
+use crate::model::list::companies::{
+    COMPANY_LIST_PARAMS, CompanyFilterParams, CompanyPagingParams,
+};
 use crate::model::list::params::QueryParams;
 use crate::model::{Company, CompanyFilter, CompanyInput};
 use crate::repo;
@@ -25,10 +27,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, patch, delete))
+        .routes(routes!(super::export::export_companies))
 }
 
 /// `GET /v1/companies`: filtered, by name, keyset-paged.
-#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(CompanyListParams),
+#[utoipa::path(get, path = "/v1/companies", tag = "companies", params(CompanyFilterParams, CompanyPagingParams),
     responses((status = 200, description = "A page, ordered by name.", body = CompanyPage,
         headers(("ETag" = String), ("Link" = String))),
         (status = 304, description = "Unchanged (`If-None-Match`).")))]

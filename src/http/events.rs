@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, patch, delete))
         .routes(routes!(list_for_company))
         .routes(routes!(super::event_stream::stream))
+        .routes(routes!(super::export::export_events))
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.

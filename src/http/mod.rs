@@ -9,6 +9,7 @@ pub mod client;
 pub mod companies;
 pub mod event_stream;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod feeds;
 pub mod health;

@@ -9,7 +9,7 @@ use super::fields::{self, MAX_TEXT_LEN, MAX_TITLE_LEN, ObjectReader};
 use super::schema::{HttpUrl, SlugText, TagName};
 use super::tag::parse_tags;
 use super::wire::wire_enum;
-use super::{FieldError, Slug, Tag, country};
+use super::{FieldError, ResourceKind, Slug, Tag, country};
 
 /// The longest name accepted.
 pub const MAX_NAME_LEN: usize = MAX_TITLE_LEN;
@@ -60,7 +60,9 @@ impl NewCompany {
     pub fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
         let mut r = ObjectReader::new(value)?;
         let slug = r.optional("slug", |v| {
-            fields::text(v, 200).and_then(|s| Slug::parse(&s))
+            fields::text(v, 200)
+                .and_then(|s| Slug::parse(&s))
+                .and_then(|slug| ResourceKind::Company.allow_slug(slug))
         });
         let name = r.required("name", |v| fields::non_blank_text(v, MAX_NAME_LEN));
         let kind = r.required("kind", CompanyKind::from_json);

@@ -8,6 +8,7 @@
 pub mod company;
 pub mod country;
 pub mod event;
+pub mod export;
 pub mod fields;
 pub mod list;
 pub mod money;

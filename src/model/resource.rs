@@ -46,7 +46,8 @@ impl ResourceKind {
     pub fn reserved_slugs(self) -> &'static [&'static str] {
         match self {
             Self::Event => &["stream", "export", "import", "timeline"],
-            Self::Company | Self::Partnership => &[],
+            Self::Company => &["export", "import"],
+            Self::Partnership => &[],
         }
     }
 

@@ -178,7 +178,30 @@ pub async fn list(
 
 /// Builds the list statement: one `QueryBuilder`, every value bound.
 fn list_query(filter: &CompanyFilter) -> QueryBuilder<Postgres> {
-    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+    let mut qb = QueryBuilder::<Postgres>::new("");
+    push_list_query(&mut qb, filter);
+    qb
+}
+
+/// Pushes the statement of an export: every company `filter` matches, by name, with no
+/// page limit.
+pub fn push_export_query(qb: &mut QueryBuilder<Postgres>, filter: &CompanyFilter) {
+    let all = CompanyFilter {
+        limit: u32::MAX - 1,
+        cursor: None,
+        ..filter.clone()
+    };
+    push_list_query(qb, &all);
+}
+
+/// A company from a row of `company_columns!`.
+pub fn company_of_row(row: &sqlx::postgres::PgRow) -> Result<Company, ApiError> {
+    <CompanyRow as sqlx::FromRow<'_, sqlx::postgres::PgRow>>::from_row(row)?.into_company()
+}
+
+/// Pushes the list statement onto `qb`, so it can also be a subquery.
+fn push_list_query(qb: &mut QueryBuilder<Postgres>, filter: &CompanyFilter) {
+    qb.push(concat!(
         "select ",
         company_columns!(),
         " from companies c where true"
@@ -208,7 +231,6 @@ fn list_query(filter: &CompanyFilter) -> QueryBuilder<Postgres> {
     }
     qb.push(" order by c.name asc, c.id asc limit ")
         .push_bind(i64::from(filter.limit) + 1);
-    qb
 }
 
 /// Escapes `%`, `_` and `\` (LIKE's default escape character) so the client's text

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod changes;
 pub mod companies;
 pub mod events;
+pub mod export;
 pub mod graph;
 pub mod health;
 pub mod idempotency;

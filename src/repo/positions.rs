@@ -40,18 +40,22 @@ pub const WITH_SNAPSHOT_TAIL: &str = ") as p on true";
 pub fn split_snapshot(
     rows: &[PgRow],
 ) -> Result<(Snapshot, impl Iterator<Item = &PgRow>), ApiError> {
-    let text: String = rows
+    let first = rows
         .first()
-        .ok_or_else(|| anyhow!("a statement wrapped for its snapshot returned no row"))?
-        .try_get("snapshot_now")?;
-    let snapshot = Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?;
+        .ok_or_else(|| anyhow!("a statement wrapped for its snapshot returned no row"))?;
     let matched = rows.iter().filter(|row| {
         row.try_get::<Option<uuid::Uuid>, _>("id")
             .ok()
             .flatten()
             .is_some()
     });
-    Ok((snapshot, matched))
+    Ok((snapshot_of(first)?, matched))
+}
+
+/// The snapshot a row of a statement wrapped by [`WITH_SNAPSHOT_HEAD`] carries.
+pub fn snapshot_of(row: &PgRow) -> Result<Snapshot, ApiError> {
+    let text: String = row.try_get("snapshot_now")?;
+    Ok(Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?)
 }
 
 /// Pushes ` and <the row e was written by a transaction `since` did not see>`. Every

@@ -11,6 +11,7 @@ mod conditional;
 mod connections;
 mod errors;
 mod events;
+mod export;
 mod feeds;
 mod fields;
 mod graph;

@@ -32,6 +32,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("GET", "/v1/partnerships/{ref}/revisions"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/events/stream"),
+    ("GET", "/v1/events/export"),
+    ("GET", "/v1/companies/export"),
     ("GET", "/v1/feeds/events.atom"),
     ("GET", "/v1/feeds/events.json"),
     ("GET", "/healthz"),

@@ -7,14 +7,17 @@ use crate::model::company::CompanyKind;
 use crate::model::schema::TagName;
 use crate::model::{ParamError, Tag};
 
-/// Every parameter the company list accepts.
+/// The filters of the company list ([`CompanyFilterParams`]), which its export takes too.
+pub const COMPANY_FILTER_PARAMS: &[&str] = &["q", "kind", "tag"];
+
+/// Every parameter the company list accepts: the filters, then `limit` and `cursor`.
 pub const COMPANY_LIST_PARAMS: &[&str] = &["q", "kind", "tag", "limit", "cursor"];
 
-/// The parameters of a company list.
+/// The filters of a company list.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub struct CompanyListParams {
+pub struct CompanyFilterParams {
     /// A case-insensitive substring of the name (taken literally).
     #[param(
         min_length = 1,
@@ -28,6 +31,13 @@ pub struct CompanyListParams {
     /// All of these tags.
     #[param(max_items = 20)]
     tag: Option<Vec<TagName>>,
+}
+
+/// How a company list is paged.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CompanyPagingParams {
     /// Page size.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
@@ -149,10 +159,12 @@ mod tests {
 
     #[test]
     fn the_documented_parameters_are_the_accepted_ones() {
-        let documented: Vec<String> = CompanyListParams::into_params(|| None)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
+        let names = |params: Vec<utoipa::openapi::path::Parameter>| -> Vec<String> {
+            params.into_iter().map(|p| p.name).collect()
+        };
+        let filters = names(CompanyFilterParams::into_params(|| None));
+        assert_eq!(filters, COMPANY_FILTER_PARAMS);
+        let documented = [filters, names(CompanyPagingParams::into_params(|| None))].concat();
         assert_eq!(documented, COMPANY_LIST_PARAMS);
     }
 

@@ -195,6 +195,27 @@ pub async fn ranked_page(
     })
 }
 
+/// Pushes the statement of an export: every live event `filter` matches, in its
+/// order, with no page limit.
+pub fn push_export_query(
+    qb: &mut QueryBuilder<Postgres>,
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+) {
+    let all = EventFilter {
+        limit: u32::MAX - 1,
+        cursor: None,
+        updated_since: None,
+        ..filter.clone()
+    };
+    push_list_query(qb, &all, company_ids, Select::Rows);
+}
+
+/// An event from a row of [`event_columns`].
+pub fn event_of_row(row: &PgRow) -> Result<crate::model::Event, ApiError> {
+    EventRow::from_row(row)?.into_event()
+}
+
 /// Whether the list statement for `filter` has one right plan whatever its
 /// parameters: "the latest events" or "the latest tagged X" (one tag, by date), in any
 /// sort, paged by cursor. Each is an index walk in sort order that stops after a page.
