@@ -65,7 +65,7 @@ async fn atom_feed(
 #[utoipa::path(get, path = "/v1/feeds/events.json", tag = "feeds",
     params(EventFilterParams, FeedParams),
     responses(
-        (status = 200, description = "A JSON Feed 1.1 of the newest matching events.", content_type = "application/feed+json", body = String,
+        (status = 200, description = "A JSON Feed 1.1 of the newest matching events.", content_type = "application/feed+json", body = JsonFeed,
          headers(("ETag" = String), ("Last-Modified" = String))),
         (status = 304, description = "Unchanged (`If-None-Match`, `If-Modified-Since`)."),
         (status = 400, description = "A bad filter.", body = Problem, content_type = "application/problem+json")))]
@@ -225,25 +225,38 @@ impl Feed {
 }
 
 /// A JSON Feed 1.1 document.
-#[derive(Serialize)]
-struct JsonFeed<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JsonFeed<'a> {
+    /// `https://jsonfeed.org/version/1.1`.
     version: &'static str,
+    /// The feed's title.
     title: &'static str,
+    /// The service.
     home_page_url: &'a str,
+    /// This feed, with its filters.
     feed_url: &'a str,
+    /// The newest matching events.
     items: Vec<JsonFeedItem<'a>>,
 }
 
-/// One JSON Feed item.
-#[derive(Serialize)]
-struct JsonFeedItem<'a> {
+/// One JSON Feed item: an event.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JsonFeedItem<'a> {
+    /// `urn:uuid:<event id>`.
     id: String,
+    /// The event.
     url: String,
+    /// Its title.
     title: &'a str,
+    /// Its summary.
     summary: &'a str,
+    /// What happened, then why it matters.
     content_text: String,
+    /// `occurred_on`, at midnight UTC.
     date_published: DateTime<Utc>,
+    /// `updated_at`.
     date_modified: DateTime<Utc>,
+    /// Its tags.
     tags: &'a [String],
 }
 
