@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -34,13 +35,14 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def get(path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+def get(path: str, headers: dict | None = None):
+    """Status, headers (looked up case-insensitively) and body."""
     request = urllib.request.Request(BASE + path, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 def create(title: str, tag: str) -> dict:

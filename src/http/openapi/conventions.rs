@@ -163,7 +163,10 @@ fn conventions_for(path: &str, item: &mut PathItem) {
             let RefOr::T(parameter) = parameter else {
                 continue;
             };
-            if parameter.name == "updated_since" || parameter.name == "since" {
+            // `since` is a position on the stream only (on the audit trail it is a time).
+            if parameter.name == "updated_since"
+                || (parameter.name == "since" && path == "/v1/events/stream")
+            {
                 parameter.schema = Some(position_schema(parameter.name == "updated_since"));
             }
             if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
