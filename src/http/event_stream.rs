@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use utoipa::IntoParams;
 
@@ -177,6 +177,7 @@ fn frames_until_stopped(
         _place: place,
         ended: false,
     };
+    // Fused: nothing may poll it again after its end.
     futures_util::stream::unfold(state, |mut state| async move {
         if state.ended {
             return None;
@@ -194,4 +195,5 @@ fn frames_until_stopped(
         });
         Some((Ok(frame), state))
     })
+    .fuse()
 }

@@ -5,6 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
@@ -117,7 +118,8 @@ fn streamed<T: Exportable + Send + 'static>(
     name: &str,
     records: mpsc::Receiver<Result<T, ApiError>>,
 ) -> Response {
-    let body = Body::from_stream(render(format, records));
+    // Fused: a compressing layer polls the body once more after its end.
+    let body = Body::from_stream(render(format, records).fuse());
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

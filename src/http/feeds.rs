@@ -260,13 +260,19 @@ pub struct JsonFeedItem<'a> {
     tags: &'a [String],
 }
 
-/// What an entry's content says: what happened, then why it matters.
+/// What an entry's content says: what happened, then why it matters; the summary, or
+/// else the title, for an event that has neither (a feed item must have content).
 fn content_text(event: &Event) -> String {
-    [event.what_happened.as_str(), event.why_it_matters.as_str()]
+    let text = [event.what_happened.as_str(), event.why_it_matters.as_str()]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
-        .join("\n\n")
+        .join("\n\n");
+    match text.is_empty() {
+        false => text,
+        true if !event.summary.is_empty() => event.summary.clone(),
+        true => event.title.clone(),
+    }
 }
 
 fn link(href: &str, rel: &str) -> atom::Link {

@@ -85,6 +85,17 @@ async fn events_export_as_ndjson_from_one_snapshot_with_the_position_to_go_on_fr
         .collect();
     assert_eq!(titles, ["After the export"]);
 
+    // Compressed on request, streamed all the same.
+    let gzipped = app
+        .get_with(
+            "/v1/events/export?format=csv",
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+    gzipped.assert_status(StatusCode::OK);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert!(gzipped.body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
+
     // Nothing matches: an empty body, still with its position.
     let none = app.get("/v1/events/export?tag=nothing").await;
     none.assert_status(StatusCode::OK);

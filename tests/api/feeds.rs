@@ -144,6 +144,11 @@ async fn feeds_answer_304_while_unchanged_and_take_list_filters_and_limits() {
         }
     };
     assert_eq!(json_feed("").await, 50, "50 by default");
+    let item = app.get("/v1/feeds/events.json?limit=1").await.json()["items"][0].clone();
+    assert_eq!(
+        item["content_text"], item["summary"],
+        "an event with no long texts has its summary as content"
+    );
     assert_eq!(json_feed("?limit=100").await, 55);
     assert_eq!(json_feed("?limit=3&tag=many").await, 3);
     assert_eq!(json_feed("?tag=none").await, 0);
