@@ -11,6 +11,8 @@ is missing a constraint.
 Dropped (ST202, schema-valid data rejected):
   - 400 on `cursor` "is not a cursor this service issued": cursors are opaque, only ones
     the server issued are valid; a generator cannot make one.
+  - 400 on `interval` when `from`, `to` and `interval` together would make a timeline of
+    more than 1,000 buckets (a rule across three parameters).
   - 400 on `updated_since` with a position-shaped value this service did not issue (its
     origin names another database, or its snapshot is impossible): positions, like
     cursors, are only valid when issued.
@@ -66,6 +68,8 @@ QUERY_RULES = [
     # that this service did not issue (another origin, impossible numbers) is refused.
     re.compile(r"^query parameter `updated_since` is invalid: is not a position this service issued$"),
     re.compile(r"^query parameter `updated_since` is invalid: is a position from another database"),
+    # A timeline's bucket count depends on `from`, `to` and `interval` together.
+    re.compile(r"^query parameter `interval` is invalid: would make more than 1000 buckets"),
 ]
 
 

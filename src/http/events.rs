@@ -42,6 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_for_company))
         .routes(routes!(super::event_stream::stream))
         .routes(routes!(super::export::export_events))
+        .routes(routes!(super::timeline::events_timeline))
+        .routes(routes!(super::timeline::events_timeline_svg))
 }
 
 /// `GET /v1/events`: filtered, sorted, keyset-paged.

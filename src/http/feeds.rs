@@ -298,7 +298,7 @@ fn answer(
     body: Vec<u8>,
     updated: DateTime<Utc>,
 ) -> Response {
-    let etag = format!("W/\"{:032x}\"", twox_hash::XxHash3_128::oneshot(&body));
+    let etag = respond::content_etag(&body);
     let last_modified = updated.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let mut response = if respond::is_fresh(request, &etag, updated) {
         StatusCode::NOT_MODIFIED.into_response()

@@ -5,6 +5,7 @@
 //! one list of routes, and both the router and the document are built from it.
 
 pub mod audit;
+pub mod chart;
 pub mod client;
 pub mod companies;
 pub mod event_stream;
@@ -30,6 +31,7 @@ pub mod server;
 pub mod snapshot_cache;
 pub mod state;
 pub mod tags;
+pub mod timeline;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

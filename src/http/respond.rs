@@ -89,9 +89,7 @@ fn list<T: Serialize>(
         data: items,
         next_cursor: next_cursor.as_deref(),
     })?;
-    // Not a security boundary (a client could only fool its own cache), so a fast
-    // 128-bit hash: collisions between two versions of one list are out of reach.
-    let etag = format!("W/\"{:032x}\"", twox_hash::XxHash3_128::oneshot(&body));
+    let etag = content_etag(&body);
     if if_none_match(request, &etag) {
         return Ok(list_not_modified(&etag));
     }
@@ -104,6 +102,32 @@ fn list<T: Serialize>(
         set(headers, header::LINK, &link);
     }
     Ok(response)
+}
+
+/// A body whose `ETag` is a hash of its bytes (as a list's), with `Cache-Control:
+/// no-cache`, or a 304 when the client's copy is current.
+pub fn content_tagged(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response {
+    let etag = content_etag(&body);
+    if if_none_match(request, &etag) {
+        return list_not_modified(&etag);
+    }
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    set(headers, header::ETAG, &etag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The weak `ETag` of a body: a fast 128-bit hash of its bytes. Not a security
+/// boundary (a client could only fool its own cache); collisions between two versions
+/// of one document are out of reach.
+pub fn content_etag(body: &[u8]) -> String {
+    format!("W/\"{:032x}\"", twox_hash::XxHash3_128::oneshot(body))
 }
 
 /// A page of a list, answered as every list answers: `{data, next_cursor}` with its

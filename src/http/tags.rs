@@ -25,7 +25,9 @@ page!(
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(super::timeline::tag_timeline))
 }
 
 /// `GET /v1/tags`: most used first; `prefix` narrows.

@@ -22,6 +22,7 @@ pub mod role;
 pub mod schema;
 pub mod slug;
 pub mod tag;
+pub mod timeline;
 pub mod token;
 pub mod version;
 mod wire;

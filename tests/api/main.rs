@@ -25,3 +25,4 @@ mod ops;
 mod resilience;
 mod safety;
 mod tags;
+mod timeline;

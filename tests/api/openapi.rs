@@ -34,6 +34,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("GET", "/v1/events/stream"),
     ("GET", "/v1/events/export"),
     ("GET", "/v1/companies/export"),
+    ("GET", "/v1/events/timeline"),
+    ("GET", "/v1/events/timeline.svg"),
+    ("GET", "/v1/tags/{tag}/timeline"),
     ("GET", "/v1/feeds/events.atom"),
     ("GET", "/v1/feeds/events.json"),
     ("GET", "/healthz"),
@@ -72,7 +75,9 @@ async fn the_document_is_openapi_3_1_covers_the_contract_and_every_operation_is_
     // The other direction: every documented operation reaches a handler (a route the
     // router lacks would be a 404 `no-such-route` or a 405).
     for (method, path) in &documented {
-        let mut concrete = path.replace("{ref}", "no-such-record");
+        let mut concrete = path
+            .replace("{ref}", "no-such-record")
+            .replace("{tag}", "no-such-tag");
         if concrete.ends_with("/stream") {
             // A stream never ends by itself; a list-only parameter ends it at once.
             concrete.push_str("?limit=1");

@@ -1,6 +1,7 @@
 //! The event list: one statement built from the filter, keyset-paged, on the pool
 //! whose plans suit it.
 
+use chrono::NaiveDate;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use crate::error::ApiError;
 use crate::model::list::cursor::CursorKey;
 use crate::model::list::events::UpdatedSince;
 use crate::model::position::Snapshot;
+use crate::model::timeline::{Bucket, Interval};
 use crate::model::{Cursor, EventFilter, EventListItem, EventSort, Page, Tag};
 use crate::repo::positions::{
     WITH_SNAPSHOT_HEAD, WITH_SNAPSHOT_TAIL, push_unseen_by, split_snapshot,
@@ -25,6 +27,9 @@ enum Select {
     Ranking,
     /// Each match's id and text vector, to be scored by an outer query.
     Candidates,
+    /// Each match's `occurred_on`, unordered and unlimited, to be counted by an outer
+    /// query (timelines).
+    Dates,
 }
 
 /// One event in a relevance ranking: its id and full-text score.
@@ -211,6 +216,27 @@ pub fn push_export_query(
     push_list_query(qb, &all, company_ids, Select::Rows);
 }
 
+/// How many events `filter` matches in each `interval` bucket that has any, by the
+/// bucket's first day (zero-filled by the caller).
+#[tracing::instrument(skip_all)]
+pub async fn timeline_counts(
+    db: &PgPool,
+    filter: &EventFilter,
+    company_ids: &[Uuid],
+    interval: Interval,
+) -> Result<Vec<Bucket>, ApiError> {
+    let mut qb = QueryBuilder::<Postgres>::new("select date_trunc(");
+    qb.push_bind(interval.sql_unit())
+        .push(", d.occurred_on::timestamp)::date as start, count(*) as count from (");
+    push_list_query(&mut qb, filter, company_ids, Select::Dates);
+    qb.push(") d group by 1");
+    let counted: Vec<(NaiveDate, i64)> = qb.build_query_as().fetch_all(db).await?;
+    Ok(counted
+        .into_iter()
+        .map(|(start, count)| Bucket { start, count })
+        .collect())
+}
+
 /// An event from a row of [`event_columns`].
 pub fn event_of_row(row: &PgRow) -> Result<crate::model::Event, ApiError> {
     EventRow::from_row(row)?.into_event()
@@ -281,6 +307,9 @@ fn push_list_query(
         Select::Rows => concat!("select ", event_columns!()),
         Select::Ranking => "select e.id",
         Select::Candidates => "select e.id, e.search",
+        // With a tag, from event_tags alone: an index-only scan of its key.
+        Select::Dates if tag_driven => "select t.occurred_on",
+        Select::Dates => "select e.occurred_on",
     });
     if let (Some(q), Select::Rows | Select::Ranking) = (&filter.q, select) {
         qb.push(", ts_rank(e.search, websearch_to_tsquery('english', ")
@@ -362,6 +391,10 @@ fn push_list_query(
             }
         }
         None => {}
+    }
+
+    if select == Select::Dates {
+        return;
     }
 
     let key_expr: String = match filter.sort {

@@ -15,7 +15,9 @@ use super::{graph, tag_strings};
 use crate::error::ApiError;
 use crate::model::role::Role;
 use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
-pub use list::{Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page};
+pub use list::{
+    Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
+};
 use row::{EventRow, event_columns, event_values, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
