@@ -69,27 +69,39 @@ pub fn is_fresh(request: &HeaderMap, etag: &str, updated_at: DateTime<Utc>) -> b
         .is_some_and(|since| updated_at.timestamp() <= since.timestamp())
 }
 
-/// The `{data, next_cursor}` body of a list.
-#[derive(Serialize)]
-struct ListBody<'a, T> {
-    data: &'a [T],
-    next_cursor: Option<&'a str>,
+/// The next page of a list: the cursor as the client gets it, and the part of it that
+/// says where the page ends (see [`PageCursor::content_key`]).
+pub struct NextPage {
+    /// What the client passes back.
+    pub cursor: String,
+    /// What the list's `ETag` covers.
+    pub key: String,
 }
 
-/// A list page: `ETag` from its content, `Cache-Control: no-cache`, a 304 when the
-/// client's copy is current, and `Link: rel="next"` when there is a next page.
+/// A list page: `{data, next_cursor}` with an `ETag` from its content,
+/// `Cache-Control: no-cache`, a 304 when the client's copy is current, and
+/// `Link: rel="next"` when there is a next page. The `ETag` covers the items and where
+/// the next page starts, not the snapshot a cursor carries, which differs between two
+/// reads of the same content.
 fn list<T: Serialize>(
     request: &HeaderMap,
     uri: &Uri,
     base_url: &str,
     items: &[T],
-    next_cursor: Option<String>,
+    next: Option<NextPage>,
 ) -> Result<Response, ApiError> {
-    let body = to_json(&ListBody {
-        data: items,
-        next_cursor: next_cursor.as_deref(),
-    })?;
-    let etag = content_etag(&body);
+    let data = to_json(&items)?;
+    let cursor = to_json(&next.as_ref().map(|n| n.cursor.as_str()))?;
+    let mut body = Vec::with_capacity(data.len() + cursor.len() + 24);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(&data);
+    body.extend_from_slice(b",\"next_cursor\":");
+    body.extend_from_slice(&cursor);
+    body.push(b'}');
+    // The items' hash, then that with the next page's key.
+    let items_hash = twox_hash::XxHash3_128::oneshot(&data).to_le_bytes();
+    let key = next.as_ref().map_or(&b"null"[..], |n| n.key.as_bytes());
+    let etag = content_etag(&[&items_hash[..], key].concat());
     if if_none_match(request, &etag) {
         return Ok(list_not_modified(&etag));
     }
@@ -97,8 +109,8 @@ fn list<T: Serialize>(
     let headers = response.headers_mut();
     set(headers, header::ETAG, &etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(cursor) = next_cursor {
-        let link = format!("<{}>; rel=\"next\"", next_url(base_url, uri, &cursor));
+    if let Some(next) = next {
+        let link = format!("<{}>; rel=\"next\"", next_url(base_url, uri, &next.cursor));
         set(headers, header::LINK, &link);
     }
     Ok(response)
@@ -139,7 +151,10 @@ pub fn page<T: Serialize, C: PageCursor>(
     page: &Page<T, C>,
 ) -> Result<Response, ApiError> {
     let base = base_url(app.config.public_url.as_deref(), request);
-    let next = page.next.as_ref().map(PageCursor::encode);
+    let next = page.next.as_ref().map(|c| NextPage {
+        cursor: c.encode(),
+        key: c.content_key(),
+    });
     list(request, uri, &base, &page.items, next)
 }
 

@@ -704,3 +704,28 @@ async fn the_binary_ends_its_streams_with_a_retry_hint_on_sigterm_without_waitin
         asked.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_page_with_a_next_page_keeps_its_etag_while_unrelated_transactions_commit() {
+    let app = TestApp::new().await;
+    for title in ["Kept one", "Kept two"] {
+        app.create_event(event(title, "2024-01-01", &["kept"], "minor"))
+            .await;
+    }
+    let first = app.get("/v1/events?tag=kept&limit=1").await;
+    let etag = first.header("etag").unwrap().to_owned();
+    let cursor = first.json()["next_cursor"].as_str().unwrap().to_owned();
+    // Other transactions move every snapshot on, and so the cursor's walk snapshot.
+    app.create_event(event("Elsewhere", "2024-01-01", &["other"], "minor"))
+        .await;
+    let again = app.get("/v1/events?tag=kept&limit=1").await;
+    assert_ne!(again.json()["next_cursor"].as_str().unwrap(), cursor);
+    assert_eq!(
+        again.header("etag"),
+        Some(etag.as_str()),
+        "same content, same ETag"
+    );
+    app.get_with("/v1/events?tag=kept&limit=1", &[("if-none-match", &etag)])
+        .await
+        .assert_status(StatusCode::NOT_MODIFIED);
+}

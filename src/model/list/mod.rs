@@ -21,6 +21,12 @@ use params::QueryParams;
 pub trait PageCursor {
     /// The text a client passes back as `cursor`.
     fn encode(&self) -> String;
+
+    /// Where the next page starts, without what may differ between two reads of the
+    /// same content (an event cursor's walk snapshot): what a list's `ETag` covers.
+    fn content_key(&self) -> String {
+        self.encode()
+    }
 }
 
 /// Implements [`PageCursor`] for cursor types with an inherent `encode`.
@@ -34,8 +40,21 @@ macro_rules! page_cursor {
     };
 }
 
+impl PageCursor for cursor::Cursor {
+    fn encode(&self) -> String {
+        cursor::Cursor::encode(self)
+    }
+
+    fn content_key(&self) -> String {
+        cursor::Cursor {
+            upto: None,
+            ..self.clone()
+        }
+        .encode()
+    }
+}
+
 page_cursor!(
-    cursor::Cursor,
     companies::CompanyCursor,
     partnerships::PartnershipCursor,
     audit::AuditCursor
