@@ -16,10 +16,10 @@ use super::live::{Frame, StreamPlace, Subscriber, hub, stream_channel};
 use super::openapi::schemas::Problem;
 use super::{AppState, resolve};
 use crate::error::ApiError;
+use crate::model::EventFilter;
 use crate::model::list::events::{EVENT_FILTER_PARAMS, EventFilterParams};
 use crate::model::list::params::QueryParams;
 use crate::model::position::Position;
-use crate::model::{EventFilter, ResourceKind};
 
 /// The event list's parameters that do not apply to a stream: named by a 400.
 const NOT_FOR_STREAMS: &[&str] = &["cursor", "limit", "sort", "updated_since", "wait"];
@@ -72,12 +72,7 @@ pub async fn stream(
         }
     }
     let filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
+    filter.check_role()?;
     let since = params
         .single("since")?
         .map(|text| {
@@ -89,11 +84,7 @@ pub async fn stream(
             })
         })
         .transpose()?;
-    let mut company_ids = Vec::with_capacity(filter.companies.len());
-    for reference in &filter.companies {
-        company_ids
-            .push(resolve::param_id(&app, ResourceKind::Company, reference, "company").await?);
-    }
+    let company_ids = resolve::company_params(&app, &filter.companies).await?;
     let place = app.live.reserve_stream(app.config.max_streams)?;
     let origin = app.live.origin().await?;
     let (frames, received) = stream_channel();

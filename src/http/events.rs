@@ -60,12 +60,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), EVENT_LIST_PARAMS)?;
     let filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
+    filter.check_role()?;
     let wait = long_poll_wait(&params, &filter)?;
     let scopes = ListScope::of_events(&filter);
     let page = list_page(&app, &filter, &scopes, Vec::new(), &uri, &headers, wait);
@@ -156,10 +151,7 @@ async fn list_page(
     headers: &HeaderMap,
     wait: Option<Duration>,
 ) -> Result<Response, ApiError> {
-    for reference in &filter.companies {
-        company_ids
-            .push(resolve::param_id(app, ResourceKind::Company, reference, "company").await?);
-    }
+    company_ids.extend(resolve::company_params(app, &filter.companies).await?);
     let origin = app.live.origin().await?;
     if let Some(UpdatedSince::Position(since)) = &filter.updated_since
         && since.origin != origin

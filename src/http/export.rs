@@ -18,7 +18,7 @@ use crate::model::list::companies::{COMPANY_FILTER_PARAMS, CompanyFilterParams};
 use crate::model::list::events::{EVENT_FILTER_PARAMS, EventFilterParams};
 use crate::model::list::params::QueryParams;
 use crate::model::position::Position;
-use crate::model::{CompanyFilter, EventFilter, EventSort, ResourceKind};
+use crate::model::{CompanyFilter, EventFilter, EventSort};
 use crate::repo;
 
 /// A chunk of the body is sent once this many bytes are ready (or no record is).
@@ -58,18 +58,9 @@ pub async fn export_events(
     let params = QueryParams::parse(query.as_deref(), &accepted)?;
     let format = format(&params)?;
     let mut filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
+    filter.check_role()?;
     filter.sort = EventSort::OccurredOnDesc;
-    let mut company_ids = Vec::with_capacity(filter.companies.len());
-    for reference in &filter.companies {
-        company_ids
-            .push(resolve::param_id(&app, ResourceKind::Company, reference, "company").await?);
-    }
+    let company_ids = resolve::company_params(&app, &filter.companies).await?;
     let export = repo::export::events(&app.db, filter, company_ids).await?;
     let position = Position::at(app.live.origin().await?, export.snapshot);
     let mut response = streamed(format, "events", export.records);

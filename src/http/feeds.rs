@@ -16,7 +16,7 @@ use super::{AppState, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{EVENT_FILTER_PARAMS, EventFilterParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Event, EventFilter, EventListItem, EventSort, ResourceKind};
+use crate::model::{Event, EventFilter, EventListItem, EventSort};
 use crate::repo;
 
 /// Entries in a feed unless `limit` says otherwise.
@@ -107,22 +107,13 @@ async fn read(
     let accepted = [EVENT_FILTER_PARAMS, &["limit"]].concat();
     let params = QueryParams::parse(query, &accepted)?;
     let mut filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
+    filter.check_role()?;
     // Newest first whatever the filters, `q` included.
     filter.sort = EventSort::OccurredOnDesc;
     if params.single("limit")?.is_none() {
         filter.limit = DEFAULT_ENTRIES;
     }
-    let mut company_ids = Vec::with_capacity(filter.companies.len());
-    for reference in &filter.companies {
-        company_ids
-            .push(resolve::param_id(app, ResourceKind::Company, reference, "company").await?);
-    }
+    let company_ids = resolve::company_params(app, &filter.companies).await?;
     let listed = repo::events::list(&app.db, &app.fixed_plans, &filter, &company_ids).await?;
     let events: Vec<Event> = listed
         .page

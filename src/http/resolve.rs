@@ -30,3 +30,13 @@ pub async fn param_id(
         .await?
         .ok_or_else(|| ApiError::bad_param(parameter, format!("no {kind} matches `{reference}`")))
 }
+
+/// The ids of a list's `company` parameters, in order; an unknown one is a 400 naming
+/// `company`.
+pub async fn company_params(app: &AppState, references: &[Ref]) -> Result<Vec<Uuid>, ApiError> {
+    let mut ids = Vec::with_capacity(references.len());
+    for reference in references {
+        ids.push(param_id(app, ResourceKind::Company, reference, "company").await?);
+    }
+    Ok(ids)
+}

@@ -14,7 +14,7 @@ use crate::model::list::events::{EVENT_FILTER_PARAMS, EventFilterParams};
 use crate::model::list::params::QueryParams;
 use crate::model::schema::TagName;
 use crate::model::timeline::{Interval, Timeline};
-use crate::model::{EventFilter, EventSort, ListScope, ResourceKind, Tag};
+use crate::model::{EventFilter, EventSort, ListScope, Tag};
 use crate::repo;
 
 /// The width of a timeline's buckets.
@@ -123,12 +123,7 @@ async fn answer(
     let params = QueryParams::parse(query, &accepted)?;
     let interval = Interval::from_param(params.single("interval")?)?;
     let mut filter = EventFilter::from_params(&params)?;
-    if filter.role.is_some() && filter.companies.is_empty() {
-        return Err(ApiError::bad_param(
-            "role",
-            "needs `company`: the role a company took part in",
-        ));
-    }
+    filter.check_role()?;
     // Counted from `occurred_on`, so the tag's index serves it (a `q` still filters).
     filter.sort = EventSort::OccurredOnDesc;
     if let Some(tag) = tag
@@ -138,11 +133,7 @@ async fn answer(
     }
     let scopes = ListScope::of_events(&filter);
     conditional_list(app, headers, uri, &scopes, async {
-        let mut company_ids = Vec::with_capacity(filter.companies.len());
-        for reference in &filter.companies {
-            company_ids
-                .push(resolve::param_id(app, ResourceKind::Company, reference, "company").await?);
-        }
+        let company_ids = resolve::company_params(app, &filter.companies).await?;
         let counted =
             repo::events::timeline_counts(&app.db, &filter, &company_ids, interval).await?;
         let timeline = Timeline::fill(interval, filter.from, filter.to, counted)?;

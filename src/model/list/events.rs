@@ -291,6 +291,18 @@ impl EventFilter {
         Ok(Self { cursor, ..filter })
     }
 
+    /// Refuses `role` without `company` where no other company is implied (every event
+    /// list but a company's own).
+    pub fn check_role(&self) -> Result<(), ParamError> {
+        if self.role.is_some() && self.companies.is_empty() {
+            return Err(ParamError::new(
+                "role",
+                "needs `company`: the role a company took part in",
+            ));
+        }
+        Ok(())
+    }
+
     /// A stable hash of everything that decides which rows match and their order, so a
     /// cursor cannot be replayed against another query.
     pub fn fingerprint(&self) -> u64 {
