@@ -74,6 +74,17 @@ async fn a_timeline_counts_what_the_list_returns_with_every_bucket_present() {
         .await
         .json();
     assert_eq!(counts(&two_tags), [("2024-01-01".to_owned(), 1)]);
+    // A deleted event is counted nowhere, by tag alone or with other filters.
+    app.delete_with("/v1/events/may", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    for uri in [
+        "/v1/tags/ai/timeline",
+        "/v1/events/timeline?tag=ai",
+        "/v1/events/timeline?tag=ai&category=industry",
+    ] {
+        assert_eq!(app.get(uri).await.json()["total"], 3, "{uri}");
+    }
     let none = app.get("/v1/events/timeline?tag=nothing").await.json();
     assert_eq!(
         none,

@@ -316,13 +316,28 @@ fn push_list_query(
             .push_bind(q.clone())
             .push(")) as rank");
     }
-    if tag_driven {
+    // Counting one tag's dates needs no event row: event_tags holds live events only,
+    // with their dates, so its key answers alone (an index-only scan).
+    let tag_alone = tag_driven
+        && select == Select::Dates
+        && filter.all_tags.len() == 1
+        && filter.any_tags.is_empty()
+        && filter.exclude_tags.is_empty()
+        && company_ids.is_empty()
+        && filter.categories.is_empty()
+        && filter.significance.is_none()
+        && filter.min_significance.is_none()
+        && filter.q.is_none();
+    if tag_alone {
+        qb.push(" from event_tags t where t.tag = ")
+            .push_bind(filter.all_tags[0].as_str().to_owned());
+    } else if tag_driven {
         qb.push(" from event_tags t join events e on e.id = t.event_id where t.tag = ")
             .push_bind(filter.all_tags[0].as_str().to_owned());
     } else {
         qb.push(" from events e where true");
     }
-    if !include_deleted {
+    if !include_deleted && !tag_alone {
         qb.push(" and e.deleted_at is null");
     }
 
