@@ -1,5 +1,5 @@
 //! `/healthz` (the process is alive) and `/readyz` (it can serve: database reachable,
-//! migrations applied).
+//! migrations applied, not shutting down).
 
 use axum::Json;
 use axum::extract::State;
@@ -24,8 +24,15 @@ async fn healthz() -> Json<Value> {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready: database reachable, migrations applied.", body = Object, example = json!({"status": "ready"})),
-    (status = 503, description = "Not ready.", body = super::openapi::schemas::Problem, content_type = "application/problem+json")))]
+    (status = 503, description = "Not ready: the database is unreachable, migrations are not applied, or the server is shutting down.", body = super::openapi::schemas::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // Shutting down: a load balancer should send new requests elsewhere while the ones
+    // in flight finish.
+    if app.live.is_stopping() {
+        return Err(ApiError::NotReady(
+            "shutting down: finishing the requests in flight",
+        ));
+    }
     if repo::health::ready(&app.db).await? {
         Ok(Json(json!({ "status": "ready" })))
     } else {

@@ -581,10 +581,21 @@ async fn streams_beyond_max_streams_get_a_503_and_heartbeats_keep_them_alive() {
 }
 
 #[tokio::test]
-async fn on_shutdown_every_stream_ends_with_a_retry_hint() {
+async fn on_shutdown_every_stream_ends_with_a_retry_hint_and_readiness_fails() {
     let app = TestApp::new().await;
+    app.get("/readyz").await.assert_status(StatusCode::OK);
     let mut stream = Stream::open(&app.router, "/v1/events/stream", &[]).await;
     app.state.live.stop().await;
+    let ready = app.get("/readyz").await;
+    let problem = ready.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down")
+    );
+    assert!(ready.header("retry-after").is_some());
+    app.get("/healthz").await.assert_status(StatusCode::OK);
     let last = stream.next(SOON).await.unwrap();
     assert_eq!(last.retry.as_deref(), Some("1000"), "{last:?}");
     assert!(stream.next_block(SOON).await.is_none(), "the stream ended");

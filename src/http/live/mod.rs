@@ -146,7 +146,13 @@ impl Live {
         self.wake.notify_one();
     }
 
-    /// Whether the server is shutting down (streams end with a `retry:` hint).
+    /// Whether the server is shutting down.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// A receiver that turns true when the server starts shutting down (streams end
+    /// with a `retry:` hint).
     pub fn stopping(&self) -> watch::Receiver<bool> {
         self.stopping.subscribe()
     }
@@ -172,7 +178,7 @@ impl Live {
 
     /// Starts the tasks once (inside the server's runtime).
     fn start(self: &Arc<Self>) {
-        if *self.stopping.borrow() {
+        if self.is_stopping() {
             return;
         }
         self.started.get_or_init(|| {
