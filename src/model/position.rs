@@ -39,7 +39,8 @@ impl Snapshot {
         let xmin = parts.next()?.parse().ok()?;
         let xmax = parts.next()?.parse().ok()?;
         let list = parts.next()?;
-        if parts.next().is_some() || xmin > xmax {
+        // PostgreSQL refuses transaction id 0 (invalid) in a snapshot.
+        if parts.next().is_some() || xmin == 0 || xmin > xmax {
             return None;
         }
         let running = if list.is_empty() {
@@ -226,6 +227,8 @@ mod tests {
             "",
             "812",
             "812:811:",
+            "0:0:",
+            "0:5:",
             "812:820:815,813",
             "812:820:800",
             "1:2:3",

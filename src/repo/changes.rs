@@ -25,6 +25,13 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// PostgreSQL's text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The current snapshot: anything read after this is at least as new.
 pub async fn snapshot(db: impl PgExecutor<'_>) -> Result<Snapshot, ApiError> {
     Ok(Snapshot(

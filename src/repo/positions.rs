@@ -19,10 +19,9 @@ pub async fn origin(db: impl PgExecutor<'_>) -> Result<String, ApiError> {
 
 /// The current snapshot: a position at it has seen every change committed so far.
 pub async fn current(db: impl PgExecutor<'_>) -> Result<Snapshot, ApiError> {
-    let text: String = sqlx::query_scalar("select pg_current_snapshot()::text")
-        .fetch_one(db)
-        .await?;
-    Ok(Snapshot::parse(&text).ok_or_else(|| anyhow!("`{text}` is not a snapshot"))?)
+    let text = super::changes::snapshot(db).await?;
+    Ok(Snapshot::parse(text.as_str())
+        .ok_or_else(|| anyhow!("`{}` is not a snapshot", text.as_str()))?)
 }
 
 /// Wraps a statement so it always returns a row carrying the statement's own snapshot

@@ -176,8 +176,11 @@ async fn a_position_that_is_not_ours_is_a_400_and_times_still_work() {
             "00000000"
         }
     );
+    // Ours in form and origin, but a snapshot PostgreSQL would refuse.
+    let impossible = format!("{origin}.0:0:");
     for bad in [
         foreign.as_str(),
+        impossible.as_str(),
         "12:10:",
         "deadbeef.12:10:",
         "not-a-position",

@@ -258,14 +258,20 @@ fn plan_is_fixed(filter: &EventFilter, company_ids: &[Uuid]) -> bool {
         _ => false,
     };
     tags_fixed
-        && filter.any_tags.is_empty()
+        && only_tags_and_dates(filter, company_ids)
+        && filter.from.is_none()
+        && filter.to.is_none()
+}
+
+/// Whether `filter` asks nothing of an event beyond its tags (all of them) and its
+/// date: what `event_tags` alone can answer.
+fn only_tags_and_dates(filter: &EventFilter, company_ids: &[Uuid]) -> bool {
+    filter.any_tags.is_empty()
         && filter.exclude_tags.is_empty()
         && company_ids.is_empty()
         && filter.categories.is_empty()
         && filter.significance.is_none()
         && filter.min_significance.is_none()
-        && filter.from.is_none()
-        && filter.to.is_none()
         && filter.q.is_none()
         && filter.updated_since.is_none()
 }
@@ -321,13 +327,7 @@ fn push_list_query(
     let tag_alone = tag_driven
         && select == Select::Dates
         && filter.all_tags.len() == 1
-        && filter.any_tags.is_empty()
-        && filter.exclude_tags.is_empty()
-        && company_ids.is_empty()
-        && filter.categories.is_empty()
-        && filter.significance.is_none()
-        && filter.min_significance.is_none()
-        && filter.q.is_none();
+        && only_tags_and_dates(filter, company_ids);
     if tag_alone {
         qb.push(" from event_tags t where t.tag = ")
             .push_bind(filter.all_tags[0].as_str().to_owned());
