@@ -3,6 +3,9 @@
 #   docs       /docs in Debian's headless Chromium (playwright-core), with every request
 #              that leaves the loopback server blocked: the endpoints are listed and one
 #              request runs from the page
+#   pages      the pages for people in the same browser, offline: each renders styled,
+#              with no script error or policy violation; keyboard, phone width, no
+#              JavaScript; an event posted through the API appears on the open tag page
 #   schemathesis  property-based tests from /openapi.json, all checks, admin token,
 #              bounded and seeded
 #   client     openapi-typescript generates types from the live /openapi.json; a script
@@ -31,7 +34,7 @@ ST_MAX_EXAMPLES=${E2E_ST_MAX_EXAMPLES:-25}
 ST_TIMEOUT=${E2E_ST_TIMEOUT:-300}
 ST_SEED=${E2E_ST_SEED:-20240327}
 FEEDPARSER_VERSION=6.0.11
-ONLY=${E2E_ONLY:-docs schemathesis client live}
+ONLY=${E2E_ONLY:-docs pages schemathesis client live}
 ALLOW_FAIL=${E2E_ALLOW_FAIL:-}
 
 log() { printf '\n== e2e: %s\n' "$*"; }
@@ -41,15 +44,15 @@ as_root() {
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 mkdir -p "$OUT"
-rm -f "$OUT/docs.png" "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/live.log"
+rm -f "$OUT/docs.png" "$OUT"/pages-*.png "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/pages.log" "$OUT/live.log"
 
 # --- tools -------------------------------------------------------------------------------
-if wants docs && ! command -v chromium >/dev/null 2>&1; then
+if { wants docs || wants pages; } && ! command -v chromium >/dev/null 2>&1; then
   log "installing chromium (apt)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-if wants docs || wants client; then
+if wants docs || wants pages || wants client; then
   # package-lock.json pins every version; skip when node_modules was installed from it.
   if ! cmp -s e2e/package-lock.json e2e/node_modules/.e2e-installed-lock.json 2>/dev/null; then
     log "npm ci (e2e/)"
@@ -151,6 +154,11 @@ run_docs() {
     timeout 180 node e2e/docs.test.mjs
 }
 
+run_pages() {
+  E2E_CHROMIUM="$(command -v chromium)" E2E_SCREENSHOTS="$ROOT/$OUT" \
+    timeout 180 node e2e/pages.test.mjs
+}
+
 run_schemathesis() {
   # --generation-database none: no example database between runs, so a run depends only on
   # the seed; --workers 1 keeps the order of requests (and so the run) repeatable. --url:
@@ -185,7 +193,7 @@ run_live() {
   timeout 120 "$VENV/bin/python" e2e/live_check.py
 }
 
-for part in docs schemathesis client live; do
+for part in docs pages schemathesis client live; do
   wants "$part" || continue
   log "$part"
   start=$SECONDS

@@ -189,8 +189,9 @@ async fn list_page(
     Ok(response)
 }
 
-/// One read of the page `filter` asks for, with its snapshot.
-async fn read_page(
+/// One read of the page `filter` asks for, with its snapshot (the relevance order
+/// from the ranking cache).
+pub(super) async fn read_page(
     app: &AppState,
     filter: &EventFilter,
     scopes: &[ListScope],

@@ -16,7 +16,7 @@ use super::{AppState, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{EVENT_FILTER_PARAMS, EventFilterParams};
 use crate::model::list::params::QueryParams;
-use crate::model::{Event, EventFilter, EventListItem, EventSort};
+use crate::model::{Event, EventFilter, EventSort};
 use crate::repo;
 
 /// Entries in a feed unless `limit` says otherwise.
@@ -115,15 +115,7 @@ async fn read(
     }
     let company_ids = resolve::company_params(app, &filter.companies).await?;
     let listed = repo::events::list(&app.db, &app.fixed_plans, &filter, &company_ids).await?;
-    let events: Vec<Event> = listed
-        .page
-        .items
-        .into_iter()
-        .filter_map(|item| match item {
-            EventListItem::Live(event) => Some(*event),
-            EventListItem::Deleted(_) => None,
-        })
-        .collect();
+    let events = listed.page.into_events();
     let updated = events
         .iter()
         .map(|e| e.updated_at)
@@ -140,12 +132,12 @@ async fn read(
 }
 
 impl Feed {
-    /// The event's link: its API URL (the page for people, once pages exist).
+    /// The event's link: its page for people.
     fn link(&self, event: &Event) -> String {
         format!(
-            "{}/v1/events/{}",
+            "{}{}",
             self.base.trim_end_matches('/'),
-            event.slug
+            super::pages::event_href(&event.slug)
         )
     }
 

@@ -20,6 +20,7 @@ pub mod live;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod partnerships;
 pub mod ranking_cache;
 pub mod rate_limit;
@@ -79,8 +80,9 @@ pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let (resources, _) = resource_routes().split_for_parts();
     let (operations, _) = operation_routes().split_for_parts();
-    let resources =
-        resources.route_layer(from_fn_with_state(state.clone(), middleware::read_guard));
+    let resources = resources
+        .merge(pages::routes())
+        .route_layer(from_fn_with_state(state.clone(), middleware::read_guard));
 
     // The docs page is stateless; the layers below apply to it like any route.
     let mut router = Router::new()
@@ -88,6 +90,7 @@ pub fn app(state: AppState) -> Router {
         .merge(operations)
         .with_state(state.clone())
         .merge(openapi::docs())
+        .merge(pages::asset_routes())
         .fallback(middleware::no_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, event};
 async fn unknown_routes_are_404_problems() {
     let app = TestApp::new().await;
     for path in [
-        "/",
+        "/nothing",
         "/v1",
         "/v2/events",
         "/v1/events/a/b",

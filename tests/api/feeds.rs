@@ -45,7 +45,7 @@ async fn the_atom_feed_parses_and_holds_the_newest_matching_events() {
     assert_eq!(
         entry.links()[0].href(),
         format!(
-            "http://events.example/v1/events/{}",
+            "http://events.example/events/{}",
             story["slug"].as_str().unwrap()
         )
     );

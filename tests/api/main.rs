@@ -22,6 +22,7 @@ mod live;
 mod logging;
 mod openapi;
 mod ops;
+mod pages;
 mod resilience;
 mod safety;
 mod tags;

@@ -140,6 +140,19 @@ pub enum EventListItem {
     Deleted(Tombstone),
 }
 
+impl<C> super::Page<EventListItem, C> {
+    /// The page's live events, tombstones dropped.
+    pub fn into_events(self) -> Vec<Event> {
+        self.items
+            .into_iter()
+            .filter_map(|item| match item {
+                EventListItem::Live(event) => Some(*event),
+                EventListItem::Deleted(_) => None,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
