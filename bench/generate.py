@@ -2,7 +2,8 @@
 """Streams the benchmark data set as CSV for PostgreSQL COPY.
 
 Usage: generate.py TABLE EVENTS [SHARD/SHARDS]
-TABLE: companies, partnerships, parties, events, event_companies, event_partnerships.
+TABLE: companies, partnerships, parties, events, event_companies, event_partnerships,
+or import-events (the events as NDJSON for an import).
 
 Deterministic: rows come in blocks of 10,000, each drawn from its own seeded generator,
 so the same EVENTS gives the same data however many shards stream it in parallel
@@ -146,6 +147,32 @@ def main():
                               rng.choice(CATEGORIES), rng.randrange(4), " ".join(summary).capitalize() + ".",
                               " ".join(happened).capitalize() + ".", " ".join(matters).capitalize() + ".",
                               zipf_tags(rng), "[]", companies_json, deals_json])
+    elif table == "import-events":
+        # The same events as `events`, one JSON document a line as POST takes them (and
+        # as an import reads them): companies by slug with roles, deals by slug.
+        pool = phrases("phrases")
+        links = event_links(events, shard, shards)
+        significance = ["minor", "notable", "major", "landmark"]
+        for block, rows in blocks(events, shard, shards):
+            rng = random.Random(f"events-{block}")
+            for i in rows:
+                _, companies, deals = next(links)
+                occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
+                title = " ".join(rng.choices(pool, k=rng.randint(1, 2)))
+                summary = rng.choices(pool, k=rng.randint(6, 11))
+                happened = rng.choices(pool, k=rng.randint(40, 60))
+                matters = rng.choices(pool, k=rng.randint(20, 30))
+                sys.stdout.write(json.dumps({
+                    "id": v7("event", i), "slug": f"ev-{i}", "title": f"Event {i}: {title}",
+                    "occurred_on": occurred.isoformat(), "category": rng.choice(CATEGORIES),
+                    "significance": significance[rng.randrange(4)],
+                    "summary": " ".join(summary).capitalize() + ".",
+                    "what_happened": " ".join(happened).capitalize() + ".",
+                    "why_it_matters": " ".join(matters).capitalize() + ".",
+                    "tags": zipf_tags(rng)[1:-1].split(","),
+                    "companies": [{"company": f"company-{c}", "role": role} for c, role, _ in companies],
+                    "partnerships": [f"deal-{d}" for d in deals],
+                }) + "\n")
     elif table == "event_companies":
         for i, companies, _ in event_links(events, shard, shards):
             for company, role, position in companies:

@@ -46,6 +46,36 @@ pub enum Command {
     /// Write every record a list's filters match to standard output (NDJSON or CSV).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Import records from an NDJSON or CSV file, as `POST /v1/{events,companies}/import`
+    /// does: a progress bar on a terminal, a summary at the end, a non-zero exit when
+    /// records are bad.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `import ...`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Events (their companies and deals must exist).
+    Events(ImportArgs),
+    /// Companies.
+    Companies(ImportArgs),
+}
+
+/// The file and the rules of an import.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file: NDJSON (one JSON record a line) or CSV (a header row naming the fields).
+    pub file: std::path::PathBuf,
+    /// `ndjson` or `csv`; by default from the file's extension (`.csv` is CSV).
+    #[arg(long, value_parser = ["ndjson", "csv"])]
+    pub format: Option<String>,
+    /// `atomic` (all or nothing) or `partial` (store the good records).
+    #[arg(long, default_value = "atomic", value_parser = ["atomic", "partial"])]
+    pub mode: String,
+    /// A record whose id (or chosen slug) exists: `error`, `skip` or `update`.
+    #[arg(long, default_value = "error", value_parser = ["error", "skip", "update"])]
+    pub on_conflict: String,
 }
 
 /// `export ...`
@@ -173,6 +203,15 @@ pub struct ServeConfig {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576, global = true,
           value_parser = parse_body_limit)]
     pub max_body_bytes: usize,
+    /// Largest import body (`POST /v1/events/import`, `/v1/companies/import`), in bytes;
+    /// the body is read as a stream, so this bounds the work, not the memory.
+    #[arg(long, env = "MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024, global = true,
+          value_parser = parse_body_limit)]
+    pub max_import_bytes: usize,
+    /// An import taking longer is abandoned (and rolled back) with a 503, in seconds.
+    #[arg(long, env = "IMPORT_TIMEOUT_SECS", default_value_t = 600, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub import_timeout_secs: u64,
     /// Requests taking longer are abandoned with a 503, in seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -252,6 +291,8 @@ impl ServeConfig {
             read_requires_token: false,
             public_url: None,
             max_body_bytes: 1_048_576,
+            max_import_bytes: 64 * 1024 * 1024,
+            import_timeout_secs: 600,
             // Off here, unlike the command line's 100/200: the suite drives each app from
             // one shared key (no peer address in `oneshot`), and some tests send hundreds
             // of requests in a burst (resilience waves, concurrency races), which the
@@ -289,6 +330,11 @@ impl ServeConfig {
     /// How long a connection may sit idle.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// How long an import may take.
+    pub fn import_timeout(&self) -> Duration {
+        Duration::from_secs(self.import_timeout_secs)
     }
 
     /// The request timeout.

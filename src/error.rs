@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::model::import::LineError;
 use crate::model::{FieldError, ParamError, ResourceKind};
 
 /// Media type of every error body.
@@ -70,11 +71,21 @@ pub enum ApiError {
         limit: usize,
     },
     /// 415: a write whose content type is not JSON.
-    #[error("the request body must be JSON (`application/json` or `application/merge-patch+json`)")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     /// 422: well-formed JSON that breaks one or more rules.
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
+    /// 422: records of an atomic import are bad; nothing was stored.
+    #[error(
+        "{failed} of the records are bad, so nothing was stored (mode=atomic); `errors` lists them by line"
+    )]
+    ImportRejected {
+        /// How many records are bad.
+        failed: u64,
+        /// The first of them (at most 1,000), by line.
+        errors: Vec<LineError>,
+    },
     /// 429: the client spent its rate-limit allowance; it may retry after the wait.
     #[error("too many requests: retry in {retry_after_secs} s")]
     RateLimited {
@@ -119,8 +130,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) | Self::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_)
             | Self::NotReady(_)
@@ -144,8 +155,9 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PreconditionFailed { .. } => "precondition-failed",
             Self::PayloadTooLarge { .. } => "payload-too-large",
-            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Validation(_) => "validation",
+            Self::ImportRejected { .. } => "import-rejected",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::NotReady(_) => "not-ready",
@@ -182,9 +194,19 @@ struct Problem<'a> {
     status: u16,
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    errors: Option<ProblemErrors<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameter: Option<&'a str>,
+}
+
+/// A problem's `errors`: by field for one record, by line and field for an import.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ProblemErrors<'a> {
+    Fields(&'a [FieldError]),
+    Lines(&'a [LineError]),
 }
 
 impl IntoResponse for ApiError {
@@ -200,7 +222,12 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.to_string(),
             errors: match &self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) => Some(ProblemErrors::Fields(errors)),
+                Self::ImportRejected { errors, .. } => Some(ProblemErrors::Lines(errors)),
+                _ => None,
+            },
+            failed: match &self {
+                Self::ImportRejected { failed, .. } => Some(*failed),
                 _ => None,
             },
             parameter: match &self {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod model;
 pub mod repo;
 pub mod seed;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use clap::error::ErrorKind;
 use industry_events::config::{Cli, Command};
-use industry_events::{commands, db, telemetry};
+use industry_events::{commands, db, import, telemetry};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -44,6 +44,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed { demo: false } => anyhow::bail!("say what to seed: `seed --demo`"),
         Command::Tokens(command) => commands::tokens(&database.pool, command).await?,
         Command::Export(command) => commands::export(&database.pool, command).await?,
+        Command::Import(command) => {
+            import::command::run(&database.pool, command, cli.serve.max_body_bytes).await?;
+        }
     }
     if let Some(cluster) = database.private.as_ref().filter(|c| c.started_here()) {
         database.pool.close().await;

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one, patch, delete))
         .routes(routes!(super::export::export_companies))
+        .routes(routes!(super::import::import_companies))
 }
 
 /// `GET /v1/companies`: filtered, by name, keyset-paged.

@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_for_company))
         .routes(routes!(super::event_stream::stream))
         .routes(routes!(super::export::export_events))
+        .routes(routes!(super::import::import_events))
         .routes(routes!(super::timeline::events_timeline))
         .routes(routes!(super::timeline::events_timeline_svg))
 }

@@ -23,7 +23,7 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub type InTx<'c> = Pin<Box<dyn Future<Output = Result<StoredAnswer, ApiError>> + Send + 'c>>;
 
 /// The request's `Idempotency-Key`: 1 to 255 visible ASCII characters.
-fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let mut values = headers.get_all(&IDEMPOTENCY_KEY).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -87,4 +87,30 @@ where
     }
     tx.commit().await?;
     Ok(respond::replay(answer, false))
+}
+
+/// What a request whose body is known only once it has been read whole (an import)
+/// does with its key, at the end of its work and inside its transaction: on first use
+/// the answer is stored with the work (`None`: send it); a retry of an answered request
+/// gets the stored answer (`Some`: roll the work back and send that); a different
+/// request under the key is a 422. A retry that arrives while the first is still
+/// running waits on the key's row, then replays.
+pub async fn settle_streamed(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    key: &str,
+    request_hash: &[u8],
+    answer: &StoredAnswer,
+) -> Result<Option<StoredAnswer>, ApiError> {
+    match idempotency::claim(&mut *conn, &actor.token, key, request_hash).await? {
+        Claim::Fresh => {
+            idempotency::complete(conn, &actor.token, key, answer).await?;
+            Ok(None)
+        }
+        Claim::Replay(stored) => Ok(Some(stored)),
+        Claim::Mismatch => Err(ApiError::Validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "was already used with a different request; use a new key for a new request",
+        )])),
+    }
 }

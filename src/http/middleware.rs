@@ -100,9 +100,13 @@ pub(super) async fn run_detached(req: Request, next: Next) -> Response {
 
 /// Abandons a request that takes longer than `REQUEST_TIMEOUT_SECS`; the work itself
 /// finishes on its own task (`run_detached`), so nothing is left half-done.
-/// A long poll (`wait`) gets its wait on top.
+/// A long poll (`wait`) gets its wait on top; an import has `IMPORT_TIMEOUT_SECS`.
 pub(super) async fn timeout(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let budget = app.config.request_timeout() + super::events::requested_wait(req.uri());
+    let budget = if super::import::is_import(req.method(), req.uri()) {
+        app.config.import_timeout()
+    } else {
+        app.config.request_timeout() + super::events::requested_wait(req.uri())
+    };
     match tokio::time::timeout(budget, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),

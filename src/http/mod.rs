@@ -15,6 +15,7 @@ pub mod extract;
 pub mod feeds;
 pub mod health;
 pub mod idempotency;
+pub mod import;
 pub mod list_cache;
 pub mod live;
 pub mod metrics;

@@ -49,6 +49,8 @@ impl ExportFormat {
 pub trait Exportable: Serialize {
     /// The CSV header: the fields an import reads, in order.
     const CSV_COLUMNS: &'static [&'static str];
+    /// The columns whose cells hold JSON (lists and objects); an import parses them.
+    const CSV_JSON_COLUMNS: &'static [&'static str];
     /// The record's CSV cells, in [`Self::CSV_COLUMNS`] order: tags joined by `;`, list
     /// and object fields as JSON, absent values empty.
     fn csv_cells(&self) -> Vec<String>;
@@ -75,6 +77,7 @@ impl Exportable for Event {
         "companies",
         "partnerships",
     ];
+    const CSV_JSON_COLUMNS: &'static [&'static str] = &["sources", "companies", "partnerships"];
 
     fn csv_cells(&self) -> Vec<String> {
         let companies: Vec<CompanyRoleInput> = self.companies.iter().map(Into::into).collect();
@@ -108,6 +111,7 @@ impl Exportable for Company {
         "description",
         "tags",
     ];
+    const CSV_JSON_COLUMNS: &'static [&'static str] = &[];
 
     fn csv_cells(&self) -> Vec<String> {
         vec![

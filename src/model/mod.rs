@@ -10,6 +10,7 @@ pub mod country;
 pub mod event;
 pub mod export;
 pub mod fields;
+pub mod import;
 pub mod list;
 pub mod money;
 pub mod partnership;

@@ -13,6 +13,7 @@ pub mod export;
 pub mod graph;
 pub mod health;
 pub mod idempotency;
+pub mod import;
 pub mod partnerships;
 pub mod positions;
 pub mod records;
@@ -67,12 +68,17 @@ fn slug_key(kind: ResourceKind) -> &'static str {
 }
 
 /// A write's error as the client sees it: a violation of the slug's unique index is a
-/// 409 naming the slug; anything else passes through.
+/// 409 naming the slug, of the primary key a 409 about the id; anything else passes
+/// through.
 pub(crate) fn slug_conflict(kind: ResourceKind, error: sqlx::Error, slug: &Slug) -> ApiError {
     if is_unique_violation(&error, slug_key(kind)) {
         ApiError::Conflict(format!(
             "the slug `{slug}` is already taken by another {kind}"
         ))
+    } else if is_unique_violation(&error, &format!("{}_pkey", kind.plural())) {
+        // Only an import names ids, and a live record with the id is found before the
+        // insert: this one is a deleted event's tombstone.
+        ApiError::Conflict(format!("the id is taken by a deleted {kind}"))
     } else {
         error.into()
     }

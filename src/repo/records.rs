@@ -77,7 +77,17 @@ pub async fn create<T: Table>(
     actor: &Actor,
     new: T::New,
 ) -> Result<T::Record, ApiError> {
-    let id = Uuid::now_v7();
+    create_as::<T>(conn, actor, Uuid::now_v7(), &new).await
+}
+
+/// Creates a record with the id it is given (an import's record may carry one), inside
+/// the caller's transaction, with its audit row.
+pub async fn create_as<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    new: &T::New,
+) -> Result<T::Record, ApiError> {
     let slug = pick_slug(
         &mut *conn,
         T::KIND,
@@ -87,7 +97,7 @@ pub async fn create<T: Table>(
         None,
     )
     .await?;
-    let record = T::store(&mut *conn, id, &slug, &new, true).await?;
+    let record = T::store(&mut *conn, id, &slug, new, true).await?;
     let version = record.version();
     audit::record(conn, actor, Action::Create, T::KIND, id, version, &record).await?;
     Ok(record)
@@ -106,28 +116,40 @@ pub async fn patch<T: Table>(
     let mut tx = db.begin().await?;
     let current = locked::<T>(&mut tx, &reference, &precondition).await?;
     let new = T::parse(merge_into(&T::Input::from(&current), &patch)?)?;
+    let record = replace::<T>(&mut tx, actor, &current, &new, false).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Stores `new` as the next version of `current` (locked by the caller's transaction),
+/// with its audit row: the second half of a patch, and an import's `on_conflict=update`.
+/// With `keep_slug`, a `new` that names no slug keeps the current one (an imported
+/// record without a slug replaces a record's content, not its address); without it, a
+/// slug is made from the new title as for a create.
+pub async fn replace<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    current: &T::Record,
+    new: &T::New,
+    keep_slug: bool,
+) -> Result<T::Record, ApiError> {
+    let kept = if keep_slug && new.explicit_slug().is_none() {
+        Slug::parse(current.slug()).ok()
+    } else {
+        None
+    };
     let slug = pick_slug(
-        &mut tx,
+        &mut *conn,
         T::KIND,
-        new.explicit_slug(),
+        new.explicit_slug().or(kept.as_ref()),
         new.slug_source(),
         current.id(),
         Some(current.slug()),
     )
     .await?;
-    let record = T::store(&mut tx, current.id(), &slug, &new, false).await?;
+    let record = T::store(&mut *conn, current.id(), &slug, new, false).await?;
     let (id, version) = (record.id(), record.version());
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Update,
-        T::KIND,
-        id,
-        version,
-        &record,
-    )
-    .await?;
-    tx.commit().await?;
+    audit::record(conn, actor, Action::Update, T::KIND, id, version, &record).await?;
     Ok(record)
 }
 

@@ -16,6 +16,7 @@ mod feeds;
 mod fields;
 mod graph;
 mod helpers;
+mod import;
 mod limits;
 mod list;
 mod live;

@@ -37,6 +37,46 @@ pub struct Problem {
     pub parameter: Option<String>,
 }
 
+/// The 422 of an atomic import with bad records: nothing was stored.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({
+    "type": "urn:problem:industry-events:import-rejected", "title": "Unprocessable Entity", "status": 422,
+    "detail": "2 of the records are bad, so nothing was stored (mode=atomic); `errors` lists them by line",
+    "failed": 2,
+    "errors": [{"line": 3, "field": "occurred_on", "message": "`2024-13-01` is not a real calendar date"},
+               {"line": 7, "field": "companies[0].company", "message": "no company matches `amazn`"}]
+}))]
+pub struct ImportProblem {
+    /// `urn:problem:industry-events:import-rejected` (or `validation` for a reused
+    /// `Idempotency-Key`).
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// 422.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// The bad records, by the line each starts on (at most 1,000).
+    pub errors: Vec<ImportProblemError>,
+    /// How many records are bad (all of them, listed or not).
+    pub failed: Option<u64>,
+}
+
+/// One broken rule of one record of an import.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ImportProblemError {
+    /// The line of the file on which the record starts, from 1 (absent for a reused
+    /// `Idempotency-Key`, which is about the request, not a record).
+    pub line: Option<u64>,
+    /// The field, or empty when the record as a whole is wrong.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// Defines a `{data, next_cursor}` page schema; each resource's handlers module
 /// declares its own.
 macro_rules! page {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Import speed (issue 14): EVENTS events (default 50,000, the kit's data set) as NDJSON
+# in one request to the release binary, on a database that holds the kit's companies
+# and deals; the server's peak RSS; and, for scale, a plain COPY of the same rows into
+# the same schema (triggers on, as the table is).
+# Usage: bench/import.sh [EVENTS]    (build first: cargo build --release)
+set -euo pipefail
+events=${1:-50000}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=$root/target/release/industry-events
+work=$(mktemp -d)
+db=ie_bench_import
+copy_db=ie_bench_copy
+pid=
+psql_admin() { psql -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  psql_admin -c "drop database if exists $db with (force)" -c "drop database if exists $copy_db with (force)" >/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for d in $db $copy_db; do
+  psql_admin -c "drop database if exists $d with (force)" -c "create database $d" >/dev/null
+  DATABASE_NAME=$d "$bin" migrate >/dev/null 2>&1
+  bash "$here/load.sh" "$d" 0 >/dev/null
+done
+python3 "$here/generate.py" import-events "$events" >"$work/events.ndjson"
+bytes=$(stat -c %s "$work/events.ndjson")
+echo "file: $events events, $((bytes / 1024 / 1024)) MiB of NDJSON"
+
+token=$(DATABASE_NAME=$db "$bin" tokens create --name bench --scope write 2>/dev/null | tail -n 1)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0.1:$port \
+  RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
+rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+
+start=$(date +%s.%N)
+status=$(curl -sS -o "$work/answer.json" -w '%{http_code}' -X POST \
+  -H 'content-type: application/x-ndjson' -H "authorization: Bearer $token" \
+  --data-binary @"$work/events.ndjson" "http://127.0.0.1:$port/v1/events/import")
+end=$(date +%s.%N)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+seconds=$(echo "$end - $start" | bc)
+echo "import: HTTP $status $(cat "$work/answer.json") in ${seconds} s: $(echo "$events / $seconds" | bc) records/s"
+echo "server RSS: $((rss_before / 1024)) MiB before, peak $((hwm / 1024)) MiB (growth $(((hwm - rss_before) / 1024)) MiB)"
+
+start=$(date +%s.%N)
+python3 "$here/generate.py" events "$events" |
+  psql -q -X -h 127.0.0.1 -U postgres -d "$copy_db" -c "\\copy events (id, slug, title, occurred_on, category, significance, summary, what_happened, why_it_matters, tags, sources, companies, partnerships) from stdin with (format csv)"
+end=$(date +%s.%N)
+seconds=$(echo "$end - $start" | bc)
+echo "plain COPY of the same event rows (no links, no audit): ${seconds} s: $(echo "$events / $seconds" | bc) rows/s"

@@ -1,0 +1,202 @@
+//! The one import flow, shared by `POST /v1/{events,companies}/import` and the
+//! `import` command: a file's records are read on a blocking thread (the `csv` crate
+//! reads from `std::io::Read`) and handed over through a bounded queue, validated as
+//! `POST` would validate them, and written in batches inside the caller's transaction.
+//! Memory is bounded by the queue and one batch, whatever the size of the file.
+
+pub mod command;
+
+use std::io::Read;
+
+use sqlx::PgConnection;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::ApiError;
+use crate::model::FieldError;
+use crate::model::export::Exportable;
+use crate::model::import::{
+    ImportFormat, ImportMode, ImportOptions, ImportSummary, LineError, MAX_LISTED_ERRORS,
+    ReadRecord, ReadStop, RecordReader, take_id,
+};
+use crate::repo::audit::Actor;
+use crate::repo::import::{Pending, Written, write_batch};
+use crate::repo::records::Table;
+
+/// Records written under one savepoint.
+const BATCH: usize = 250;
+
+/// Records read ahead of the writer.
+const READ_AHEAD: usize = 1_024;
+
+/// Starts reading `source` on a blocking thread: the records arrive on the receiver; the
+/// handle says how the reading ended. Dropping the receiver stops the reader.
+pub fn read<T, R>(
+    format: ImportFormat,
+    source: R,
+    max_record: usize,
+) -> (mpsc::Receiver<ReadRecord>, JoinHandle<Result<(), ReadStop>>)
+where
+    T: Table,
+    T::Record: Exportable,
+    R: Read + Send + 'static,
+{
+    let (records_tx, records_rx) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut reader =
+            RecordReader::new(format, source, T::Record::CSV_JSON_COLUMNS, max_record)?;
+        while let Some(record) = reader.next_record()? {
+            if records_tx.blocking_send(record).is_err() {
+                // The writer stopped (a database failure): nothing more to read for.
+                break;
+            }
+        }
+        Ok(())
+    });
+    (records_rx, reader)
+}
+
+/// An import under way: what it has done, its bad records, and the batch being filled.
+pub struct Importer<'a, T: Table> {
+    actor: &'a Actor,
+    options: ImportOptions,
+    batch: Vec<Pending<T::New>>,
+    summary: ImportSummary,
+    errors: Vec<LineError>,
+    seen: u64,
+}
+
+impl<'a, T: Table> Importer<'a, T> {
+    /// An import by `actor` with `options`.
+    pub fn new(actor: &'a Actor, options: ImportOptions) -> Self {
+        Self {
+            actor,
+            options,
+            batch: Vec::with_capacity(BATCH),
+            summary: ImportSummary::default(),
+            errors: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// How many records have been read so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Takes one record: validated at once (with its `id` taken out first), written with
+    /// its batch. A failure of the database itself ends the import.
+    pub async fn add(
+        &mut self,
+        conn: &mut PgConnection,
+        record: ReadRecord,
+    ) -> Result<(), ApiError> {
+        self.seen += 1;
+        if let Some(pending) = self.check(record) {
+            self.batch.push(pending);
+        }
+        if self.batch.len() >= BATCH {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and says what the import did: the summary (with the bad
+    /// records listed in partial mode) and the bad records (at most 1,000, by line).
+    pub async fn finish(
+        mut self,
+        conn: &mut PgConnection,
+    ) -> Result<(ImportSummary, Vec<LineError>), ApiError> {
+        self.flush(conn).await?;
+        self.errors.sort_by_key(|e| e.line);
+        let mut summary = self.summary;
+        if self.options.mode == ImportMode::Partial {
+            summary.errors = Some(self.errors.clone());
+        }
+        Ok((summary, self.errors))
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let outcomes =
+            write_batch::<T>(conn, self.actor, self.options.on_conflict, &self.batch).await?;
+        self.batch.clear();
+        for (line, outcome) in outcomes {
+            match outcome {
+                Ok(Written::Created) => self.summary.created += 1,
+                Ok(Written::Updated) => self.summary.updated += 1,
+                Ok(Written::Skipped) => self.summary.skipped += 1,
+                Err(error) => self.bad(line, field_errors(error)),
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, record: ReadRecord) -> Option<Pending<T::New>> {
+        let mut document = match record.document {
+            Ok(document) => document,
+            Err(message) => {
+                self.bad(record.line, vec![FieldError::new("", message)]);
+                return None;
+            }
+        };
+        let id = match take_id(&mut document) {
+            Ok(id) => id,
+            Err(message) => {
+                self.bad(record.line, vec![FieldError::new("id", message)]);
+                return None;
+            }
+        };
+        match T::parse(document) {
+            Ok(new) => Some(Pending {
+                line: record.line,
+                id,
+                new,
+            }),
+            Err(errors) => {
+                self.bad(record.line, errors);
+                None
+            }
+        }
+    }
+
+    fn bad(&mut self, line: u64, errors: Vec<FieldError>) {
+        self.summary.failed += 1;
+        for error in errors {
+            if self.errors.len() < MAX_LISTED_ERRORS {
+                self.errors.push(LineError {
+                    line,
+                    field: error.field,
+                    message: error.message,
+                });
+            }
+        }
+    }
+}
+
+/// A refused write as field errors: a 422 keeps its fields; a taken slug or id names
+/// that field; anything else is about the record as a whole.
+fn field_errors(error: ApiError) -> Vec<FieldError> {
+    match error {
+        ApiError::Validation(errors) => errors,
+        ApiError::Conflict(message) => {
+            let field = if message.contains("the id") {
+                "id"
+            } else {
+                "slug"
+            };
+            vec![FieldError::new(field, message)]
+        }
+        other => vec![FieldError::new("", other.to_string())],
+    }
+}
+
+/// How a read that stopped early is told to the client: a 400 naming the reason.
+pub fn stop_error(stop: ReadStop) -> ApiError {
+    match stop {
+        ReadStop::Io(error) => ApiError::BadRequest(format!("the body could not be read: {error}")),
+        ReadStop::Header(reason) => ApiError::BadRequest(reason),
+    }
+}

@@ -1,0 +1,492 @@
+//! Imports: NDJSON and CSV, atomic and partial, each conflict rule, bad records named
+//! by line and field, limits, idempotency, and an export that imports back unchanged.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestResponse, event, ids};
+use industry_events::model::Scope;
+
+const NDJSON: &str = "application/x-ndjson";
+const CSV: &str = "text/csv; charset=utf-8";
+
+async fn import(app: &TestApp, path: &str, content_type: &str, body: &str) -> TestResponse {
+    import_with(app, path, content_type, body, &[]).await
+}
+
+async fn import_with(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> TestResponse {
+    let mut request = app
+        .authed(Method::POST, path)
+        .header(header::CONTENT_TYPE, content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    app.send(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+}
+
+fn ndjson(records: &[Value]) -> String {
+    records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+async fn companies(app: &TestApp) {
+    for (slug, name, kind) in [
+        ("amazon", "Amazon", "cloud_provider"),
+        ("anthropic", "Anthropic", "ai_lab"),
+    ] {
+        app.post_json(
+            "/v1/companies",
+            json!({"slug": slug, "name": name, "kind": kind}),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    }
+}
+
+async fn all_events(app: &TestApp) -> Vec<Value> {
+    app.get("/v1/events?limit=100&sort=title").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn an_ndjson_import_stores_every_record_as_a_post_would() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let before = app
+        .get("/v1/events")
+        .await
+        .header("next-updated-since")
+        .unwrap()
+        .to_owned();
+    let id = "0193f1a0-0000-7000-8000-0000000000aa";
+    let mut story = event(
+        "Amazon invests in Anthropic",
+        "2024-03-27",
+        &["AI", "investment"],
+        "major",
+    );
+    story["id"] = json!(id);
+    story["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
+    let body = ndjson(&[
+        story,
+        event("Second", "2024-01-01", &["ai"], "minor"),
+        event("Third", "2023-01-01", &["legal"], "minor"),
+    ]);
+    let res = import(&app, "/v1/events/import", NDJSON, &body).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 3, "updated": 0, "skipped": 0, "failed": 0})
+    );
+
+    let stored = app.get(&format!("/v1/events/{id}")).await;
+    stored.assert_status(StatusCode::OK);
+    let stored = stored.json();
+    assert_eq!(stored["slug"], "amazon-invests-in-anthropic");
+    assert_eq!(stored["tags"], json!(["ai", "investment"]));
+    assert_eq!(stored["companies"][0]["slug"], "amazon");
+    assert_eq!(stored["version"], 1);
+    // A revision and an audit row each, as for POST.
+    let revisions = app.get(&format!("/v1/events/{id}/revisions")).await;
+    revisions.assert_status(StatusCode::OK);
+    assert_eq!(revisions.json()["data"].as_array().unwrap().len(), 1);
+    // Tag counts, and the filters that read the links.
+    let tags = app.get("/v1/tags").await.json();
+    let ai = tags["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "ai")
+        .cloned()
+        .unwrap();
+    assert_eq!(ai["events"], 2);
+    let investor = app.get("/v1/events?company=amazon&role=investor").await;
+    assert_eq!(ids(&investor.json()), [id]);
+    // The change records streams and polls read.
+    let changes = app
+        .get(&format!("/v1/events?updated_since={}", urlencode(&before)))
+        .await;
+    assert_eq!(changes.json()["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_atomic_import_with_a_bad_record_stores_nothing_and_names_each_by_line_and_field() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let mut unknown = event("Unknown company", "2024-02-02", &["ai"], "minor");
+    unknown["companies"] = json!([{"company": "amazn", "role": "investor"}]);
+    let body = format!(
+        "{}\n{{not json\n\n{}{}{}",
+        event("Fine", "2024-01-01", &["ai"], "minor"),
+        ndjson(&[event("Bad date", "2024-13-01", &["ai"], "minor")]),
+        ndjson(&[unknown]),
+        ndjson(&[json!({"id": "nope", "title": "x"})]),
+    );
+    let res = import(&app, "/v1/events/import", NDJSON, &body).await;
+    let problem = res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem["type"],
+        "urn:problem:industry-events:import-rejected"
+    );
+    assert_eq!(problem["failed"], 4);
+    let errors = problem["errors"].as_array().unwrap();
+    let at = |line: u64| -> Vec<String> {
+        errors
+            .iter()
+            .filter(|e| e["line"] == line)
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(at(1), Vec::<String>::new());
+    assert_eq!(at(2), [""]);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["line"] == 2 && e["message"].as_str().unwrap().starts_with("not JSON"))
+    );
+    assert_eq!(at(4), ["occurred_on"]);
+    assert_eq!(at(5), ["companies[0].company"]);
+    assert_eq!(at(6), ["id"]);
+    assert!(all_events(&app).await.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_partial_import_stores_the_good_records_and_lists_the_bad() {
+    let app = TestApp::new().await;
+    app.create_event(
+        json!({"slug": "taken", "title": "Taken", "occurred_on": "2024-01-01",
+        "category": "other", "significance": "minor", "summary": "s", "what_happened": "w",
+        "why_it_matters": "y"}),
+    )
+    .await;
+    let mut dup = event("Wants a taken slug", "2024-01-02", &["ai"], "minor");
+    dup["slug"] = json!("taken-too");
+    let mut clash = event("Clashes in the file", "2024-01-03", &["ai"], "minor");
+    clash["slug"] = json!("taken-too");
+    let body = ndjson(&[
+        event("Good one", "2024-01-01", &["ai"], "minor"),
+        event("", "2024-01-01", &["ai"], "minor"),
+        dup,
+        clash,
+        event("Good two", "2024-01-05", &["ai"], "minor"),
+    ]);
+    let res = import(&app, "/v1/events/import?mode=partial", NDJSON, &body).await;
+    res.assert_status(StatusCode::OK);
+    let summary = res.json();
+    assert_eq!(summary["created"], 3);
+    assert_eq!(summary["failed"], 2);
+    let errors = summary["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["line"], 2);
+    assert_eq!(errors[0]["field"], "title");
+    // The second record to want `taken-too` finds it taken by the first (on_conflict=error).
+    assert_eq!(errors[1]["line"], 4);
+    assert_eq!(errors[1]["field"], "slug");
+    let titles: Vec<String> = all_events(&app)
+        .await
+        .iter()
+        .map(|e| e["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Good one", "Good two", "Taken", "Wants a taken slug"]
+    );
+    // Every good record stored in a batch with a bad one kept its single revision.
+    let good = app.get("/v1/events/good-one/revisions").await.json();
+    assert_eq!(good["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn csv_with_bom_crlf_quotes_and_empty_cells_imports_and_lines_count_quoted_newlines() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let csv = "\u{feff}title,occurred_on,category,significance,summary,what_happened,why_it_matters,tags,sources,companies,slug\r\n\
+        \"Amazon, again\",2024-03-27,funding,major,\"Two\r\nlines, with commas\",w,y,ai;investment,\"[{\"\"url\"\":\"\"https://example.com/a\"\",\"\"title\"\":\"\"A\"\"}]\",\"[{\"\"company\"\":\"\"amazon\"\",\"\"role\"\":\"\"investor\"\"}]\",\r\n\
+        Plain,2024-01-01,other,minor,s,w,y,,,,plain-one\r\n\
+        Bad,2024-01-01,nonsense,minor,s,w,y,,,,\r\n";
+    let res = import(&app, "/v1/events/import?mode=partial", CSV, csv).await;
+    res.assert_status(StatusCode::OK);
+    let summary = res.json();
+    assert_eq!(summary["created"], 2, "{summary}");
+    assert_eq!(summary["failed"], 1);
+    // Header on 1, the first record on 2 and 3 (a quoted line break), then 4 and 5.
+    assert_eq!(
+        summary["errors"],
+        json!([{"line": 5, "field": "category", "message": summary["errors"][0]["message"]}])
+    );
+    let first = app.get("/v1/events/amazon-again").await.json();
+    assert_eq!(first["summary"], "Two\r\nlines, with commas");
+    assert_eq!(first["tags"], json!(["ai", "investment"]));
+    assert_eq!(first["sources"][0]["url"], "https://example.com/a");
+    assert_eq!(first["companies"][0]["role"], "investor");
+    let plain = app.get("/v1/events/plain-one").await.json();
+    assert_eq!(plain["tags"], json!([]));
+    assert_eq!(plain["sources"], json!([]));
+}
+
+#[tokio::test]
+async fn each_conflict_rule_by_id_and_by_slug() {
+    let app = TestApp::new().await;
+    let id = "0193f1a0-0000-7000-8000-0000000000bb";
+    let mut first = event("First title", "2024-01-01", &["ai"], "minor");
+    first["id"] = json!(id);
+    let mut by_slug = event("Slugged", "2024-01-01", &["ai"], "minor");
+    by_slug["slug"] = json!("slugged");
+    import(
+        &app,
+        "/v1/events/import",
+        NDJSON,
+        &ndjson(&[first.clone(), by_slug.clone()]),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+
+    first["title"] = json!("Changed title");
+    by_slug["summary"] = json!("Changed summary");
+    let again = ndjson(&[first, by_slug]);
+
+    let res = import(&app, "/v1/events/import", NDJSON, &again).await;
+    let problem = res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["failed"], 2);
+    assert_eq!(problem["errors"][0]["field"], "id");
+    assert_eq!(problem["errors"][1]["field"], "slug");
+
+    let res = import(&app, "/v1/events/import?on_conflict=skip", NDJSON, &again).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 0, "skipped": 2, "failed": 0})
+    );
+    assert_eq!(
+        app.get(&format!("/v1/events/{id}")).await.json()["title"],
+        "First title"
+    );
+
+    let res = import(&app, "/v1/events/import?on_conflict=update", NDJSON, &again).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 2, "skipped": 0, "failed": 0})
+    );
+    let updated = app.get(&format!("/v1/events/{id}")).await.json();
+    assert_eq!(updated["title"], "Changed title");
+    assert_eq!(updated["version"], 2);
+    assert_eq!(
+        updated["slug"], "first-title",
+        "a replaced record keeps its slug"
+    );
+    let slugged = app.get("/v1/events/slugged").await.json();
+    assert_eq!(slugged["summary"], "Changed summary");
+    assert_eq!(slugged["version"], 2);
+}
+
+#[tokio::test]
+async fn limits_media_types_and_tokens() {
+    let app = TestApp::with_config(|c| c.max_import_bytes = 2048).await;
+    let big = ndjson(&vec![event("Filler", "2024-01-01", &["ai"], "minor"); 20]);
+    assert!(big.len() > 2048);
+    import(&app, "/v1/events/import", NDJSON, &big)
+        .await
+        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
+    // Without a Content-Length (a stream), the limit is counted as the body arrives.
+    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(big.clone())];
+    let request = app
+        .authed(Method::POST, "/v1/events/import")
+        .header(header::CONTENT_TYPE, NDJSON)
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    app.send(request)
+        .await
+        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(all_events(&app).await.is_empty());
+
+    import(&app, "/v1/events/import", "application/json", "{}")
+        .await
+        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let anonymous = Request::post("/v1/events/import")
+        .header(header::CONTENT_TYPE, NDJSON)
+        .body(Body::from("{}"))
+        .unwrap();
+    app.send(anonymous)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    let reader = app.token("reader", Scope::Read).await;
+    let read_only = Request::post("/v1/companies/import")
+        .header(header::CONTENT_TYPE, NDJSON)
+        .header(header::AUTHORIZATION, format!("Bearer {reader}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    app.send(read_only)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
+    import(&app, "/v1/events/import?mode=all", NDJSON, "")
+        .await
+        .assert_bad_param("mode");
+    import(&app, "/v1/events/import", CSV, "title,title\nA,B\n")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_answer_and_stores_nothing_twice() {
+    let app = TestApp::new().await;
+    let body = ndjson(&[event("Once", "2024-01-01", &["ai"], "minor")]);
+    let key = [("idempotency-key", "import-1")];
+    let first = import_with(&app, "/v1/events/import", NDJSON, &body, &key).await;
+    first.assert_status(StatusCode::CREATED);
+    let again = import_with(&app, "/v1/events/import", NDJSON, &body, &key).await;
+    again.assert_status(StatusCode::CREATED);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), first.json());
+    assert_eq!(all_events(&app).await.len(), 1);
+    let other = ndjson(&[event("Other", "2024-01-01", &["ai"], "minor")]);
+    let res = import_with(&app, "/v1/events/import", NDJSON, &other, &key).await;
+    res.assert_invalid_fields(&["Idempotency-Key"]);
+    // The options are part of the request.
+    let res = import_with(
+        &app,
+        "/v1/events/import?on_conflict=skip",
+        NDJSON,
+        &body,
+        &key,
+    )
+    .await;
+    res.assert_invalid_fields(&["Idempotency-Key"]);
+    assert_eq!(all_events(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn companies_import_and_an_export_imports_back_unchanged_into_a_fresh_database() {
+    let source = TestApp::new().await;
+    let companies_csv = "name,kind,country,website,description,tags\n\
+        Amazon,cloud_provider,US,https://www.aboutamazon.com,\"Sells, things\",cloud;retail\n\
+        Anthropic,ai_lab,,,,\n";
+    let res = import(&source, "/v1/companies/import", "text/csv", companies_csv).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 2);
+    let mut story = event(
+        "Amazon invests in Anthropic",
+        "2024-03-27",
+        &["ai", "investment"],
+        "major",
+    );
+    story["summary"] = json!("Amazon, again: \"$2.75 billion\".\nA second line.");
+    story["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
+    story["sources"] = json!([{"url": "https://example.com/a", "title": "A, \"quoted\""}]);
+    source.create_event(story).await;
+    source
+        .create_event(event("Older news", "2023-01-01", &["ai"], "minor"))
+        .await;
+
+    let events_csv = source.get("/v1/events/export?format=csv").await;
+    events_csv.assert_status(StatusCode::OK);
+    let companies_out = source.get("/v1/companies/export?format=csv").await;
+
+    let mirror = TestApp::new().await;
+    let text = |res: &TestResponse| String::from_utf8(res.body.clone()).unwrap();
+    import(
+        &mirror,
+        "/v1/companies/import",
+        "text/csv",
+        &text(&companies_out),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let res = import(&mirror, "/v1/events/import", "text/csv", &text(&events_csv)).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 2);
+    assert_eq!(
+        text(&mirror.get("/v1/events/export?format=csv").await),
+        text(&events_csv)
+    );
+    assert_eq!(
+        text(&mirror.get("/v1/companies/export?format=csv").await),
+        text(&companies_out)
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_command_reports_progress_a_summary_and_the_bad_lines() {
+    use std::process::Stdio;
+
+    use crate::ops::binary;
+
+    let app = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("events.csv");
+    std::fs::write(
+        &good,
+        "title,occurred_on,category,significance,summary,what_happened,why_it_matters,tags\n\
+         From a file,2024-02-01,funding,minor,s,\"w,\nover two lines\",y,ai;cli\n\
+         Another,2024-02-02,other,notable,s,w,y,\n",
+    )
+    .unwrap();
+    let output = binary(app.database())
+        .args(["import", "events"])
+        .arg(&good)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{said}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        summary,
+        json!({"created": 2, "updated": 0, "skipped": 0, "failed": 0})
+    );
+    assert!(said.contains("import: 2 records in"), "{said}");
+    assert_eq!(
+        app.get("/v1/events?tag=cli").await.json()["data"][0]["title"],
+        "From a file"
+    );
+
+    let bad = dir.path().join("more.ndjson");
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\n{}\n",
+            event("Good", "2024-03-01", &["ai"], "minor"),
+            event("Bad", "2024-03-32", &["ai"], "minor")
+        ),
+    )
+    .unwrap();
+    for (mode, stored) in [("atomic", 2), ("partial", 3)] {
+        let output = binary(app.database())
+            .args(["import", "events", "--mode", mode])
+            .arg(&bad)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success(),
+            "{mode}: a bad record fails the command"
+        );
+        assert!(
+            said.contains(&format!("{}:2: occurred_on: ", bad.display())),
+            "{mode}: {said}"
+        );
+        assert_eq!(all_events(&app).await.len(), stored, "{mode}");
+    }
+}
