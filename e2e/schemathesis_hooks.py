@@ -23,6 +23,12 @@ Dropped (ST202, schema-valid data rejected):
     Idempotency-Key reused with another body, tranches in different currencies, `total`
     against the tranches (currency, sum), `ended_on` before `announced_on`.
   - 412: If-Match against an ETag the generator cannot know.
+  - 410 `resync-required`: an `updated_since` time older than the tombstone horizon (now
+    minus TOMBSTONE_RETENTION_DAYS), a rule about the current time.
+  - On the import routes (`POST .../import`), whose body the document can only call a
+    string of NDJSON or CSV: a 400 for a CSV header row naming a field that does not
+    exist (or one twice, or none) or bytes no CSV reader can read, and a 422
+    `import-rejected` (the records break the rules of `POST`, each named by line).
 Dropped (ST201, schema-violating data accepted), where the answer is still a rejection:
   - 412: the precondition is checked before the content is read (RFC 9110, 13.2.1).
   - 413: a body over MAX_BODY_BYTES is refused before it is parsed.
@@ -73,6 +79,17 @@ QUERY_RULES = [
 ]
 
 
+# 400 details of an import's body (a CSV header row, unreadable bytes): the document
+# describes the body as a string, which no schema can narrow to a valid file.
+IMPORT_RULES = [
+    re.compile(r"^the header row names `.*`, which is not a field"),
+    re.compile(r"^the header row names `.*` twice$"),
+    re.compile(r"^column [0-9]+ of the header row has no name$"),
+    re.compile(r"^(line [0-9]+: )?the CSV cannot be read"),
+    re.compile(r"^the body could not be read"),
+]
+
+
 def _problem(response) -> dict | None:
     try:
         body = json.loads(response.content or b"")
@@ -90,9 +107,18 @@ def _is_documented_rule(response) -> bool:
         # If-Match is compared with the current ETag, which a generator cannot know; RFC 9110
         # lets a server evaluate it before it reads the content.
         return str(problem.get("type", "")).endswith(":precondition-failed")
+    kind = str(problem.get("type", ""))
     if status == 400:
         detail = str(problem.get("detail", ""))
+        if kind.endswith(":bad-request") and any(rule.search(detail) for rule in IMPORT_RULES):
+            return True
         return problem.get("parameter") is not None and any(rule.search(detail) for rule in QUERY_RULES)
+    if status == 422 and kind.endswith(":import-rejected"):
+        return True
+    if status == 410:
+        # An `updated_since` older than the tombstone horizon (now minus
+        # TOMBSTONE_RETENTION_DAYS): a rule about the current time.
+        return kind.endswith(":resync-required")
     if status == 422:
         errors = problem.get("errors") or []
         return bool(errors) and all(

@@ -58,6 +58,30 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
             stopping.clone(),
             |db| async move { repo::changes::purge(&db).await },
         )),
+        tokio::spawn(periodically(
+            "note the transaction clock and the tombstone horizon",
+            Duration::from_secs(60),
+            db.clone(),
+            stopping.clone(),
+            {
+                let horizon = state.horizon.clone();
+                move |db| {
+                    let horizon = horizon.clone();
+                    async move { horizon.refresh(&db).await }
+                }
+            },
+        )),
+        tokio::spawn(periodically(
+            "purge tombstones and audit rows past their retention",
+            Duration::from_secs(600),
+            db.clone(),
+            stopping.clone(),
+            {
+                let (tombstones, audit) =
+                    (config.tombstone_retention_days, config.audit_retention_days);
+                move |db| async move { repo::retention::purge(&db, tombstones, audit).await }
+            },
+        )),
     ];
     if let Some(limiter) = state.rate_limiter.clone() {
         background.push(tokio::spawn(limiter.prune_until(stopping.clone())));

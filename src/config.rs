@@ -212,6 +212,16 @@ pub struct ServeConfig {
     #[arg(long, env = "IMPORT_TIMEOUT_SECS", default_value_t = 600, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub import_timeout_secs: u64,
+    /// Deleted events' tombstones are kept this many days; an `updated_since` (or a
+    /// stream's position) older than that is a 410 `resync-required` (a stream: `reset`).
+    #[arg(long, env = "TOMBSTONE_RETENTION_DAYS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub tombstone_retention_days: u32,
+    /// Audit rows are kept this many days (never fewer than the tombstones'); 0 keeps
+    /// them forever.
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 0, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub audit_retention_days: u32,
     /// Requests taking longer are abandoned with a 503, in seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -292,6 +302,8 @@ impl ServeConfig {
             public_url: None,
             max_body_bytes: 1_048_576,
             max_import_bytes: 64 * 1024 * 1024,
+            tombstone_retention_days: 30,
+            audit_retention_days: 0,
             import_timeout_secs: 600,
             // Off here, unlike the command line's 100/200: the suite drives each app from
             // one shared key (no peer address in `oneshot`), and some tests send hundreds

@@ -76,6 +76,14 @@ pub enum ApiError {
     /// 422: well-formed JSON that breaks one or more rules.
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
+    /// 410: a position or time from before the tombstone horizon.
+    #[error(
+        "`updated_since` is older than the tombstone horizon ({days} days): deletions before it may be forgotten, so reload the list without it and poll from its `Next-Updated-Since`"
+    )]
+    ResyncRequired {
+        /// `TOMBSTONE_RETENTION_DAYS`.
+        days: u32,
+    },
     /// 422: records of an atomic import are bad; nothing was stored.
     #[error(
         "{failed} of the records are bad, so nothing was stored (mode=atomic); `errors` lists them by line"
@@ -132,6 +140,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ResyncRequired { .. } => StatusCode::GONE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_)
             | Self::NotReady(_)
@@ -158,6 +167,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Validation(_) => "validation",
             Self::ImportRejected { .. } => "import-rejected",
+            Self::ResyncRequired { .. } => "resync-required",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::NotReady(_) => "not-ready",
@@ -232,6 +242,7 @@ impl IntoResponse for ApiError {
             },
             parameter: match &self {
                 Self::BadParam { name, .. } => Some(name),
+                Self::ResyncRequired { .. } => Some("updated_since"),
                 _ => None,
             },
         };

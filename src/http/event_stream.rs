@@ -101,6 +101,14 @@ pub async fn stream(
         None => since.map(Ok),
     };
     let position = match resume {
+        Some(Ok(position)) if position.origin == origin && app.horizon.is_behind(&position) => {
+            reset(
+                &app,
+                &frames,
+                "the position is older than the tombstone horizon (TOMBSTONE_RETENTION_DAYS)",
+            )
+            .await?
+        }
         Some(Ok(position)) if position.origin == origin => position,
         None => app.live.now().await?,
         Some(Ok(_)) => {

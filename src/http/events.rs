@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{JsonBody, RefPath, Writer};
 use super::list_cache::{conditional_list, request_key};
-use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
+use super::openapi::schemas::{IdempotencyParam, IfMatchParam, Problem, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
 use crate::model::list::events::{
@@ -52,7 +52,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "A page; `Link: rel=\"next\"` when there is a next page.", body = EventPage,
          headers(("ETag" = String, description = "From the page's content."), ("Link" = String, description = "The next page."), ("Next-Updated-Since" = String, description = "A position: pass it as `updated_since` (or a stream's `since`) to get exactly the changes this page did not show, none twice, whatever order transactions commit in. Every page of one walk gives the same."))),
-        (status = 304, description = "Unchanged (`If-None-Match`).")))]
+        (status = 304, description = "Unchanged (`If-None-Match`)."),
+        (status = 410, description = "`updated_since` is older than the tombstone horizon (`TOMBSTONE_RETENTION_DAYS`): reload without it (`resync-required`).", body = Problem, content_type = "application/problem+json")))]
 async fn list(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,
@@ -117,7 +118,8 @@ pub fn requested_wait(uri: &Uri) -> Duration {
 #[utoipa::path(get, path = "/v1/companies/{ref}/events", tag = "events",
     params(RefParam, EventFilterParams, EventPagingParams),
     responses((status = 200, description = "The company's events.", body = EventPage),
-        (status = 304, description = "Unchanged (`If-None-Match`).")))]
+        (status = 304, description = "Unchanged (`If-None-Match`)."),
+        (status = 410, description = "`updated_since` is older than the tombstone horizon (`TOMBSTONE_RETENTION_DAYS`): reload without it (`resync-required`).", body = Problem, content_type = "application/problem+json")))]
 async fn list_for_company(
     State(app): State<AppState>,
     path: RefPath,
@@ -161,6 +163,9 @@ async fn list_page(
             "updated_since",
             "is a position from another database: reload the list without it",
         ));
+    }
+    if let Some(since) = &filter.updated_since {
+        app.horizon.check(since)?;
     }
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     // Subscribed before the first read, so a change committed after it wakes the wait.

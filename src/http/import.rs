@@ -78,7 +78,7 @@ pub fn is_import(method: &Method, uri: &Uri) -> bool {
     responses(
         (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
         (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
-        (status = 400, description = "A bad parameter, a CSV without a usable header row, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]
@@ -99,7 +99,7 @@ pub async fn import_events(
     responses(
         (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
         (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
-        (status = 400, description = "A bad parameter, a CSV without a usable header row, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]

@@ -28,6 +28,7 @@ pub mod rate_limit;
 pub mod records;
 pub mod resolve;
 pub mod respond;
+pub mod retention;
 pub mod revisions;
 pub mod server;
 pub mod snapshot_cache;

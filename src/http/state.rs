@@ -43,6 +43,8 @@ pub struct Shared {
     pub rankings: Arc<RankingCache>,
     /// Streams, long polls and the signals between instances.
     pub live: Arc<Live>,
+    /// The tombstone horizon: how old a position may be.
+    pub horizon: Arc<super::retention::Horizon>,
 }
 
 impl AppState {
@@ -58,6 +60,9 @@ impl AppState {
             )),
             db,
             rate_limiter: ClientRateLimiter::from_config(&config).map(Arc::new),
+            horizon: Arc::new(super::retention::Horizon::new(
+                config.tombstone_retention_days,
+            )),
 
             config: Arc::new(config),
             metrics: super::metrics::handle(),

@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::model::FieldError;
 use crate::model::export::Exportable;
 use crate::model::import::{
-    ImportFormat, ImportMode, ImportOptions, ImportSummary, LineError, MAX_LISTED_ERRORS,
-    ReadRecord, ReadStop, RecordReader, take_id,
+    CsvColumns, ImportFormat, ImportMode, ImportOptions, ImportSummary, LineError,
+    MAX_LISTED_ERRORS, ReadRecord, ReadStop, RecordReader, take_id,
 };
 use crate::repo::audit::Actor;
 use crate::repo::import::{Pending, Written, write_batch};
@@ -43,8 +43,11 @@ where
 {
     let (records_tx, records_rx) = mpsc::channel(READ_AHEAD);
     let reader = tokio::task::spawn_blocking(move || {
-        let mut reader =
-            RecordReader::new(format, source, T::Record::CSV_JSON_COLUMNS, max_record)?;
+        let columns = CsvColumns {
+            all: T::Record::CSV_COLUMNS,
+            json: T::Record::CSV_JSON_COLUMNS,
+        };
+        let mut reader = RecordReader::new(format, source, columns, max_record)?;
         while let Some(record) = reader.next_record()? {
             if records_tx.blocking_send(record).is_err() {
                 // The writer stopped (a database failure): nothing more to read for.

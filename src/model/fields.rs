@@ -222,7 +222,41 @@ pub fn http_url(value: &Value) -> Result<String, String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("must be an http or https URL with a host".into());
     }
+    if !is_plain_http_url(&s) {
+        return Err(
+            "must be `http(s)://host[:port][/path]`: a host of letters, digits, dots and \
+             hyphens, no user name, nothing but a path after it, no spaces"
+                .into(),
+        );
+    }
     Ok(s)
+}
+
+/// The form the document promises (`HttpUrl`'s pattern), checked as written: the URL
+/// parser alone accepts more (`https://host*`, `https://user@host`, `https://host?q`).
+fn is_plain_http_url(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
+    let path_ok = !path.chars().any(|c| c.is_whitespace() || c == '\0');
+    host_ok && port_ok && path_ok
 }
 
 /// A value that must be one of `names`; returns the index of the match.
@@ -302,12 +336,23 @@ mod tests {
 
     #[test]
     fn urls_must_be_http() {
-        assert!(http_url(&json!("https://example.com/a?b=c")).is_ok());
+        for good in [
+            "https://example.com/a?b=c",
+            "http://127.0.0.1:8080",
+            "https://www.aboutamazon.com/news/x#part",
+        ] {
+            assert!(http_url(&json!(good)).is_ok(), "{good} should be accepted");
+        }
         for bad in [
             "ftp://x.org",
             "javascript:alert(1)",
             "not a url",
             "https://",
+            "https://host*",
+            "https://user@example.com/",
+            "https://example.com?q=1",
+            "https://example.com:99999/",
+            "HTTPS://example.com/",
         ] {
             assert!(http_url(&json!(bad)).is_err(), "{bad} should be refused");
         }

@@ -152,7 +152,18 @@ pub struct RecordReader<R: Read> {
     inner: Inner<R>,
 }
 
+/// The columns a CSV of one resource may have.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvColumns {
+    /// Every field a record may set.
+    pub all: &'static [&'static str],
+    /// Those whose cells hold JSON.
+    pub json: &'static [&'static str],
+}
+
 enum Inner<R: Read> {
+    /// A file with nothing in it.
+    Empty,
     Ndjson {
         lines: BufReader<R>,
         line: u64,
@@ -168,15 +179,20 @@ enum Inner<R: Read> {
 }
 
 impl<R: Read> RecordReader<R> {
-    /// A reader of `format` over `source`; a CSV's header row is read at once.
-    /// `json_columns` are the CSV columns whose cells hold JSON; `tags` cells are
-    /// `;`-separated. A record longer than `max_record` bytes is a bad record.
+    /// A reader of `format` over `source`; a CSV's header row is read at once, and may
+    /// name only `columns` (`json_columns` among them hold JSON; `tags` cells are
+    /// `;`-separated). An empty file has no records. A record longer than `max_record`
+    /// bytes is a bad record.
     pub fn new(
         format: ImportFormat,
         source: R,
-        json_columns: &'static [&'static str],
+        columns: CsvColumns,
         max_record: usize,
     ) -> Result<Self, ReadStop> {
+        let CsvColumns {
+            all: known_columns,
+            json: json_columns,
+        } = columns;
         let mut buffered = BufReader::with_capacity(64 * 1024, source);
         skip_bom(&mut buffered).map_err(ReadStop::Io)?;
         let inner = match format {
@@ -196,15 +212,21 @@ impl<R: Read> RecordReader<R> {
                     .terminator(csv::Terminator::Any(b'\n'))
                     .from_reader(buffered);
                 let mut first = csv::StringRecord::new();
-                let has_header = reader.read_record(&mut first).map_err(csv_stop)?;
-                if !has_header {
-                    return Err(ReadStop::Header(
-                        "the CSV has no header row naming its fields".into(),
-                    ));
+                if !reader.read_record(&mut first).map_err(csv_stop)? {
+                    return Ok(Self {
+                        inner: Inner::Empty,
+                    });
                 }
                 let header: Vec<String> =
                     cells(&first).iter().map(|h| h.trim().to_owned()).collect();
                 for (i, name) in header.iter().enumerate() {
+                    if !name.is_empty() && !known_columns.contains(&name.as_str()) {
+                        return Err(ReadStop::Header(format!(
+                            "the header row names `{}`, which is not a field; the fields are {}",
+                            super::fields::truncate(name, 40),
+                            known_columns.join(", ")
+                        )));
+                    }
                     if name.is_empty() {
                         return Err(ReadStop::Header(format!(
                             "column {} of the header row has no name",
@@ -231,6 +253,7 @@ impl<R: Read> RecordReader<R> {
     /// The next record, `None` at the end of the file.
     pub fn next_record(&mut self) -> Result<Option<ReadRecord>, ReadStop> {
         match &mut self.inner {
+            Inner::Empty => Ok(None),
             Inner::Ndjson {
                 lines,
                 line,
@@ -387,9 +410,12 @@ mod tests {
     use super::*;
 
     fn read_all(format: ImportFormat, text: &str) -> Vec<ReadRecord> {
-        let mut reader =
-            RecordReader::new(format, text.as_bytes(), &["sources", "companies"], 1_000)
-                .unwrap_or_else(|_| panic!("a reader"));
+        let columns = CsvColumns {
+            all: &["title", "tags", "summary", "sources", "companies"],
+            json: &["sources", "companies"],
+        };
+        let mut reader = RecordReader::new(format, text.as_bytes(), columns, 1_000)
+            .unwrap_or_else(|_| panic!("a reader"));
         let mut out = Vec::new();
         while let Ok(Some(record)) = reader.next_record() {
             out.push(record);
@@ -463,16 +489,27 @@ mod tests {
     }
 
     #[test]
-    fn a_csv_header_must_name_each_field_once() {
-        for text in ["", "title,title\nA,B\n", "title,,x\n"] {
+    fn a_csv_header_must_name_known_fields_each_once() {
+        let columns = CsvColumns {
+            all: &["title", "x"],
+            json: &[],
+        };
+        for text in [
+            "title,title\nA,B\n",
+            "title,,x\n",
+            "title,colour\nA,red\n",
+            "{}",
+        ] {
             assert!(
                 matches!(
-                    RecordReader::new(ImportFormat::Csv, text.as_bytes(), &[], 100),
+                    RecordReader::new(ImportFormat::Csv, text.as_bytes(), columns, 100),
                     Err(ReadStop::Header(_))
                 ),
                 "{text:?}"
             );
         }
+        let empty = RecordReader::new(ImportFormat::Csv, "".as_bytes(), columns, 100);
+        assert!(empty.is_ok_and(|mut r| matches!(r.next_record(), Ok(None))));
     }
 
     #[test]

@@ -74,6 +74,12 @@ impl Snapshot {
     pub fn xmin(&self) -> u64 {
         self.xmin
     }
+
+    /// The first transaction that had not started when it was taken: any transaction
+    /// from this on began after it.
+    pub fn xmax(&self) -> u64 {
+        self.xmax
+    }
 }
 
 impl fmt::Display for Snapshot {

@@ -17,6 +17,7 @@ pub mod import;
 pub mod partnerships;
 pub mod positions;
 pub mod records;
+pub mod retention;
 pub mod tags;
 pub mod tokens;
 

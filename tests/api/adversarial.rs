@@ -139,7 +139,7 @@ async fn hostile_text_in_every_field_is_stored_literally_or_refused_as_422() {
 
     let mut body = event(literal, "2024-01-01", &[], "minor");
     body["summary"] = json!(literal);
-    body["sources"] = json!([{"url": "https://example.com/?q=' OR 1=1", "title": literal}]);
+    body["sources"] = json!([{"url": "https://example.com/?q='%20OR%201=1;--", "title": literal}]);
     let created = app.create_event(body).await;
     let fetched = app
         .get(&format!("/v1/events/{}", created["id"].as_str().unwrap()))

@@ -333,6 +333,18 @@ async fn limits_media_types_and_tokens() {
     import(&app, "/v1/events/import", CSV, "title,title\nA,B\n")
         .await
         .assert_problem(StatusCode::BAD_REQUEST);
+    let unknown = import(&app, "/v1/companies/import", CSV, "name,colour\nA,red\n")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
+    assert!(unknown["detail"].as_str().unwrap().contains("`colour`"));
+    for format in [CSV, NDJSON] {
+        let empty = import(&app, "/v1/events/import", format, "").await;
+        empty.assert_status(StatusCode::CREATED);
+        assert_eq!(
+            empty.json(),
+            json!({"created": 0, "updated": 0, "skipped": 0, "failed": 0})
+        );
+    }
 }
 
 #[tokio::test]

@@ -189,7 +189,8 @@ async fn a_position_that_is_not_ours_is_a_400_and_times_still_work() {
             .await
             .assert_bad_param("updated_since");
     }
-    app.get("/v1/events?updated_since=2024-01-01T00:00:00Z")
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    app.get(&format!("/v1/events?updated_since={yesterday}"))
         .await
         .assert_status(StatusCode::OK);
 }
@@ -742,4 +743,31 @@ async fn a_page_with_a_next_page_keeps_its_etag_while_unrelated_transactions_com
     app.get_with("/v1/events?tag=kept&limit=1", &[("if-none-match", &etag)])
         .await
         .assert_status(StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumed_from_before_the_tombstone_horizon_is_reset() {
+    let app = TestApp::new().await;
+    let old = app
+        .get("/v1/events")
+        .await
+        .header("next-updated-since")
+        .unwrap()
+        .to_owned();
+    crate::retention::age_everything(&app, 31).await;
+    let mut stream =
+        Stream::open(&app.router, "/v1/events/stream", &[("last-event-id", &old)]).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let reset = stream.next(SOON).await.unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    assert!(
+        reset.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tombstone horizon")
+    );
+    // Then it goes on, live, from the reset's id.
+    app.create_event(event("After the reset", "2024-01-01", &[], "minor"))
+        .await;
+    expect(&mut stream, "created", "After the reset").await;
 }

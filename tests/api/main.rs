@@ -25,6 +25,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod resilience;
+mod retention;
 mod safety;
 mod tags;
 mod timeline;
