@@ -71,10 +71,10 @@ pub struct ImportArgs {
     #[arg(long, value_parser = ["ndjson", "csv"])]
     pub format: Option<String>,
     /// `atomic` (all or nothing) or `partial` (store the good records).
-    #[arg(long, default_value = "atomic", value_parser = ["atomic", "partial"])]
+    #[arg(long, default_value = "atomic", value_parser = clap::builder::PossibleValuesParser::new(crate::model::import::ImportMode::NAMES))]
     pub mode: String,
     /// A record whose id (or chosen slug) exists: `error`, `skip` or `update`.
-    #[arg(long, default_value = "error", value_parser = ["error", "skip", "update"])]
+    #[arg(long, default_value = "error", value_parser = clap::builder::PossibleValuesParser::new(crate::model::import::OnConflict::NAMES))]
     pub on_conflict: String,
 }
 

@@ -148,13 +148,13 @@ impl Feed {
             .map(|event| {
                 let mut entry = atom::Entry::default();
                 entry.set_id(format!("urn:uuid:{}", event.id));
-                entry.set_title(atom::Text::plain(event.title.clone()));
+                entry.set_title(atom::Text::plain(xml_text(&event.title)));
                 entry.set_updated(fixed(event.updated_at));
                 entry.set_published(Some(fixed(midnight(event.occurred_on))));
-                entry.set_summary(Some(atom::Text::plain(event.summary.clone())));
+                entry.set_summary(Some(atom::Text::plain(xml_text(&event.summary))));
                 let mut content = atom::Content::default();
                 content.set_content_type(Some("text".to_owned()));
-                content.set_value(Some(content_text(event)));
+                content.set_value(Some(xml_text(&content_text(event))));
                 entry.set_content(Some(content));
                 entry.set_links(vec![link(&self.link(event), "alternate")]);
                 entry.set_categories(
@@ -256,6 +256,20 @@ fn content_text(event: &Event) -> String {
         true if !event.summary.is_empty() => event.summary.clone(),
         true => event.title.clone(),
     }
+}
+
+/// `text` without the characters XML 1.0 cannot hold even escaped (most C0 controls,
+/// U+FFFE, U+FFFF): a record may contain them (its text is stored as written), and one
+/// of them would make the whole feed unreadable to every feed reader.
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || ('\u{20}'..='\u{D7FF}').contains(&c)
+                || ('\u{E000}'..='\u{FFFD}').contains(&c)
+                || c >= '\u{10000}'
+        })
+        .collect()
 }
 
 fn link(href: &str, rel: &str) -> atom::Link {

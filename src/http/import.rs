@@ -25,7 +25,9 @@ use super::{AppState, idempotency, respond};
 use crate::error::ApiError;
 use crate::import::{self, Importer};
 use crate::model::export::Exportable;
-use crate::model::import::{IMPORT_PARAMS, ImportFormat, ImportMode, ImportOptions, ImportSummary};
+use crate::model::import::{
+    IMPORT_PARAMS, ImportFormat, ImportMode, ImportOptions, ImportSummary, OnConflict,
+};
 use crate::model::list::params::QueryParams;
 use crate::repo::audit::Actor;
 use crate::repo::companies::Companies;
@@ -59,11 +61,11 @@ fn enum_schema(values: &'static [&'static str]) -> utoipa::openapi::Object {
 }
 
 fn mode_schema() -> utoipa::openapi::Object {
-    enum_schema(&["atomic", "partial"])
+    enum_schema(ImportMode::NAMES)
 }
 
 fn on_conflict_schema() -> utoipa::openapi::Object {
-    enum_schema(&["error", "skip", "update"])
+    enum_schema(OnConflict::NAMES)
 }
 
 /// Whether a request is an import (its time limit is `IMPORT_TIMEOUT_SECS`).

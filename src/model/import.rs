@@ -76,27 +76,36 @@ pub struct ImportOptions {
     pub on_conflict: OnConflict,
 }
 
+impl ImportMode {
+    /// Every accepted `mode`, the default first.
+    pub const NAMES: &'static [&'static str] = &["atomic", "partial"];
+}
+
+impl OnConflict {
+    /// Every accepted `on_conflict`, the default first.
+    pub const NAMES: &'static [&'static str] = &["error", "skip", "update"];
+}
+
 impl ImportOptions {
     /// Reads `mode` and `on_conflict`.
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
         let mode = match params.single("mode")? {
             None | Some("atomic") => ImportMode::Atomic,
             Some("partial") => ImportMode::Partial,
-            Some(_) => return Err(ParamError::new("mode", "must be `atomic` or `partial`")),
+            Some(_) => return Err(one_of("mode", ImportMode::NAMES)),
         };
         let on_conflict = match params.single("on_conflict")? {
             None | Some("error") => OnConflict::Error,
             Some("skip") => OnConflict::Skip,
             Some("update") => OnConflict::Update,
-            Some(_) => {
-                return Err(ParamError::new(
-                    "on_conflict",
-                    "must be `error`, `skip` or `update`",
-                ));
-            }
+            Some(_) => return Err(one_of("on_conflict", OnConflict::NAMES)),
         };
         Ok(Self { mode, on_conflict })
     }
+}
+
+fn one_of(name: &str, names: &[&str]) -> ParamError {
+    ParamError::new(name, format!("must be one of: {}", names.join(", ")))
 }
 
 /// One broken rule of one record.

@@ -197,3 +197,29 @@ async fn event_slugs_cannot_take_the_words_of_routes_under_events() {
         .await
         .assert_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn characters_xml_cannot_hold_are_left_out_of_the_atom_feed() {
+    let app = TestApp::new().await;
+    let mut story = event(
+        "Bell\u{7} and\u{12} tab\tkept",
+        "2024-01-01",
+        &["ai"],
+        "minor",
+    );
+    story["summary"] = json!("Nul-like \u{1} controls \u{ffff} gone");
+    app.create_event(story).await;
+    let res = app.get("/v1/feeds/events.atom").await;
+    res.assert_status(StatusCode::OK);
+    let text = String::from_utf8(res.body.clone()).unwrap();
+    assert!(
+        !text.contains(['\u{7}', '\u{12}', '\u{1}', '\u{ffff}']),
+        "{text}"
+    );
+    let feed = atom_syndication::Feed::read_from(&res.body[..]).expect("a valid Atom document");
+    assert_eq!(feed.entries()[0].title().as_str(), "Bell and tab\tkept");
+    assert_eq!(
+        feed.entries()[0].summary().unwrap().as_str(),
+        "Nul-like  controls  gone"
+    );
+}

@@ -562,3 +562,8 @@ pub fn ids(body: &Value) -> Vec<String> {
         .map(|e| e["id"].as_str().expect("id").to_owned())
         .collect()
 }
+
+/// `text` as one query value, every character but the unreserved ones encoded.
+pub fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

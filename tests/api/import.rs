@@ -113,7 +113,10 @@ async fn an_ndjson_import_stores_every_record_as_a_post_would() {
     assert_eq!(ids(&investor.json()), [id]);
     // The change records streams and polls read.
     let changes = app
-        .get(&format!("/v1/events?updated_since={}", urlencode(&before)))
+        .get(&format!(
+            "/v1/events?updated_since={}",
+            crate::helpers::encode(&before)
+        ))
         .await;
     assert_eq!(changes.json()["data"].as_array().unwrap().len(), 3);
 }
@@ -423,17 +426,6 @@ async fn companies_import_and_an_export_imports_back_unchanged_into_a_fresh_data
         text(&mirror.get("/v1/companies/export?format=csv").await),
         text(&companies_out)
     );
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

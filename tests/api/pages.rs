@@ -295,7 +295,7 @@ async fn the_tag_page_shows_the_chart_and_latest_events_and_starts_its_stream_wh
     let changes = app
         .get(&format!(
             "/v1/events?tag=investment&updated_since={}",
-            urlencoding(since)
+            crate::helpers::encode(since)
         ))
         .await;
     changes.assert_status(StatusCode::OK);
@@ -303,17 +303,6 @@ async fn the_tag_page_shows_the_chart_and_latest_events_and_starts_its_stream_wh
         crate::helpers::ids(&changes.json()),
         [later["id"].as_str().unwrap()]
     );
-}
-
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, event, ids};
+use crate::helpers::{TestApp, encode, event, ids};
 
 /// Moves the transaction clock so that a note dated `days_ago` exists with an id that
 /// every position taken so far has not reached, and reads the horizon again: as if
@@ -19,10 +19,6 @@ pub async fn age_everything(app: &TestApp, days_ago: i32) {
     .await
     .unwrap();
     app.state.horizon.refresh(&app.db).await.unwrap();
-}
-
-fn encode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[tokio::test]
