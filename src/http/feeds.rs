@@ -151,7 +151,9 @@ impl Feed {
                 entry.set_title(atom::Text::plain(xml_text(&event.title)));
                 entry.set_updated(fixed(event.updated_at));
                 entry.set_published(Some(fixed(midnight(event.occurred_on))));
-                entry.set_summary(Some(atom::Text::plain(xml_text(&event.summary))));
+                // Optional in Atom: an event without a summary gets no empty element.
+                let summary = xml_text(&event.summary);
+                entry.set_summary((!summary.is_empty()).then(|| atom::Text::plain(summary)));
                 let mut content = atom::Content::default();
                 content.set_content_type(Some("text".to_owned()));
                 content.set_value(Some(xml_text(&content_text(event))));

@@ -223,3 +223,16 @@ async fn characters_xml_cannot_hold_are_left_out_of_the_atom_feed() {
         "Nul-like  controls  gone"
     );
 }
+
+#[tokio::test]
+async fn an_event_without_a_summary_has_no_empty_summary_element() {
+    let app = TestApp::new().await;
+    let mut story = event("No summary", "2024-01-01", &["ai"], "minor");
+    story["summary"] = json!("");
+    app.create_event(story).await;
+    let res = app.get("/v1/feeds/events.atom").await;
+    let text = String::from_utf8(res.body.clone()).unwrap();
+    assert!(!text.contains("<summary"), "{text}");
+    let feed = atom_syndication::Feed::read_from(&res.body[..]).expect("a valid Atom document");
+    assert!(feed.entries()[0].content().is_some());
+}
