@@ -75,14 +75,13 @@ def check_atom() -> None:
                 fail(f"atom entry {entry.get('id')} lacks {field}")
         if not entry.id.startswith("urn:uuid:"):
             fail(f"atom entry id {entry.id}")
-        # A summary is optional in Atom: present exactly when the event has one (the
-        # feed may hold events made by the schemathesis part, some without).
+        # A summary is optional in Atom: there when the event has one (the feed may hold
+        # events made by the schemathesis part, some without; feedparser then fills the
+        # entry's summary from its content, so only this direction can be checked).
         _, _, event_body = get(f"/v1/events/{entry.id.removeprefix('urn:uuid:')}")
         summary = json.loads(event_body).get("summary") or ""
         if any(ch.isalnum() for ch in summary) and not entry.get("summary"):
             fail(f"atom entry {entry.id} lacks the event's summary {summary[:40]!r}")
-        if not summary and entry.get("summary"):
-            fail(f"atom entry {entry.id} has a summary the event has not")
     etag = headers.get("ETag")
     status, _, _ = get("/v1/feeds/events.atom?limit=10", {"If-None-Match": etag})
     if status != 304:
