@@ -73,8 +73,9 @@ where
         .context("the file's reader")?
         .map_err(stop_error)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let seen = importer.seen();
     let (summary, errors) = importer.finish(&mut tx).await?;
-    progress.finish(importer_seen(&summary));
+    progress.finish(seen);
     print_errors(&args.file, &errors, summary.failed);
     if options.mode == ImportMode::Atomic && summary.failed > 0 {
         tx.rollback().await?;
@@ -99,11 +100,6 @@ where
         );
     }
     Ok(())
-}
-
-/// Records read in all: the outcome of each.
-fn importer_seen(summary: &ImportSummary) -> u64 {
-    summary.created + summary.updated + summary.skipped + summary.failed
 }
 
 /// The bad records, one a line: `FILE:LINE: field: message`.
@@ -136,7 +132,7 @@ struct Progress {
     bar: ProgressBar,
     terminal: bool,
     started: Instant,
-    last_line: std::sync::Mutex<Instant>,
+    last_line: std::cell::Cell<Instant>,
 }
 
 impl Progress {
@@ -159,7 +155,7 @@ impl Progress {
             bar,
             terminal,
             started: Instant::now(),
-            last_line: std::sync::Mutex::new(Instant::now()),
+            last_line: std::cell::Cell::new(Instant::now()),
         }
     }
 
@@ -180,11 +176,8 @@ impl Progress {
             }
             return;
         }
-        let Ok(mut last) = self.last_line.lock() else {
-            return;
-        };
-        if last.elapsed() >= PLAIN_EVERY {
-            *last = Instant::now();
+        if self.last_line.get().elapsed() >= PLAIN_EVERY {
+            self.last_line.set(Instant::now());
             eprintln!(
                 "import: {records} records read ({:.0}/s)",
                 self.rate(records)
