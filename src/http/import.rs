@@ -68,34 +68,6 @@ fn on_conflict_schema() -> utoipa::openapi::Object {
     enum_schema(OnConflict::NAMES)
 }
 
-/// What an import answers, the same for events and companies.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-enum ImportResponses {
-    /// Atomic mode: every record stored (`failed` is 0).
-    #[response(status = 201)]
-    Stored(ImportSummary),
-    /// Partial mode: the good records stored; the bad ones listed by line (at most
-    /// 1,000) and counted.
-    #[response(status = 200)]
-    Partial(ImportSummary),
-    /// A bad parameter, a CSV header row naming a field twice or a field that does not
-    /// exist, or a body that could not be read.
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(Problem),
-    /// The body is larger than `MAX_IMPORT_BYTES`.
-    #[response(status = 413, content_type = "application/problem+json")]
-    TooLarge(Problem),
-    /// Neither `application/x-ndjson` nor `text/csv`.
-    #[response(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Problem),
-    /// Atomic mode: bad records, listed by line and field (at most 1,000) with the
-    /// number of them; nothing stored. Or an `Idempotency-Key` reused for another
-    /// request.
-    #[response(status = 422, content_type = "application/problem+json")]
-    Rejected(ImportProblem),
-}
-
 /// Whether a request is an import (its time limit is `IMPORT_TIMEOUT_SECS`).
 pub fn is_import(method: &Method, uri: &Uri) -> bool {
     method == Method::POST && uri.path().ends_with("/import")
@@ -105,7 +77,13 @@ pub fn is_import(method: &Method, uri: &Uri) -> bool {
 #[utoipa::path(post, path = "/v1/events/import", tag = "events", params(ImportParams),
     request_body(description = "NDJSON (one event a line, the fields of `POST /v1/events` plus an optional `id`) or CSV (a header row naming the fields; `tags` separated by `;`; `sources`, `companies` and `partnerships` as JSON in their cells; empty cells are absent fields), as `GET /v1/events/export` writes them.",
         content((String = "application/x-ndjson"), (String = "text/csv"))),
-    responses(ImportResponses))]
+    responses(
+        (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
+        (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
+        (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]
 pub async fn import_events(
     State(app): State<AppState>,
     Writer(actor): Writer,
@@ -120,7 +98,13 @@ pub async fn import_events(
 #[utoipa::path(post, path = "/v1/companies/import", tag = "companies", params(ImportParams),
     request_body(description = "NDJSON (one company a line, the fields of `POST /v1/companies` plus an optional `id`) or CSV (a header row naming the fields; `tags` separated by `;`; empty cells are absent fields), as `GET /v1/companies/export` writes them.",
         content((String = "application/x-ndjson"), (String = "text/csv"))),
-    responses(ImportResponses))]
+    responses(
+        (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
+        (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
+        (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]
 pub async fn import_companies(
     State(app): State<AppState>,
     Writer(actor): Writer,
