@@ -10,6 +10,9 @@
 #              bounded and seeded
 #   client     openapi-typescript generates types from the live /openapi.json; a script
 #              using openapi-fetch creates an event and lists it by tag; tsc typechecks it
+#   live       the Atom feed read by feedparser, the JSON Feed, a stream, a long poll
+#   webhooks   a receiver on loopback subscribed through the API; what it gets verifies
+#              with the standardwebhooks package (PyPI), also across a secret rotation
 # Installs what it needs when missing (chromium from apt, npm ci in e2e/, schemathesis in
 # target/e2e-venv). Builds the release binary, runs it on a free loopback port against a
 # fresh database, and always stops it and drops the database on exit.
@@ -34,7 +37,8 @@ ST_MAX_EXAMPLES=${E2E_ST_MAX_EXAMPLES:-25}
 ST_TIMEOUT=${E2E_ST_TIMEOUT:-300}
 ST_SEED=${E2E_ST_SEED:-20240327}
 FEEDPARSER_VERSION=6.0.11
-ONLY=${E2E_ONLY:-docs pages schemathesis client live}
+STANDARDWEBHOOKS_VERSION=1.1.0
+ONLY=${E2E_ONLY:-docs pages schemathesis client live webhooks}
 ALLOW_FAIL=${E2E_ALLOW_FAIL:-}
 
 log() { printf '\n== e2e: %s\n' "$*"; }
@@ -44,7 +48,7 @@ as_root() {
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 mkdir -p "$OUT"
-rm -f "$OUT/docs.png" "$OUT"/pages-*.png "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/pages.log" "$OUT/live.log"
+rm -f "$OUT/docs.png" "$OUT"/pages-*.png "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/pages.log" "$OUT/live.log" "$OUT/webhooks.log"
 
 # --- tools -------------------------------------------------------------------------------
 if { wants docs || wants pages; } && ! command -v chromium >/dev/null 2>&1; then
@@ -75,6 +79,14 @@ if wants live; then
   fi
 fi
 
+if wants webhooks; then
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  if ! "$VENV/bin/pip" show standardwebhooks 2>/dev/null | grep -qx "Version: $STANDARDWEBHOOKS_VERSION"; then
+    log "installing standardwebhooks $STANDARDWEBHOOKS_VERSION into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+  fi
+fi
+
 # --- server ------------------------------------------------------------------------------
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   log "cargo build --release"
@@ -87,6 +99,10 @@ export DATABASE_NAME="ie_e2e_$$"
 export RUST_LOG=${E2E_RUST_LOG:-industry_events=warn,tower_http=warn,sqlx=warn}
 export LOG_FORMAT=pretty
 export RATE_LIMIT_RPS=0
+# Webhooks to the e2e receiver on loopback, over http; secrets sealed with a key of the run.
+export WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32
+WEBHOOK_SECRET_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+export WEBHOOK_SECRET_KEY
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export BIND_ADDR="127.0.0.1:$PORT"
 BASE="http://127.0.0.1:$PORT"
@@ -193,7 +209,11 @@ run_live() {
   timeout 120 "$VENV/bin/python" e2e/live_check.py
 }
 
-for part in docs pages schemathesis client live; do
+run_webhooks() {
+  timeout 120 "$VENV/bin/python" e2e/webhooks_check.py
+}
+
+for part in docs pages schemathesis client live webhooks; do
   wants "$part" || continue
   log "$part"
   start=$SECONDS

@@ -25,6 +25,10 @@ Dropped (ST202, schema-valid data rejected):
   - 412: If-Match against an ETag the generator cannot know.
   - 410 `resync-required`: an `updated_since` time older than the tombstone horizon (now
     minus TOMBSTONE_RETENTION_DAYS), a rule about the current time.
+  - 422 on a webhook's `url` for what only the network can say: its host does not
+    resolve (these machines have no DNS), or resolves to an address webhooks may not
+    reach (`https://0`, a name for 10.0.0.1), or, for the hosts a URL parser reads by
+    IDNA rules (`https://a..b`), is not a valid URL.
   - On the import routes (`POST .../import`), whose body the document can only call a
     string of NDJSON or CSV: a 400 for a CSV header row naming a field that does not
     exist (or one twice, or none) or bytes no CSV reader can read, and a 422
@@ -79,6 +83,16 @@ QUERY_RULES = [
 ]
 
 
+# 422 messages on a webhook's `url` that depend on name resolution and address rules.
+WEBHOOK_URL_RULES = [
+    re.compile(r"^`[^`]*` could not be resolved"),
+    re.compile(r"^`[^`]*` did not resolve within"),
+    re.compile(r"^`[^`]*` resolves to no address$"),
+    re.compile(r"leads to an address webhooks may not reach: "),
+    re.compile(r"^is not a valid URL \("),
+]
+
+
 # 400 details of an import's body (a CSV header row, unreadable bytes): the document
 # describes the body as a string, which no schema can narrow to a valid file.
 IMPORT_RULES = [
@@ -121,9 +135,14 @@ def _is_documented_rule(response) -> bool:
         return kind.endswith(":resync-required")
     if status == 422:
         errors = problem.get("errors") or []
-        return bool(errors) and all(
-            any(rule.search(str(e.get("message", ""))) for rule in CROSS_RULES) for e in errors
-        )
+
+        def documented(error: dict) -> bool:
+            message = str(error.get("message", ""))
+            if error.get("field") == "url" and any(r.search(message) for r in WEBHOOK_URL_RULES):
+                return True
+            return any(rule.search(message) for rule in CROSS_RULES)
+
+        return bool(errors) and all(documented(e) for e in errors)
     return False
 
 

@@ -83,6 +83,22 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
             },
         )),
     ];
+    background.push(tokio::spawn(periodically(
+        "forget webhook messages past their retention",
+        Duration::from_secs(3_600),
+        db.clone(),
+        stopping.clone(),
+        |db| async move { repo::webhooks::purge(&db, crate::webhook::LOG_RETENTION_DAYS).await },
+    )));
+    if config.webhook_secret_key.is_none() {
+        tracing::warn!(
+            "WEBHOOK_SECRET_KEY is not set: webhook secrets are sealed with a built-in key, \
+             which does not protect them in a database dump; set it in production"
+        );
+    }
+    background.push(tokio::spawn(
+        state.webhooks.clone().run(db.clone(), stopping.clone()),
+    ));
     if let Some(limiter) = state.rate_limiter.clone() {
         background.push(tokio::spawn(limiter.prune_until(stopping.clone())));
     }

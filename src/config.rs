@@ -9,6 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::model::webhook::schedule::RetrySchedule;
+use crate::webhook::seal::SealingKey;
+
 /// Industry Events API: events, companies and deals of an industry, served as JSON.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -289,6 +292,60 @@ pub struct ServeConfig {
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256, global = true,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections_per_ip: u64,
+    /// Allow `http` webhook URLs (default: `https` only).
+    #[arg(long, env = "WEBHOOK_ALLOW_HTTP", default_value_t = false, global = true,
+          action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
+    /// Networks (CIDRs) webhooks may reach although they are not public; none by default.
+    #[arg(long, env = "WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',', global = true,
+          value_parser = parse_proxy)]
+    pub webhook_allowed_networks: Vec<IpNet>,
+    /// How long an endpoint has to answer a delivery, in milliseconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub webhook_timeout_ms: u64,
+    /// The waits before each retry of a failed delivery (`5s,5m,30m,2h,5h,10h,10h`).
+    #[arg(
+        long,
+        env = "WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h",
+        global = true
+    )]
+    pub webhook_retry_schedule: RetrySchedule,
+    /// A subscription failing this long without a success is disabled (5 days).
+    #[arg(
+        long,
+        env = "WEBHOOK_DISABLE_AFTER_SECS",
+        default_value_t = 432_000,
+        global = true
+    )]
+    pub webhook_disable_after_secs: u64,
+    /// How long the previous secret keeps signing after a rotation (one day).
+    #[arg(
+        long,
+        env = "WEBHOOK_SECRET_OVERLAP_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub webhook_secret_overlap_secs: u64,
+    /// The key that seals webhook secrets at rest: base64 of 32 bytes. Unset: a built-in
+    /// key, which keeps nothing from whoever holds a database dump (a warning says so).
+    #[arg(long, env = "WEBHOOK_SECRET_KEY", global = true, hide_env_values = true,
+          value_parser = parse_sealing_key)]
+    pub webhook_secret_key: Option<SealingKey>,
+    /// Most deliveries one instance makes at once.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub webhook_concurrency: u32,
+    /// Most deliveries to one endpoint at once, across all instances.
+    #[arg(long, env = "WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_endpoint_concurrency: u32,
+    /// How often each instance looks for due deliveries made elsewhere (milliseconds);
+    /// its own new messages wake it at once.
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
 }
 
 impl ServeConfig {
@@ -321,6 +378,16 @@ impl ServeConfig {
             idle_timeout_secs: 60,
             max_connections: 10_000,
             max_connections_per_ip: 256,
+            webhook_allow_http: false,
+            webhook_allowed_networks: Vec::new(),
+            webhook_timeout_ms: 10_000,
+            webhook_retry_schedule: RetrySchedule::default(),
+            webhook_disable_after_secs: 432_000,
+            webhook_secret_overlap_secs: 86_400,
+            webhook_secret_key: None,
+            webhook_concurrency: 16,
+            webhook_endpoint_concurrency: 4,
+            webhook_poll_ms: 1_000,
         }
     }
 
@@ -401,6 +468,10 @@ fn parse_proxy(s: &str) -> Result<IpNet, String> {
         .map(|net| net.trunc())
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{s}` is not an IP address or CIDR like 10.0.0.0/8"))
+}
+
+fn parse_sealing_key(s: &str) -> Result<SealingKey, String> {
+    SealingKey::parse(s.trim())
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {

@@ -49,6 +49,14 @@ pub enum ApiError {
         /// The id or slug the client asked for.
         reference: String,
     },
+    /// 404: no webhook subscription or delivery has this id.
+    #[error("no {what} has the id `{reference}`")]
+    NoSuch {
+        /// `webhook subscription` or `delivery`.
+        what: &'static str,
+        /// The id the client asked for.
+        reference: String,
+    },
     /// 404: no route matches the path.
     #[error("no route matches `{0}`")]
     RouteNotFound(String),
@@ -133,7 +141,9 @@ impl ApiError {
             Self::BadRequest(_) | Self::BadParam { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::NoSuch { .. } | Self::RouteNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -158,7 +168,7 @@ impl ApiError {
             Self::BadParam { .. } => "invalid-parameter",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
-            Self::NotFound { .. } => "not-found",
+            Self::NotFound { .. } | Self::NoSuch { .. } => "not-found",
             Self::RouteNotFound(_) => "no-such-route",
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",

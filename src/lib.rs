@@ -14,6 +14,7 @@ pub mod model;
 pub mod repo;
 pub mod seed;
 pub mod telemetry;
+pub mod webhook;
 
 pub use http::AppState;
 pub use http::app;

@@ -204,7 +204,7 @@ where
     }
     tx.commit().await?;
     if summary.created + summary.updated > 0 {
-        app.live.wrote();
+        app.wrote();
     }
     Ok(respond::replay(answer, false))
 }

@@ -35,6 +35,7 @@ pub mod snapshot_cache;
 pub mod state;
 pub mod tags;
 pub mod timeline;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -61,6 +62,7 @@ fn resource_routes() -> OpenApiRouter<AppState> {
         .merge(tags::routes())
         .merge(feeds::routes())
         .merge(audit::routes())
+        .merge(webhooks::routes())
 }
 
 /// The operational routes: health, readiness, metrics and the document itself.

@@ -44,7 +44,7 @@ where
         })
     })
     .await?;
-    app.live.wrote();
+    app.wrote();
     Ok(response)
 }
 
@@ -59,7 +59,7 @@ pub async fn patch<T: Table>(
     let reference = path.parse(T::KIND)?;
     let record = records::patch::<T>(&app.db, &actor, reference, if_match(headers), body).await?;
     // Every write, of any resource: a renamed company or deal rewrites its events.
-    app.live.wrote();
+    app.wrote();
     respond::written(StatusCode::OK, &record)
 }
 
@@ -72,6 +72,6 @@ pub async fn delete<T: Table>(
 ) -> Result<StatusCode, ApiError> {
     let reference = path.parse(T::KIND)?;
     records::delete::<T>(&app.db, &actor, reference, if_match(headers)).await?;
-    app.live.wrote();
+    app.wrote();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,8 @@ use super::live::Live;
 use super::ranking_cache::RankingCache;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
+use crate::webhook::Webhooks;
+use crate::webhook::guard::{Resolver, SystemResolver};
 
 /// Shared state: one pointer, because every middleware layer and handler clones it
 /// for every request.
@@ -45,13 +47,29 @@ pub struct Shared {
     pub live: Arc<Live>,
     /// The tombstone horizon: how old a position may be.
     pub horizon: Arc<super::retention::Horizon>,
+    /// The webhook sender (its loop runs in `serve`; handlers check URLs with it).
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl AppState {
+    /// Says that a write has committed: streams and long polls look, and webhook
+    /// delivery claims the messages it wrote.
+    pub fn wrote(&self) {
+        self.live.wrote();
+        self.webhooks.wake();
+    }
+
     /// State for `db` and `config`, sharing the process's metrics recorder; the rate
     /// limiter is built from the config (each state gets its own allowances).
     pub fn new(db: PgPool, config: ServeConfig) -> Self {
+        Self::with_resolver(db, config, Arc::new(SystemResolver))
+    }
+
+    /// As [`Self::new`], with webhook hosts resolved by `resolver` (tests answer
+    /// what they need).
+    pub fn with_resolver(db: PgPool, config: ServeConfig, resolver: Arc<dyn Resolver>) -> Self {
         Self(Arc::new(Shared {
+            webhooks: Arc::new(Webhooks::new(&config, resolver)),
             fixed_plans: crate::db::fixed_plan_pool(&db),
             live: Arc::new(Live::new(
                 db.clone(),

@@ -26,6 +26,7 @@ pub mod tag;
 pub mod timeline;
 pub mod token;
 pub mod version;
+pub mod webhook;
 mod wire;
 
 use serde::Serialize;

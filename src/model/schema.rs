@@ -55,6 +55,12 @@ string_schema!(
     r"^[^\u0000]*[^\s\u0000][^\u0000]*$", 1, 500, "AWS is Anthropic's primary cloud provider"
 );
 string_schema!(
+    /// Where a webhook is sent.
+    WebhookUrl,
+    "An https URL (http with WEBHOOK_ALLOW_HTTP) with no credentials or fragment; every address its host resolves to must be public (or in WEBHOOK_ALLOWED_NETWORKS).",
+    r"^https?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[^\s\u0000#?]*)?(\?[^\s\u0000#]*)?$", 8, 2000, "https://hooks.example.com/industry-events"
+);
+string_schema!(
     /// An http or https URL.
     HttpUrl,
     "An http or https URL with a host.",

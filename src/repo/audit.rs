@@ -51,7 +51,8 @@ impl Action {
     }
 }
 
-/// Records one write; call it inside the write's transaction.
+/// Records one write (`data` is the record as the row keeps it); call it inside the
+/// write's transaction.
 pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -59,11 +60,8 @@ pub async fn record(
     resource: ResourceKind,
     id: Uuid,
     version: i64,
-    data: &impl Serialize,
+    data: Value,
 ) -> Result<(), ApiError> {
-    let data = serde_json::to_value(data).map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context("serialising an audit row"))
-    })?;
     sqlx::query(
         "insert into audit_log (token, action, resource, resource_id, version, request_id, data) \
          values ($1, $2, $3, $4, $5, $6, $7)",

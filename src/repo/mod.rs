@@ -20,6 +20,7 @@ pub mod records;
 pub mod retention;
 pub mod tags;
 pub mod tokens;
+pub mod webhooks;
 
 /// Whether `error` is a unique violation of `constraint`.
 pub(crate) fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {

@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use super::pick_slug;
+use super::webhooks::{self, Change};
 use crate::error::ApiError;
 use crate::model::patch::merge_into;
+use crate::model::webhook::ChangeVerb;
 use crate::model::{FieldError, Precondition, Ref, ResourceKind, Slug, Stored};
 
 /// What a validated write tells the flows about the slug it wants.
@@ -98,8 +100,7 @@ pub async fn create_as<T: Table>(
     )
     .await?;
     let record = T::store(&mut *conn, id, &slug, new, true).await?;
-    let version = record.version();
-    audit::record(conn, actor, Action::Create, T::KIND, id, version, &record).await?;
+    noted::<T>(conn, actor, Action::Create, &record, None).await?;
     Ok(record)
 }
 
@@ -148,8 +149,7 @@ pub async fn replace<T: Table>(
     )
     .await?;
     let record = T::store(&mut *conn, current.id(), &slug, new, false).await?;
-    let (id, version) = (record.id(), record.version());
-    audit::record(conn, actor, Action::Update, T::KIND, id, version, &record).await?;
+    noted::<T>(conn, actor, Action::Update, &record, Some(current)).await?;
     Ok(record)
 }
 
@@ -166,19 +166,41 @@ pub async fn delete<T: Table>(
     let mut tx = db.begin().await?;
     let current = locked::<T>(&mut tx, &reference, &precondition).await?;
     T::remove(&mut tx, &current).await?;
-    let (id, version) = (current.id(), current.version() + 1);
-    audit::record(
-        &mut tx,
-        actor,
-        Action::Delete,
-        T::KIND,
-        id,
-        version,
-        &current,
-    )
-    .await?;
+    noted::<T>(&mut tx, actor, Action::Delete, &current, None).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// What every write leaves beside the record, in its transaction: the audit row
+/// (which is also the record's revision) and the webhook messages it causes. `record`
+/// is the record as it now stands (as it last stood, for a delete); `before` is the
+/// record an update replaced.
+async fn noted<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: Action,
+    record: &T::Record,
+    before: Option<&T::Record>,
+) -> Result<(), ApiError> {
+    // A delete takes the next version; its revision keeps the record as it last stood.
+    let (version, verb) = match action {
+        Action::Create => (record.version(), ChangeVerb::Created),
+        Action::Update => (record.version(), ChangeVerb::Updated),
+        Action::Delete => (record.version() + 1, ChangeVerb::Deleted),
+    };
+    let data = serde_json::to_value(record)?;
+    let before = before.map(serde_json::to_value).transpose()?;
+    webhooks::enqueue(
+        &mut *conn,
+        Change {
+            kind: T::KIND,
+            verb,
+            record: &data,
+            before: before.as_ref(),
+        },
+    )
+    .await?;
+    audit::record(conn, actor, action, T::KIND, record.id(), version, data).await
 }
 
 /// The record a write is about, locked, with its `If-Match` checked.

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use industry_events::auth::{generate_token, hash_token};
 use industry_events::config::{DbConfig, ServeConfig};
 use industry_events::model::Scope;
+use industry_events::webhook::guard::{Resolver, SystemResolver};
 use industry_events::{AppState, MIGRATOR, app, db, repo};
 use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
@@ -307,12 +308,21 @@ impl TestApp {
 
     /// The service with configuration changed by `change`.
     pub async fn with_config(change: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::with_resolver(change, std::sync::Arc::new(SystemResolver)).await
+    }
+
+    /// The service with configuration changed by `change`, resolving webhook hosts
+    /// through `resolver`.
+    pub async fn with_resolver(
+        change: impl FnOnce(&mut ServeConfig),
+        resolver: std::sync::Arc<dyn Resolver>,
+    ) -> Self {
         init_logs();
         let database = TestDb::create().await;
         let db = database.migrated_pool().await;
         let mut config = ServeConfig::defaults();
         change(&mut config);
-        let state = AppState::new(db.clone(), config);
+        let state = AppState::with_resolver(db.clone(), config, resolver);
         let router = app(state.clone());
         let write_token = mint(&db, "test-writer", Scope::Write).await;
         Self {

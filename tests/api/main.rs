@@ -29,3 +29,4 @@ mod retention;
 mod safety;
 mod tags;
 mod timeline;
+mod webhooks;

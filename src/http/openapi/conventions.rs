@@ -74,6 +74,14 @@ impl Modify for Conventions {
                 );
             }
         }
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get("SubscriptionInput")
+        {
+            let patch_schema = merge_patch_of(object);
+            components.schemas.insert(
+                WEBHOOK_PATCH_SCHEMA.into(),
+                RefOr::T(Schema::Object(patch_schema)),
+            );
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             conventions_for(path, item);
         }
@@ -139,8 +147,9 @@ fn problem(description: &str) -> utoipa::openapi::Response {
 }
 
 fn conventions_for(path: &str, item: &mut PathItem) {
-    let has_ref = path.contains("{ref}");
-    let audit = path == "/v1/audit";
+    let has_ref = path.contains("{ref}") || path.contains("{id}");
+    // Routes whose reads need an admin token too.
+    let audit = path == "/v1/audit" || path.starts_with("/v1/webhooks");
     let operations: [(&str, &mut Option<Operation>); 4] = [
         ("get", &mut item.get),
         ("post", &mut item.post),
@@ -229,12 +238,15 @@ fn conventions_for(path: &str, item: &mut PathItem) {
         if method == "patch" || method == "delete" {
             add("412", "`If-Match` does not match the current `ETag`.");
         }
+        let patch_schema = match kind_of(path) {
+            Some(kind) => Some(patch_schema_name(kind)),
+            None if path == "/v1/webhooks/{id}" => Some(WEBHOOK_PATCH_SCHEMA.to_owned()),
+            None => None,
+        };
         if method == "patch"
-            && let Some(kind) = kind_of(path)
+            && let Some(schema) = patch_schema
         {
-            let body = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(patch_schema_name(
-                kind,
-            )));
+            let body = RefOr::Ref(utoipa::openapi::Ref::from_schema_name(schema));
             operation.request_body = Some(RefOr::T(
                 utoipa::openapi::request_body::RequestBodyBuilder::new()
                     .description(Some(
@@ -275,6 +287,9 @@ fn kind_of(path: &str) -> Option<ResourceKind> {
         .copied()
         .find(|kind| path.starts_with(&format!("{}/", kind.collection())))
 }
+
+/// The merge-patch schema of a webhook subscription.
+const WEBHOOK_PATCH_SCHEMA: &str = "SubscriptionPatch";
 
 /// The merge-patch schema of a resource: `EventPatch`.
 fn patch_schema_name(kind: ResourceKind) -> String {

@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use crate::model::list::audit::AuditedResource;
 use crate::model::list::sort::EventSortParam;
+use crate::model::webhook::WebhookMessage;
 use schemas::Problem;
 
 /// The parts of the document no route declares.
@@ -37,7 +38,7 @@ use schemas::Problem;
         license(name = "MIT OR Apache-2.0")
     ),
     // Types that only query parameters use are not collected from the routes.
-    components(schemas(Problem, EventSortParam, AuditedResource)),
+    components(schemas(Problem, EventSortParam, AuditedResource, WebhookMessage)),
     tags(
         (name = "events", description = "What happened."),
         (name = "companies", description = "Who took part."),
@@ -45,6 +46,12 @@ use schemas::Problem;
         (name = "tags", description = "Tags by use."),
         (name = "feeds", description = "Atom and JSON Feed for feed readers."),
         (name = "audit", description = "Who changed what."),
+        (name = "webhooks", description = "Signed HTTP POSTs to your endpoint when records change \
+            (admin scope). Each message is `{type, timestamp, data}` (schema `WebhookMessage`), sent as \
+            `application/json` with the Standard Webhooks headers `webhook-id` (the same on every \
+            attempt), `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of \
+            \"<id>.<timestamp>.<body>\">`, space-separated during a secret rotation). 2xx is success; \
+            anything else is retried on `WEBHOOK_RETRY_SCHEDULE`; 410 disables the subscription."),
         (name = "operations", description = "Health, readiness, metrics, this document.")
     )
 )]

@@ -11,6 +11,7 @@ pub mod partnerships;
 pub mod scope;
 pub mod sort;
 pub mod tags;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 
@@ -57,7 +58,8 @@ impl PageCursor for cursor::Cursor {
 page_cursor!(
     companies::CompanyCursor,
     partnerships::PartnershipCursor,
-    audit::AuditCursor
+    audit::AuditCursor,
+    webhooks::IdCursor
 );
 
 /// Default page size.
