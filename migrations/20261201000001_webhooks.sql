@@ -61,6 +61,9 @@ create table webhook_deliveries (
     next_attempt_at timestamptz,
     unique (message_id, attempt)
 );
+-- The claim reads each subscription's pending attempts, oldest due first; the backlog
+-- metric reads all due ones.
+create index webhook_deliveries_pending_idx on webhook_deliveries (subscription_id, due_at) where status = 'pending';
 create index webhook_deliveries_due_idx on webhook_deliveries (due_at) where status = 'pending';
 create index webhook_deliveries_log_idx on webhook_deliveries (subscription_id, id desc);
 create index webhook_deliveries_message_idx on webhook_deliveries (message_id, attempt desc);

@@ -365,23 +365,24 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<Claimed>, ApiError> {
     Ok(sqlx::query_as(
-        "with busy as ( \
-             select subscription_id, count(*) as n from webhook_deliveries \
-             where status = 'pending' and claimed_until > now() group by subscription_id), \
-         due as ( \
-             select d.id, d.subscription_id, d.due_at, \
-                    row_number() over (partition by d.subscription_id order by d.due_at, d.id) as rank \
-             from webhook_deliveries d \
-             join webhook_subscriptions s on s.id = d.subscription_id and s.status = 'active' \
-             where d.status = 'pending' and d.due_at <= now() \
-               and (d.claimed_until is null or d.claimed_until <= now()) \
-             order by d.due_at limit 1000), \
+        // Per subscription, at most what its endpoint may still take, oldest due first
+        // (so a backlog at one endpoint never hides another's due attempts); then the
+        // oldest of those, locked without waiting on another instance's claim.
+        "with candidates as ( \
+             select c.id, c.due_at from webhook_subscriptions s \
+             cross join lateral ( \
+                 select d.id, d.due_at from webhook_deliveries d \
+                 where d.subscription_id = s.id and d.status = 'pending' and d.due_at <= now() \
+                   and (d.claimed_until is null or d.claimed_until <= now()) \
+                 order by d.due_at \
+                 limit greatest(0, $2 - (select count(*) from webhook_deliveries b \
+                                         where b.subscription_id = s.id and b.status = 'pending' \
+                                           and b.claimed_until > now()))) c \
+             where s.status = 'active' \
+             order by c.due_at limit $3), \
          chosen as ( \
              select d.id from webhook_deliveries d \
-             where d.id in (select due.id from due left join busy using (subscription_id) \
-                            where due.rank + coalesce(busy.n, 0) <= $2 \
-                            order by due.due_at limit $3) \
-               and d.status = 'pending' \
+             where d.id in (select id from candidates) and d.status = 'pending' \
                and (d.claimed_until is null or d.claimed_until <= now()) \
              for update of d skip locked), \
          claimed as ( \

@@ -1414,3 +1414,73 @@ async fn attempts_and_the_backlog_are_in_the_metrics() {
     assert!(text.contains("webhook_backlog_age_seconds "), "{text}");
     hooks.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_the_others() {
+    let hooks = Hooks::start(|c| {
+        c.webhook_endpoint_concurrency = 1;
+        c.webhook_timeout_ms = 5_000;
+    })
+    .await;
+    let slow = Receiver::start().await;
+    slow.script((0..10).map(|_| Reply::Hang(Duration::from_secs(2))));
+    let fast = Receiver::start().await;
+    hooks
+        .subscribe(json!({"url": slow.url("/slow"), "types": ["*"]}))
+        .await;
+    hooks
+        .subscribe(json!({"url": fast.url("/fast"), "types": ["*"]}))
+        .await;
+    let started = Instant::now();
+    for n in 0..5 {
+        hooks
+            .app
+            .create_event(event(&format!("Event {n}"), "2024-03-27", &["ai"], "major"))
+            .await;
+    }
+    fast.wait_for(5).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.seen().len(), 1, "one at a time to the slow endpoint");
+    hooks.shut_down().await;
+}
+
+#[tokio::test]
+async fn an_import_sends_one_message_per_stored_record() {
+    let hooks = Hooks::start(|_| {}).await;
+    let receiver = Receiver::start().await;
+    hooks
+        .subscribe(json!({"url": receiver.url("/hook"), "types": ["event.created"]}))
+        .await;
+    let lines = [
+        event("Imported one", "2024-03-27", &["ai"], "major").to_string(),
+        json!({"title": ""}).to_string(),
+        event("Imported two", "2024-03-28", &["ai"], "major").to_string(),
+    ]
+    .join("\n");
+    let response = hooks
+        .app
+        .send(
+            hooks
+                .app
+                .authed(Method::POST, "/v1/events/import?mode=partial")
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from(lines))
+                .unwrap(),
+        )
+        .await;
+    response.assert_status(StatusCode::OK);
+    let seen = receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut titles: Vec<String> = receiver
+        .seen()
+        .iter()
+        .map(|r| r.json()["data"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Imported one", "Imported two"], "{seen:?}");
+    hooks.shut_down().await;
+}
