@@ -141,6 +141,12 @@ impl WebhookFilter {
         let mut errors = Vec::new();
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in object {
+            if value.is_null()
+                && (LIST_FIELDS.contains(&name.as_str()) || name == "min_significance")
+            {
+                // Absent, as in a merge patch.
+                continue;
+            }
             if LIST_FIELDS.contains(&name.as_str()) {
                 match string_list(value) {
                     Ok(items) => {
@@ -225,7 +231,8 @@ fn string_list(value: &Value) -> Result<Vec<&str>, String> {
 }
 
 /// A subscription as a client creates it (`POST`); the document's description only.
-#[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct SubscriptionCreate {
     /// Where messages are POSTed: `https` (or `http` with `WEBHOOK_ALLOW_HTTP`), no
@@ -243,43 +250,44 @@ pub struct SubscriptionCreate {
 }
 
 /// A message type a subscription may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub enum SubscribableType {
     /// Every type.
-    #[schema(rename = "*")]
+    #[serde(rename = "*")]
     All,
     /// An event was created.
-    #[schema(rename = "event.created")]
+    #[serde(rename = "event.created")]
     EventCreated,
     /// An event changed.
-    #[schema(rename = "event.updated")]
+    #[serde(rename = "event.updated")]
     EventUpdated,
     /// An event was deleted.
-    #[schema(rename = "event.deleted")]
+    #[serde(rename = "event.deleted")]
     EventDeleted,
     /// A company was created.
-    #[schema(rename = "company.created")]
+    #[serde(rename = "company.created")]
     CompanyCreated,
     /// A company changed.
-    #[schema(rename = "company.updated")]
+    #[serde(rename = "company.updated")]
     CompanyUpdated,
     /// A company was deleted.
-    #[schema(rename = "company.deleted")]
+    #[serde(rename = "company.deleted")]
     CompanyDeleted,
     /// A partnership was created.
-    #[schema(rename = "partnership.created")]
+    #[serde(rename = "partnership.created")]
     PartnershipCreated,
     /// A partnership changed.
-    #[schema(rename = "partnership.updated")]
+    #[serde(rename = "partnership.updated")]
     PartnershipUpdated,
     /// A partnership was deleted.
-    #[schema(rename = "partnership.deleted")]
+    #[serde(rename = "partnership.deleted")]
     PartnershipDeleted,
 }
 
 /// The document a `PATCH` is merged into: a subscription's writable fields.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionInput {
     /// Where messages are POSTed.
     #[schema(value_type = WebhookUrl)]
