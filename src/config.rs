@@ -244,6 +244,15 @@ pub struct ServeConfig {
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 200, global = true,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rate_limit_burst: u32,
+    /// Where the limiter keeps its state: `memory` (each instance its own) or `redis`
+    /// (shared by every instance, at `REDIS_URL`).
+    #[arg(long, env = "RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Memory,
+          global = true)]
+    pub rate_limit_store: RateLimitStore,
+    /// The Redis server of `RATE_LIMIT_STORE=redis`.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true,
+          hide_env_values = true, value_parser = parse_redis_url)]
+    pub redis_url: String,
     /// Proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true,
           value_parser = parse_proxy)]
@@ -368,6 +377,8 @@ impl ServeConfig {
             // production quota would throttle. Tests of limiting set their own quota.
             rate_limit_rps: 0,
             rate_limit_burst: 200,
+            rate_limit_store: RateLimitStore::Memory,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
             trusted_proxies: Vec::new(),
             max_streams: 10_000,
             stream_heartbeat_secs: 15,
@@ -422,6 +433,15 @@ impl ServeConfig {
     }
 }
 
+/// Where the rate limiter keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateLimitStore {
+    /// In this instance's memory: each instance limits on its own.
+    Memory,
+    /// In Redis: one allowance per client across every instance.
+    Redis,
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Args)]
 pub struct LogConfig {
@@ -472,6 +492,12 @@ fn parse_proxy(s: &str) -> Result<IpNet, String> {
 
 fn parse_sealing_key(s: &str) -> Result<SealingKey, String> {
     SealingKey::parse(s.trim())
+}
+
+fn parse_redis_url(s: &str) -> Result<String, String> {
+    redis::Client::open(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("`{s}` is not a Redis URL like redis://127.0.0.1:6379 ({e})"))
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {

@@ -26,6 +26,7 @@ pub mod partnerships;
 pub mod ranking_cache;
 pub mod rate_limit;
 pub mod records;
+pub mod redis_limit;
 pub mod resolve;
 pub mod respond;
 pub mod retention;

@@ -1,9 +1,12 @@
 //! Per-client rate limiting: `RATE_LIMIT_RPS` requests a second on average, bursts of up
 //! to `RATE_LIMIT_BURST`, then a 429 problem with `Retry-After`.
 //!
-//! The limiter is governor's keyed GCRA, so one client's traffic never spends another's
-//! allowance and the check is a hash lookup plus an atomic update: no lock is held across
-//! a request and nothing touches the database. Every limited response carries the IETF
+//! The limiter is a keyed GCRA, so one client's traffic never spends another's allowance.
+//! With `RATE_LIMIT_STORE=memory` (the default) it is governor's, in this instance's
+//! memory: the check is a hash lookup plus an atomic update, no lock is held across a
+//! request and nothing touches the database. With `redis` the same algorithm runs in
+//! Redis ([`super::redis_limit`]), so a client has one allowance across all instances,
+//! and the same answers and headers. Every limited response carries the IETF
 //! draft headers `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` so a
 //! well-behaved client can slow down before it is refused. Requests with a token also
 //! count against a ceiling for their address, ten times a client's quota, because the
@@ -28,7 +31,8 @@ use ipnet::IpNet;
 
 use super::AppState;
 use super::client::{bearer_token, client_address};
-use crate::config::ServeConfig;
+use super::redis_limit::{self, RedisLimits};
+use crate::config::{RateLimitStore, ServeConfig};
 use crate::error::ApiError;
 
 /// `RateLimit-Limit`: the burst, i.e. how many requests fit in a full allowance.
@@ -67,9 +71,20 @@ type KeyedLimiter = RateLimiter<
 /// The service's limiter: one allowance per client, a ceiling per address, and who may
 /// speak for other clients.
 pub struct ClientRateLimiter {
-    clients: Bucket,
-    addresses: Bucket,
+    store: Store,
     trusted_proxies: Vec<IpNet>,
+}
+
+/// Where the allowances are kept.
+enum Store {
+    /// In this instance.
+    Memory { clients: Bucket, addresses: Bucket },
+    /// In Redis, shared by every instance.
+    Redis {
+        limits: RedisLimits,
+        clients: redis_limit::Quota,
+        addresses: redis_limit::Quota,
+    },
 }
 
 /// One keyed GCRA limiter and its quota.
@@ -109,43 +124,87 @@ impl ClientRateLimiter {
         // clap refuses a zero burst; a hand-built config falls back to one second's worth.
         let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(rps);
         let ceiling = |n: NonZeroU32| n.saturating_mul(ADDRESS_CEILING_FACTOR);
+        let clients = Quota::per_second(rps).allow_burst(burst);
+        let addresses = Quota::per_second(ceiling(rps)).allow_burst(ceiling(burst));
+        let store = match config.rate_limit_store {
+            RateLimitStore::Memory => None,
+            RateLimitStore::Redis => match RedisLimits::new(&config.redis_url) {
+                Ok(limits) => Some(Store::Redis {
+                    limits,
+                    clients: shared_quota(clients),
+                    addresses: shared_quota(addresses),
+                }),
+                // The URL was checked when the configuration was read.
+                Err(e) => {
+                    tracing::error!(error = %e, "REDIS_URL cannot be used; limiting in memory");
+                    None
+                }
+            },
+        };
         Some(Self {
-            clients: Bucket::new(Quota::per_second(rps).allow_burst(burst)),
-            addresses: Bucket::new(Quota::per_second(ceiling(rps)).allow_burst(ceiling(burst))),
+            store: store.unwrap_or_else(|| Store::Memory {
+                clients: Bucket::new(clients),
+                addresses: Bucket::new(addresses),
+            }),
             trusted_proxies: config.trusted_proxies.clone(),
         })
     }
 
     /// Counts one request against the client its headers and peer address name (its
     /// token, else its address) and, for a token, against its address's ceiling too.
-    pub fn check_request(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Allowance {
+    /// `None` when the shared store cannot say: the request goes ahead (fail open).
+    pub async fn check_request(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Option<Allowance> {
         let address = self.address_key(headers, peer);
         match bearer_token(headers) {
-            None => self.check(&address),
+            None => self.check(&address).await,
             Some(token) => {
-                let allowance = self.check(&ClientKey::Token(crate::auth::hash_token(token)));
+                let allowance = self
+                    .check(&ClientKey::Token(crate::auth::hash_token(token)))
+                    .await?;
                 if allowance.retry_after_secs.is_some() {
-                    return allowance;
+                    return Some(allowance);
                 }
-                let ceiling = self.addresses.check(&address);
-                if ceiling.retry_after_secs.is_some() {
+                let ceiling = match &self.store {
+                    Store::Memory { addresses, .. } => addresses.check(&address),
+                    Store::Redis {
+                        limits, addresses, ..
+                    } => {
+                        limits
+                            .check(&address.store_key("address"), *addresses)
+                            .await?
+                    }
+                };
+                Some(if ceiling.retry_after_secs.is_some() {
                     ceiling
                 } else {
                     allowance
-                }
+                })
             }
         }
     }
 
-    /// Counts one request against `key` alone and says whether it may go ahead.
-    pub fn check(&self, key: &ClientKey) -> Allowance {
-        self.clients.check(key)
+    /// Counts one request against `key` alone and says whether it may go ahead (`None`:
+    /// the shared store cannot say).
+    pub async fn check(&self, key: &ClientKey) -> Option<Allowance> {
+        match &self.store {
+            Store::Memory { clients, .. } => Some(clients.check(key)),
+            Store::Redis {
+                limits, clients, ..
+            } => limits.check(&key.store_key("client"), *clients).await,
+        }
     }
 
-    /// Drops the state of clients whose allowance is full again.
+    /// Drops the state of clients whose allowance is full again (Redis expires its keys
+    /// by itself).
     pub fn prune(&self) {
-        self.clients.prune();
-        self.addresses.prune();
+        if let Store::Memory { clients, addresses } = &self.store {
+            clients.prune();
+            addresses.prune();
+        }
     }
 
     /// Forgets replenished clients every [`PRUNE_INTERVAL`] until `shutdown` fires.
@@ -163,9 +222,12 @@ impl ClientRateLimiter {
         }
     }
 
-    /// How many clients are being tracked right now.
+    /// How many clients this instance is tracking right now (0 with Redis).
     pub fn tracked_clients(&self) -> usize {
-        self.clients.limiter.len()
+        match &self.store {
+            Store::Memory { clients, .. } => clients.limiter.len(),
+            Store::Redis { .. } => 0,
+        }
     }
 
     /// The key for a request with these headers from this peer (`None`: unknown peer).
@@ -185,6 +247,27 @@ impl ClientRateLimiter {
                 .unwrap_or(address),
             v4 => v4,
         })
+    }
+}
+
+impl ClientKey {
+    /// The Redis key of this client in `bucket`.
+    fn store_key(&self, bucket: &str) -> String {
+        match self {
+            Self::Token(hash) => {
+                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                format!("industry-events:rate:{bucket}:token:{hex}")
+            }
+            Self::Address(ip) => format!("industry-events:rate:{bucket}:address:{ip}"),
+        }
+    }
+}
+
+/// A governor quota as the shared store takes it.
+fn shared_quota(quota: Quota) -> redis_limit::Quota {
+    redis_limit::Quota {
+        interval: quota.replenish_interval(),
+        burst: quota.burst_size().get(),
     }
 }
 
@@ -251,7 +334,10 @@ pub async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let allowance = limiter.check_request(req.headers(), peer);
+    let Some(allowance) = limiter.check_request(req.headers(), peer).await else {
+        // The shared store cannot say: fail open, without headers that would guess.
+        return next.run(req).await;
+    };
     let mut response = match allowance.retry_after_secs {
         None => next.run(req).await,
         Some(retry_after_secs) => {
@@ -306,19 +392,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_burst_then_a_refusal_with_honest_numbers() {
+    #[tokio::test]
+    async fn a_burst_then_a_refusal_with_honest_numbers() {
         let limiter = limiter(1, 3);
         let key = ClientKey::Address(ip("192.0.2.1"));
-        let remaining: Vec<u32> = (0..3).map(|_| limiter.check(&key).remaining).collect();
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            remaining.push(limiter.check(&key).await.unwrap().remaining);
+        }
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = limiter.check(&key);
+        let refused = limiter.check(&key).await.unwrap();
         assert_eq!(refused.retry_after_secs, Some(1));
         assert_eq!((refused.limit, refused.remaining), (3, 0));
         assert!((1..=3).contains(&refused.reset_secs), "{refused:?}");
         assert!(
             limiter
                 .check(&ClientKey::Address(ip("192.0.2.2")))
+                .await
+                .unwrap()
                 .retry_after_secs
                 .is_none()
         );
@@ -331,11 +422,13 @@ mod tests {
         assert!(ClientRateLimiter::from_config(&config).is_none());
     }
 
-    #[test]
-    fn pruning_forgets_only_replenished_clients() {
+    #[tokio::test]
+    async fn pruning_forgets_only_replenished_clients() {
         let limiter = limiter(1_000_000, 1);
         for i in 0..10u8 {
-            limiter.check(&ClientKey::Address(IpAddr::from([192, 0, 2, i])));
+            limiter
+                .check(&ClientKey::Address(IpAddr::from([192, 0, 2, i])))
+                .await;
         }
         assert_eq!(limiter.tracked_clients(), 10);
         std::thread::sleep(Duration::from_millis(5));

@@ -17,6 +17,7 @@ mod fields;
 mod graph;
 mod helpers;
 mod import;
+mod instances;
 mod limits;
 mod list;
 mod live;
