@@ -234,3 +234,153 @@ async fn a_request_over_the_timeout_gets_a_503_problem_and_its_write_still_compl
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What one writer saw while PostgreSQL was restarted and crashed under it.
+#[derive(Default)]
+struct WriterLog {
+    /// `(idempotency key, id)` of every write the service acknowledged with a 201.
+    acknowledged: Vec<(String, String)>,
+    /// Answers that should never happen (a 500, a 503 without `Retry-After`, ...).
+    wrong: Vec<String>,
+    /// How many 503s it retried.
+    unavailable: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_write_load_a_restart_and_a_crash_lose_no_acknowledged_write() {
+    const WRITERS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cluster = PrivateCluster::start(&dir.path().join("pg"))
+        .await
+        .expect("this test needs the PostgreSQL server binaries (initdb, pg_ctl)");
+    let options = cluster.connect_options().database("faults");
+    db::ensure_database(&options).await.unwrap();
+    let pool = db::pool_options(&test_db_config())
+        .connect_with(db::with_session_settings(options))
+        .await
+        .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let token = industry_events::auth::generate_token();
+    industry_events::repo::tokens::create(
+        &pool,
+        "load",
+        Scope::Write,
+        &industry_events::auth::hash_token(&token),
+        None,
+    )
+    .await
+    .unwrap();
+    let router = app(AppState::new(pool.clone(), ServeConfig::defaults()));
+
+    // Steady writers: each write is retried with its Idempotency-Key until it is
+    // acknowledged, as a careful client would.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (router, token, done) = (router.clone(), token.clone(), done.clone());
+        writers.push(tokio::spawn(async move {
+            let mut log = WriterLog::default();
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let key = format!("load-{writer}-{n}");
+                let body = event(
+                    &format!("Load {writer}-{n}"),
+                    "2024-01-01",
+                    &["load"],
+                    "minor",
+                );
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let request = Request::post("/v1/events")
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .header("idempotency-key", &key)
+                        .body(Body::from(body.to_string()))
+                        .unwrap();
+                    let response = router.clone().oneshot(request).await.unwrap();
+                    let status = response.status();
+                    let retry_after = response.headers().contains_key("retry-after");
+                    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                        .await
+                        .unwrap_or_default();
+                    match status {
+                        StatusCode::CREATED => {
+                            let created: serde_json::Value =
+                                serde_json::from_slice(&bytes).unwrap();
+                            let id = created["id"].as_str().unwrap().to_owned();
+                            log.acknowledged.push((key.clone(), id));
+                            break;
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE if retry_after => {
+                            log.unavailable += 1;
+                        }
+                        other => log.wrong.push(format!(
+                            "{key}: {other} {}",
+                            String::from_utf8_lossy(&bytes)
+                        )),
+                    }
+                    if Instant::now() > deadline {
+                        log.wrong.push(format!("{key}: never acknowledged"));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // Steady, not flat out: a few dozen writes a second each.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            log
+        }));
+    }
+
+    // A clean restart, then a crash, while the writers write.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    cluster.stop(StopMode::Fast).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    cluster.pg_ctl_start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    cluster.stop(StopMode::Immediate).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    cluster.pg_ctl_start().await.unwrap();
+    // Writes go on a while after the crash, to show the service recovered by itself.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut acknowledged = Vec::new();
+    let mut wrong = Vec::new();
+    let mut unavailable = 0;
+    for writer in writers {
+        let log = writer.await.unwrap();
+        acknowledged.extend(log.acknowledged);
+        wrong.extend(log.wrong);
+        unavailable += log.unavailable;
+    }
+    assert!(wrong.is_empty(), "answers that must not happen: {wrong:#?}");
+    assert!(acknowledged.len() > 100, "{} writes", acknowledged.len());
+    assert!(
+        unavailable > 0,
+        "the outages were not felt: the test proved nothing"
+    );
+
+    // Every acknowledged write is there, exactly once, under the id it was answered with.
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select title, id::text from events where 'load' = any(tags)")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), acknowledged.len(), "no write lost, none twice");
+    let stored: std::collections::HashMap<String, String> = rows.into_iter().collect();
+    for (key, id) in &acknowledged {
+        let title = key.replacen("load-", "Load ", 1);
+        assert_eq!(stored.get(&title), Some(id), "{key}");
+    }
+    // And the same router serves again, without a restart.
+    let ready = router
+        .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    pool.close().await;
+    cluster.stop(StopMode::Fast).await.unwrap();
+}
