@@ -1,6 +1,7 @@
 //! What each subcommand does.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,6 +13,7 @@ use crate::auth::{generate_token, hash_token};
 use crate::config::{ExportCommand, ServeConfig, TokensCommand};
 use crate::db::Database;
 use crate::db::local::StopMode;
+use crate::db::replicas::Replicas;
 use crate::http::{AppState, server};
 use crate::model::Scope;
 use crate::model::export::{ExportFormat, ExportWriter, Exportable};
@@ -25,7 +27,11 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
 }
 
 /// Serves HTTP until SIGTERM or Ctrl-C, then drains requests in flight.
-pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()> {
+pub async fn serve(
+    database: Database,
+    config: ServeConfig,
+    replica_max_lag_ms: u64,
+) -> anyhow::Result<()> {
     migrate(&database.pool).await?;
     let listener = TcpListener::bind(config.bind_addr)
         .await
@@ -33,7 +39,18 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %database.location, "serving");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let state = AppState::new(database.pool.clone(), config.clone());
+    let replicas = (!database.replicas.is_empty()).then(|| {
+        Arc::new(Replicas::new(
+            database.replicas.clone(),
+            Duration::from_millis(replica_max_lag_ms),
+        ))
+    });
+    let state = match &replicas {
+        Some(replicas) => {
+            AppState::with_replicas(database.pool.clone(), config.clone(), replicas.clone())
+        }
+        None => AppState::new(database.pool.clone(), config.clone()),
+    };
     // Background work, each task ending when the server stops.
     let db = &database.pool;
     let mut background = vec![
@@ -99,6 +116,9 @@ pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()
     background.push(tokio::spawn(
         state.webhooks.clone().run(db.clone(), stopping.clone()),
     ));
+    if let Some(replicas) = replicas {
+        background.push(tokio::spawn(replicas.monitor(db.clone(), stopping.clone())));
+    }
     if let Some(limiter) = state.rate_limiter.clone() {
         background.push(tokio::spawn(limiter.prune_until(stopping.clone())));
     }

@@ -170,6 +170,19 @@ pub struct DbConfig {
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000, global = true,
           value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub db_acquire_timeout_ms: u64,
+    /// Streaming replicas for reads: PostgreSQL URLs, comma-separated.
+    #[arg(
+        long,
+        env = "DATABASE_READ_URL",
+        value_delimiter = ',',
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_read_url: Vec<String>,
+    /// A replica further behind than this (milliseconds) serves no reads.
+    #[arg(long, env = "REPLICA_MAX_LAG_MS", default_value_t = 5_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub replica_max_lag_ms: u64,
 }
 
 impl fmt::Debug for DbConfig {

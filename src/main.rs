@@ -38,7 +38,9 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let database = db::open(&cli.db).await?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => return commands::serve(database, cli.serve).await,
+        Command::Serve => {
+            return commands::serve(database, cli.serve, cli.db.replica_max_lag_ms).await;
+        }
         Command::Migrate => commands::migrate(&database.pool).await?,
         Command::Seed { demo: true } => commands::seed_demo(&database.pool).await?,
         Command::Seed { demo: false } => anyhow::bail!("say what to seed: `seed --demo`"),

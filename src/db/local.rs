@@ -120,6 +120,60 @@ impl PrivateCluster {
         .with_context(|| format!("pg_ctl start failed; see {log}"))
     }
 
+    /// Makes a streaming replica of this running server in `data_dir` (which must not
+    /// exist yet) with `pg_basebackup -R`, applying each transaction no sooner than
+    /// `apply_delay` after it committed (`recovery_min_apply_delay`, so that tests can
+    /// make lag certain), and starts it.
+    pub async fn replicate_to(
+        &self,
+        data_dir: &Path,
+        apply_delay: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        // Made here, empty and the server user's (pg_basebackup fills it): the server
+        // user may not be allowed to create it.
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("could not create {}", data_dir.display()))?;
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
+        if let Some(user) = &self.run_as {
+            let status = Command::new("chown")
+                .arg(user)
+                .arg(data_dir)
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("could not give {} to user {user}", data_dir.display());
+            }
+        }
+        let target = data_dir.display().to_string();
+        let source = self.data_dir.display().to_string();
+        self.run(
+            "pg_basebackup",
+            &[
+                "-D", &target, "-h", &source, "-p", "5432", "-U", "postgres", "-R", "-X", "stream",
+                "-c", "fast",
+            ],
+        )
+        .await
+        .context("pg_basebackup failed")?;
+        // The primary's socket lives in its data folder, so the copy holds its lock
+        // file, which would stop the replica from making its own socket there.
+        let _ = std::fs::remove_file(data_dir.join(".s.PGSQL.5432.lock"));
+        let settings = format!(
+            "\nrecovery_min_apply_delay = '{}ms'\n",
+            apply_delay.as_millis()
+        );
+        let mut auto_conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data_dir.join("postgresql.auto.conf"))
+            .context("the replica has no postgresql.auto.conf")?;
+        std::io::Write::write_all(&mut auto_conf, settings.as_bytes())?;
+        Self::start(data_dir).await
+    }
+
     /// Stops the server: `fast` ends sessions cleanly, `immediate` is a crash.
     pub async fn stop(&self, mode: StopMode) -> anyhow::Result<()> {
         let dir = self.data_dir.display().to_string();
@@ -177,7 +231,15 @@ pub fn find_binaries() -> Option<PathBuf> {
         .unwrap_or_default();
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(dir) = on_path.into_iter().find(|d| has_tools(d)) {
-        return Some(dir);
+        // A folder of links to the tools (`/usr/local/bin/initdb -> ...`) may lack the
+        // others (`pg_basebackup`): use the folder the links lead to.
+        return Some(
+            dir.join("initdb")
+                .canonicalize()
+                .ok()
+                .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+                .unwrap_or(dir),
+        );
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?

@@ -1,6 +1,7 @@
 //! Finding, creating and connecting to the database.
 
 pub mod local;
+pub mod replicas;
 
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct Database {
     pub location: String,
     /// The private server this process started, to be stopped on shutdown.
     pub private: Option<PrivateCluster>,
+    /// Pools on the streaming replicas of `DATABASE_READ_URL` (they connect on first use).
+    pub replicas: Vec<PgPool>,
 }
 
 /// Session settings every connection of the service gets.
@@ -104,10 +107,18 @@ pub async fn open(config: &DbConfig) -> anyhow::Result<Database> {
         .connect_with(with_session_settings(server))
         .await
         .with_context(|| format!("could not connect to {location}"))?;
+    let mut replicas = Vec::new();
+    for (i, url) in config.database_read_url.iter().enumerate() {
+        let options: PgConnectOptions = url
+            .parse()
+            .with_context(|| format!("DATABASE_READ_URL: URL {} is not a PostgreSQL URL", i + 1))?;
+        replicas.push(pool_options(config).connect_lazy_with(with_session_settings(options)));
+    }
     Ok(Database {
         pool,
         location,
         private,
+        replicas,
     })
 }
 

@@ -9,8 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::consistency::ReadPools;
 use super::extract::{JsonBody, RefPath, Writer};
-use super::list_cache::{conditional_list, request_key};
+use super::list_cache::{conditional_list, conditional_list_on, request_key};
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, Problem, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
@@ -65,12 +66,29 @@ async fn list(
     filter.check_role()?;
     let wait = long_poll_wait(&params, &filter)?;
     let scopes = ListScope::of_events(&filter);
-    let page = list_page(&app, &filter, &scopes, Vec::new(), &uri, &headers, wait);
+    // A first page may come from a replica. A poll from a position, and the pages of a
+    // walk, are read on the primary: a replica that has not replayed what the position
+    // (or the walk's first page) saw would skip those changes.
+    let reads = if filter.updated_since.is_none() && filter.cursor.is_none() {
+        app.reads(&headers)?
+    } else {
+        app.primary_reads()
+    };
+    let page = list_page(
+        &app,
+        &reads,
+        &filter,
+        &scopes,
+        Vec::new(),
+        &uri,
+        &headers,
+        wait,
+    );
     if wait.is_some() {
         // A long poll waits for a change; a remembered ETag would answer at once.
         return page.await;
     }
-    conditional_list(&app, &headers, &uri, &scopes, page).await
+    conditional_list_on(&app, reads.db, &headers, &uri, &scopes, page).await
 }
 
 /// The longest `wait` a long poll may ask for.
@@ -135,7 +153,18 @@ async fn list_for_company(
     let wait = long_poll_wait(&params, &filter)?;
     let page = async {
         let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
-        list_page(&app, &filter, &scopes, vec![company], &uri, &headers, wait).await
+        let reads = app.primary_reads();
+        list_page(
+            &app,
+            &reads,
+            &filter,
+            &scopes,
+            vec![company],
+            &uri,
+            &headers,
+            wait,
+        )
+        .await
     };
     if wait.is_some() {
         return page.await;
@@ -145,8 +174,10 @@ async fn list_for_company(
 
 /// Resolves the filter's companies (an unknown one is a 400 naming `company`), then
 /// answers one page; a long poll (`wait`) whose page is empty waits for a change first.
+#[allow(clippy::too_many_arguments)]
 async fn list_page(
     app: &AppState,
+    reads: &ReadPools<'_>,
     filter: &EventFilter,
     scopes: &[ListScope],
     mut company_ids: Vec<Uuid>,
@@ -171,7 +202,7 @@ async fn list_page(
     // Subscribed before the first read, so a change committed after it wakes the wait.
     let mut changes = wait.map(|_| app.live.watch_changes());
     let listed = loop {
-        let listed = read_page(app, filter, scopes, &company_ids, uri).await?;
+        let listed = read_page(app, reads, filter, scopes, &company_ids, uri).await?;
         let (Some(deadline), Some(changes)) = (deadline, changes.as_mut()) else {
             break listed;
         };
@@ -199,6 +230,7 @@ async fn list_page(
 /// from the ranking cache).
 pub(super) async fn read_page(
     app: &AppState,
+    reads: &ReadPools<'_>,
     filter: &EventFilter,
     scopes: &[ListScope],
     company_ids: &[Uuid],
@@ -207,18 +239,18 @@ pub(super) async fn read_page(
     if filter.sort == EventSort::Relevance && filter.updated_since.is_none() {
         let ranking = app
             .rankings
-            .get_or_rank(&app.db, request_key(uri), scopes, || {
+            .get_or_rank(reads.db, request_key(uri), scopes, || {
                 repo::events::rank(
-                    &app.db,
+                    reads.db,
                     filter,
                     company_ids,
                     app.config.search_rank_candidates,
                 )
             })
             .await?;
-        repo::events::ranked_page(&app.db, filter, &ranking).await
+        repo::events::ranked_page(reads.db, filter, &ranking).await
     } else {
-        repo::events::list(&app.db, &app.fixed_plans, filter, company_ids).await
+        repo::events::list(reads.db, reads.fixed, filter, company_ids).await
     }
 }
 

@@ -50,11 +50,25 @@ pub async fn conditional_list(
     scopes: &[ListScope],
     build: impl Future<Output = Result<Response, ApiError>>,
 ) -> Result<Response, ApiError> {
+    conditional_list_on(app, &app.db, headers, uri, scopes, build).await
+}
+
+/// [`conditional_list`] for a page `build` reads from `db` (the primary or a replica):
+/// the snapshot remembered with the `ETag` is taken on the same copy, so a page read
+/// from a replica that was behind is never vouched for by the primary's snapshot.
+pub async fn conditional_list_on(
+    app: &AppState,
+    db: &sqlx::PgPool,
+    headers: &HeaderMap,
+    uri: &Uri,
+    scopes: &[ListScope],
+    build: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
     if !headers.contains_key(header::IF_NONE_MATCH) {
         return build.await;
     }
     let key = request_key(uri);
-    let snapshot = match app.lists.0.check(&app.db, key, scopes).await? {
+    let snapshot = match app.lists.0.check(db, key, scopes).await? {
         Checked::Valid { value: etag, .. } if if_none_match(headers, &etag) => {
             metrics::counter!("list_cache_hits_total").increment(1);
             return Ok(respond::list_not_modified(&etag));

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod chart;
 pub mod client;
 pub mod companies;
+pub mod consistency;
 pub mod event_stream;
 pub mod events;
 pub mod export;
@@ -99,6 +100,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(middleware::no_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // Inside the detached task: a write that completes after its client left still
+        // answers in full.
+        .layer(from_fn_with_state(state.clone(), consistency::stamp))
         .layer(from_fn(middleware::run_detached))
         .layer(from_fn_with_state(state.clone(), middleware::timeout))
         // Outside the timeout and the detached task, so a refused request costs neither;

@@ -19,8 +19,9 @@ pub async fn get_one<T: Table>(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let reference = path.parse(T::KIND)?;
+    let reads = app.reads(headers)?;
     // A lookup by id or slug has one right plan.
-    let record = T::find(&app.fixed_plans, &reference)
+    let record = T::find(reads.fixed, &reference)
         .await?
         .ok_or_else(|| ApiError::not_found(T::KIND, &path.0))?;
     respond::resource(headers, &record)

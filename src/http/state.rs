@@ -10,6 +10,7 @@ use super::live::Live;
 use super::ranking_cache::RankingCache;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::ServeConfig;
+use crate::db::replicas::Replicas;
 use crate::webhook::Webhooks;
 use crate::webhook::guard::{Resolver, SystemResolver};
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub horizon: Arc<super::retention::Horizon>,
     /// The webhook sender (its loop runs in `serve`; handlers check URLs with it).
     pub webhooks: Arc<Webhooks>,
+    /// Streaming replicas for reads (`DATABASE_READ_URL`), if any.
+    pub replicas: Option<Arc<Replicas>>,
 }
 
 impl AppState {
@@ -68,7 +71,22 @@ impl AppState {
     /// As [`Self::new`], with webhook hosts resolved by `resolver` (tests answer
     /// what they need).
     pub fn with_resolver(db: PgPool, config: ServeConfig, resolver: Arc<dyn Resolver>) -> Self {
+        Self::build(db, config, resolver, None)
+    }
+
+    /// As [`Self::new`], with reads spread over `replicas`.
+    pub fn with_replicas(db: PgPool, config: ServeConfig, replicas: Arc<Replicas>) -> Self {
+        Self::build(db, config, Arc::new(SystemResolver), Some(replicas))
+    }
+
+    fn build(
+        db: PgPool,
+        config: ServeConfig,
+        resolver: Arc<dyn Resolver>,
+        replicas: Option<Arc<Replicas>>,
+    ) -> Self {
         Self(Arc::new(Shared {
+            replicas,
             webhooks: Arc::new(Webhooks::new(&config, resolver)),
             fixed_plans: crate::db::fixed_plan_pool(&db),
             live: Arc::new(Live::new(

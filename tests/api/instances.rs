@@ -313,3 +313,37 @@ async fn two_instances_agree_on_a_lists_etag_and_positions() {
         assert_eq!(titles, ["Later"], "from {position}");
     }
 }
+
+#[tokio::test]
+async fn every_write_answers_with_a_consistency_token() {
+    let app = TestApp::new().await;
+    let created = app.post_json("/v1/events", reference_story()).await;
+    created.assert_status(StatusCode::CREATED);
+    let first = created.header("consistency-token").unwrap().to_owned();
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let patched = app
+        .patch_json(
+            &format!("/v1/events/{id}"),
+            serde_json::json!({"summary": "Again."}),
+        )
+        .await;
+    patched.assert_status(StatusCode::OK);
+    let second = patched.header("consistency-token").unwrap().to_owned();
+    let lsn = |text: &str| industry_events::db::replicas::Lsn::parse(text).unwrap();
+    assert!(lsn(&second) >= lsn(&first), "{first} then {second}");
+    let deleted = app.delete_with(&format!("/v1/events/{id}"), &[]).await;
+    deleted.assert_status(StatusCode::NO_CONTENT);
+    assert!(deleted.header("consistency-token").is_some());
+    // Reads carry none, and honour one (without replicas, the primary has every write).
+    let read = app
+        .get_with(
+            "/v1/events?limit=1",
+            &[("consistency-token", second.as_str())],
+        )
+        .await;
+    read.assert_status(StatusCode::OK);
+    assert_eq!(read.header("consistency-token"), None);
+    app.get_with("/v1/events?limit=1", &[("consistency-token", "nonsense")])
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
+}

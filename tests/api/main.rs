@@ -25,6 +25,7 @@ mod logging;
 mod openapi;
 mod ops;
 mod pages;
+mod replicas;
 mod resilience;
 mod retention;
 mod safety;

@@ -180,7 +180,8 @@ async fn home(
         filter.limit = LIST_LIMIT;
         let q = filter.q.clone();
         let scopes = ListScope::of_events(&filter);
-        let listed = super::events::read_page(&app, &filter, &scopes, &[], &uri).await?;
+        let reads = app.primary_reads();
+        let listed = super::events::read_page(&app, &reads, &filter, &scopes, &[], &uri).await?;
         let events = listed.page.into_events();
         let tags = match q {
             Some(_) => Vec::new(),

@@ -1,0 +1,79 @@
+//! Read-your-writes over streaming replicas: every successful write answers with the
+//! primary's WAL position as `Consistency-Token`, and a read that sends it back goes
+//! only to a copy that has it (see `db::replicas`).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use sqlx::PgPool;
+
+use super::AppState;
+use crate::db::replicas::{Lsn, ReadFrom, current_lsn};
+use crate::error::ApiError;
+
+/// The header, on write answers and on reads.
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
+
+/// The pools one read uses.
+pub struct ReadPools<'a> {
+    /// For statements with custom plans.
+    pub db: &'a PgPool,
+    /// For statements whose generic plan is always right.
+    pub fixed: &'a PgPool,
+}
+
+impl AppState {
+    /// The primary's pools.
+    pub fn primary_reads(&self) -> ReadPools<'_> {
+        metrics::counter!("db_reads_total", "pool" => "primary").increment(1);
+        ReadPools {
+            db: &self.db,
+            fixed: &self.fixed_plans,
+        }
+    }
+
+    /// Where a read that may go to a replica goes: a fit replica (one that has the
+    /// request's `Consistency-Token`, if it sends one), else the primary. A token this
+    /// service did not issue is a 400.
+    pub fn reads(&self, headers: &HeaderMap) -> Result<ReadPools<'_>, ApiError> {
+        let token = match headers.get(CONSISTENCY_TOKEN) {
+            None => None,
+            Some(value) => Some(value.to_str().ok().and_then(Lsn::parse).ok_or_else(|| {
+                ApiError::BadRequest(
+                    "the Consistency-Token header is not one this service issued".into(),
+                )
+            })?),
+        };
+        let Some(replicas) = &self.replicas else {
+            return Ok(self.primary_reads());
+        };
+        match replicas.choose(token) {
+            ReadFrom::Primary => Ok(self.primary_reads()),
+            ReadFrom::Replica(replica) => {
+                metrics::counter!("db_reads_total", "pool" => replica.name.clone()).increment(1);
+                Ok(ReadPools {
+                    db: &replica.pool,
+                    fixed: &replica.pool,
+                })
+            }
+        }
+    }
+}
+
+/// Middleware: a successful write's answer gets the primary's WAL position after it.
+pub async fn stamp(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let write = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let mut response = next.run(request).await;
+    if write
+        && response.status().is_success()
+        && let Some(lsn) = current_lsn(&app.db).await
+        && let Ok(value) = HeaderValue::from_str(&lsn.to_string())
+    {
+        response.headers_mut().insert(CONSISTENCY_TOKEN, value);
+    }
+    response
+}

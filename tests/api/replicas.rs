@@ -1,0 +1,281 @@
+//! Reads over a real streaming replica: a private primary (`initdb`) and a replica made
+//! from it with `pg_basebackup -R`, whose `recovery_min_apply_delay` makes lag certain.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use industry_events::config::ServeConfig;
+use industry_events::db::replicas::{Lsn, ReadFrom, Replicas};
+use industry_events::db::{self, PrivateCluster, local::StopMode};
+use industry_events::model::Scope;
+use industry_events::{AppState, MIGRATOR, app};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+use crate::helpers::{event, test_db_config};
+
+/// A primary, one replica, and the service reading from both.
+struct Topology {
+    router: Router,
+    token: String,
+    pool: PgPool,
+    replica: PrivateCluster,
+    primary: PrivateCluster,
+    replicas: Arc<Replicas>,
+    stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Topology {
+    async fn start(apply_delay: Duration, max_lag: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // PostgreSQL may run as another user (when tests run as root): let it in.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let primary = PrivateCluster::start(&dir.path().join("primary"))
+            .await
+            .expect(
+                "this test needs the PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup)",
+            );
+        let options = primary.connect_options().database("replicated");
+        db::ensure_database(&options).await.unwrap();
+        let pool = db::pool_options(&test_db_config())
+            .connect_with(db::with_session_settings(options))
+            .await
+            .unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let token = industry_events::auth::generate_token();
+        industry_events::repo::tokens::create(
+            &pool,
+            "w",
+            Scope::Write,
+            &industry_events::auth::hash_token(&token),
+            None,
+        )
+        .await
+        .unwrap();
+        let replica = primary
+            .replicate_to(&dir.path().join("replica"), apply_delay)
+            .await
+            .unwrap();
+        let replica_pool = db::pool_options(&test_db_config()).connect_lazy_with(
+            db::with_session_settings(replica.connect_options().database("replicated")),
+        );
+        let replicas = Arc::new(Replicas::new(vec![replica_pool], max_lag));
+        let state =
+            AppState::with_replicas(pool.clone(), ServeConfig::defaults(), replicas.clone());
+        let (stop, stopping) = watch::channel(false);
+        tokio::spawn(replicas.clone().monitor(pool.clone(), stopping));
+        let topology = Self {
+            router: app(state),
+            token,
+            pool,
+            replica,
+            primary,
+            replicas,
+            stop,
+            _dir: dir,
+        };
+        topology
+            .wait_until(|fit| fit, "the replica never became fit")
+            .await;
+        topology
+    }
+
+    fn replica_is_chosen(&self) -> bool {
+        matches!(self.replicas.choose(None), ReadFrom::Replica(_))
+    }
+
+    async fn wait_until(&self, want: impl Fn(bool) -> bool, why: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !want(self.replica_is_chosen()) {
+            assert!(Instant::now() < deadline, "{why}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Creates an event; its slug and the write's `Consistency-Token`.
+    async fn write(&self, title: &str) -> (String, String) {
+        let request = Request::post("/v1/events")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                event(title, "2024-03-27", &["replicated"], "major").to_string(),
+            ))
+            .unwrap();
+        let (status, headers, body) = self.send(request).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token = headers["consistency-token"].to_str().unwrap().to_owned();
+        assert!(Lsn::parse(&token).is_some(), "{token}");
+        (body["slug"].as_str().unwrap().to_owned(), token)
+    }
+
+    async fn read(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::get(uri);
+        if let Some(token) = token {
+            request = request.header("consistency-token", token);
+        }
+        let (status, _, body) = self.send(request.body(Body::empty()).unwrap()).await;
+        (status, body)
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(true);
+        self.pool.close().await;
+        let _ = self.replica.stop(StopMode::Fast).await;
+        self.primary.stop(StopMode::Fast).await.unwrap();
+    }
+}
+
+fn titles(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_with_the_writes_token_sees_the_write_and_others_go_to_the_replica() {
+    let topology = Topology::start(Duration::from_secs(2), Duration::from_secs(30)).await;
+    let (slug, token) = topology.write("Read your writes").await;
+    let uri = format!("/v1/events/{slug}");
+    // With the token: only a copy that has the write answers (the replica has not
+    // replayed it yet, so the primary does).
+    assert_eq!(topology.read(&uri, Some(&token)).await.0, StatusCode::OK);
+    let list = topology
+        .read("/v1/events?tag=replicated", Some(&token))
+        .await
+        .1;
+    assert_eq!(titles(&list), ["Read your writes"]);
+    // Without it, the replica answers, and it is 2 s behind by design.
+    assert_eq!(topology.read(&uri, None).await.0, StatusCode::NOT_FOUND);
+    let list = topology.read("/v1/events?tag=replicated", None).await.1;
+    assert!(titles(&list).is_empty(), "{list}");
+    // Once it has replayed, the replica has it too.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
+    // A token this service did not issue is a 400, not a guess.
+    assert_eq!(
+        topology.read(&uri, Some("yesterday")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Polls from a position are read on the primary: a change the replica has not
+    // replayed yet is not skipped.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (_, headers, _) = topology
+        .send(
+            Request::get(format!(
+                "/v1/events?tag=replicated&updated_since={yesterday}"
+            ))
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    let position = headers["next-updated-since"].to_str().unwrap().to_owned();
+    topology.write("After the position").await;
+    let poll = format!(
+        "/v1/events?tag=replicated&updated_since={}",
+        crate::helpers::encode(&position)
+    );
+    let (status, page) = topology.read(&poll, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(titles(&page), ["After the position"]);
+    // Which copy served how many reads, and how far behind the replica is.
+    let (_, _, _) = topology
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    let metrics = topology
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        metrics
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for series in [
+        "db_reads_total{pool=\"primary\"}",
+        "db_reads_total{pool=\"replica-1\"}",
+        "db_replica_lag_seconds{replica=\"replica-1\"}",
+        "db_replica_fit{replica=\"replica-1\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
+    topology.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_too_far_behind_serves_no_reads_until_it_catches_up() {
+    let topology = Topology::start(Duration::from_secs(4), Duration::from_secs(1)).await;
+    let (slug, _) = topology.write("Lagging").await;
+    // While the write waits to be applied, the replica falls more than 1 s behind.
+    topology
+        .wait_until(|chosen| !chosen, "a replica 4 s behind was still used")
+        .await;
+    assert_eq!(
+        topology.read(&format!("/v1/events/{slug}"), None).await.0,
+        StatusCode::OK
+    );
+    // Once it has applied the write it is fit again.
+    topology
+        .wait_until(
+            |chosen| chosen,
+            "the replica was not used again once it caught up",
+        )
+        .await;
+    assert_eq!(
+        topology.read(&format!("/v1/events/{slug}"), None).await.0,
+        StatusCode::OK
+    );
+    topology.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_goes_away_is_skipped_and_used_again_when_it_returns() {
+    let topology = Topology::start(Duration::ZERO, Duration::from_secs(5)).await;
+    let (slug, _) = topology.write("Survives").await;
+    topology.replica.stop(StopMode::Immediate).await.unwrap();
+    topology
+        .wait_until(|chosen| !chosen, "a stopped replica was still used")
+        .await;
+    let uri = format!("/v1/events/{slug}");
+    assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
+    let (status, _) = topology.read("/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "readiness follows the primary");
+    topology.replica.pg_ctl_start().await.unwrap();
+    let back = Instant::now();
+    topology
+        .wait_until(|chosen| chosen, "the replica was not used again")
+        .await;
+    assert!(back.elapsed() < Duration::from_secs(30));
+    assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
+    topology.shut_down().await;
+}
