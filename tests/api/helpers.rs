@@ -346,33 +346,7 @@ impl TestApp {
 
     /// Sends any request.
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router failed");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        // No input may ever produce a 500: every request of every test checks it.
-        assert_ne!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "a 500: {}",
-            String::from_utf8_lossy(&body)
-        );
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        send_to(&self.router, request).await
     }
 
     /// `GET uri`.
@@ -446,6 +420,68 @@ impl TestApp {
         let response = self.post_json("/v1/events", body).await;
         response.assert_status(StatusCode::CREATED);
         response.json()
+    }
+}
+
+/// Sends a request to `router` (any instance of the service) and reads the answer;
+/// no input may ever produce a 500, so every request of every test checks it.
+pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router failed");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    assert_ne!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a 500: {}",
+        String::from_utf8_lossy(&body)
+    );
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A PostgreSQL server of a test's own (`initdb` in `dir`), with the database `name`
+/// migrated and a `write` token: for tests that stop, crash or replicate the server.
+pub struct PrivateServer {
+    pub cluster: industry_events::db::PrivateCluster,
+    pub pool: PgPool,
+    pub token: String,
+}
+
+impl PrivateServer {
+    pub async fn start(dir: &std::path::Path, name: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        // PostgreSQL may run as another user (when tests run as root): let it in.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = industry_events::db::PrivateCluster::start(&dir.join("primary"))
+            .await
+            .expect("this test needs the PostgreSQL server binaries (initdb, pg_ctl)");
+        let options = cluster.connect_options().database(name);
+        db::ensure_database(&options).await.unwrap();
+        let pool = db::pool_options(&test_db_config())
+            .connect_with(db::with_session_settings(options))
+            .await
+            .unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let token = mint(&pool, "private-writer", Scope::Write).await;
+        Self {
+            cluster,
+            pool,
+            token,
+        }
     }
 }
 

@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use industry_events::AppState;
 use industry_events::config::{RateLimitStore, ServeConfig};
 use serde_json::Value;
-use tower::ServiceExt;
 
 use crate::helpers::{TestApp, TestResponse, reference_story};
 
@@ -85,22 +83,7 @@ fn another_instance(app: &TestApp, change: impl FnOnce(&mut ServeConfig)) -> Rou
 }
 
 async fn send(router: &Router, request: Request<Body>) -> TestResponse {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    crate::helpers::send_to(router, request).await
 }
 
 fn list() -> Request<Body> {

@@ -1,7 +1,6 @@
 //! Reads over a real streaming replica: a private primary (`initdb`) and a replica made
 //! from it with `pg_basebackup -R`, whose `recovery_min_apply_delay` makes lag certain.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,14 +11,13 @@ use http_body_util::BodyExt;
 use industry_events::config::ServeConfig;
 use industry_events::db::replicas::{Lsn, ReadFrom, Replicas};
 use industry_events::db::{self, PrivateCluster, local::StopMode};
-use industry_events::model::Scope;
-use industry_events::{AppState, MIGRATOR, app};
+use industry_events::{AppState, app};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::helpers::{event, test_db_config};
+use crate::helpers::{PrivateServer, event, test_db_config};
 
 /// A primary, one replica, and the service reading from both.
 struct Topology {
@@ -36,30 +34,11 @@ struct Topology {
 impl Topology {
     async fn start(apply_delay: Duration, max_lag: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        // PostgreSQL may run as another user (when tests run as root): let it in.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let primary = PrivateCluster::start(&dir.path().join("primary"))
-            .await
-            .expect(
-                "this test needs the PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup)",
-            );
-        let options = primary.connect_options().database("replicated");
-        db::ensure_database(&options).await.unwrap();
-        let pool = db::pool_options(&test_db_config())
-            .connect_with(db::with_session_settings(options))
-            .await
-            .unwrap();
-        MIGRATOR.run(&pool).await.unwrap();
-        let token = industry_events::auth::generate_token();
-        industry_events::repo::tokens::create(
-            &pool,
-            "w",
-            Scope::Write,
-            &industry_events::auth::hash_token(&token),
-            None,
-        )
-        .await
-        .unwrap();
+        let PrivateServer {
+            cluster: primary,
+            pool,
+            token,
+        } = PrivateServer::start(dir.path(), "replicated").await;
         let replica = primary
             .replicate_to(&dir.path().join("replica"), apply_delay)
             .await

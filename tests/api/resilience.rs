@@ -1,17 +1,15 @@
 //! Failure: cancelled writes, and the database going away and coming back.
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use industry_events::config::ServeConfig;
-use industry_events::db::{self, PrivateCluster, local::StopMode};
-use industry_events::model::Scope;
-use industry_events::{AppState, MIGRATOR, app};
+use industry_events::db::local::StopMode;
+use industry_events::{AppState, app};
 use tower::ServiceExt;
 
-use crate::helpers::{TestApp, event, test_db_config};
+use crate::helpers::{PrivateServer, TestApp, event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_aborted_at_random_moments_leave_no_session_inside_a_transaction() {
@@ -89,28 +87,11 @@ async fn writes_aborted_at_random_moments_leave_no_session_inside_a_transaction(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_postgres_is_down_requests_get_a_quick_503_and_the_service_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    // PostgreSQL may run as another user (when tests run as root): let it in.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cluster = PrivateCluster::start(&dir.path().join("pg"))
-        .await
-        .expect("this test needs the PostgreSQL server binaries (initdb, pg_ctl)");
-    let options = cluster.connect_options().database("outage");
-    db::ensure_database(&options).await.unwrap();
-    let pool = db::pool_options(&test_db_config())
-        .connect_with(db::with_session_settings(options))
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let token = industry_events::auth::generate_token();
-    industry_events::repo::tokens::create(
-        &pool,
-        "w",
-        Scope::Write,
-        &industry_events::auth::hash_token(&token),
-        None,
-    )
-    .await
-    .unwrap();
+    let PrivateServer {
+        cluster,
+        pool,
+        token,
+    } = PrivateServer::start(dir.path(), "outage").await;
     let router = app(AppState::new(pool.clone(), ServeConfig::defaults()));
     let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
     let post = || {
@@ -250,27 +231,11 @@ struct WriterLog {
 async fn under_a_write_load_a_restart_and_a_crash_lose_no_acknowledged_write() {
     const WRITERS: usize = 4;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cluster = PrivateCluster::start(&dir.path().join("pg"))
-        .await
-        .expect("this test needs the PostgreSQL server binaries (initdb, pg_ctl)");
-    let options = cluster.connect_options().database("faults");
-    db::ensure_database(&options).await.unwrap();
-    let pool = db::pool_options(&test_db_config())
-        .connect_with(db::with_session_settings(options))
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let token = industry_events::auth::generate_token();
-    industry_events::repo::tokens::create(
-        &pool,
-        "load",
-        Scope::Write,
-        &industry_events::auth::hash_token(&token),
-        None,
-    )
-    .await
-    .unwrap();
+    let PrivateServer {
+        cluster,
+        pool,
+        token,
+    } = PrivateServer::start(dir.path(), "faults").await;
     let router = app(AppState::new(pool.clone(), ServeConfig::defaults()));
 
     // Steady writers: each write is retried with its Idempotency-Key until it is
