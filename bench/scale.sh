@@ -21,7 +21,7 @@ if [ "$(id -u)" = 0 ]; then chown postgres "$work"; fi
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for dir in replica primary; do
     [ -d "$work/$dir" ] && as_pg "$pgbin/pg_ctl" stop -D "$work/$dir" -m immediate >/dev/null 2>&1 || true
   done
@@ -82,19 +82,30 @@ for i in "${!paths[@]}"; do
 done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
+two_instances() { # label, extra env for both...
+  local label=$1; shift
+  a=$(free_port); b=$(free_port)
+  serve "$a" "$@"
+  serve "$b" "$@"
+  sleep 2 # the replica monitor's first look
+  for i in "${!paths[@]}"; do
+    wrk -t1 -c16 -d"${seconds}s" "http://127.0.0.1:$a${paths[$i]}" >"$work/wrk-a" &
+    wrk_a=$!
+    wrk -t1 -c16 -d"${seconds}s" "http://127.0.0.1:$b${paths[$i]}" >"$work/wrk-b" &
+    wrk_b=$!
+    wait "$wrk_a" "$wrk_b"
+    ra=$(rate <"$work/wrk-a"); rb=$(rate <"$work/wrk-b")
+    sum=$(python3 -c "print(round($ra + $rb, 2))")
+    results+=("| ${names[$i]} | $label | $sum ($ra + $rb) |")
+  done
+}
+
+echo "== two instances, reads on the primary"
+two_instances "two instances, primary"
+kill "${pids[-1]}" "${pids[-2]}"; wait "${pids[-1]}" "${pids[-2]}" 2>/dev/null || true
+
 echo "== two instances, reads on the replica"
-a=$(free_port); b=$(free_port)
-serve "$a" DATABASE_READ_URL="$(url replica)"
-serve "$b" DATABASE_READ_URL="$(url replica)"
-sleep 2 # the replica monitor's first look
-for i in "${!paths[@]}"; do
-  wrk -t1 -c16 -d"${seconds}s" "http://127.0.0.1:$a${paths[$i]}" >"$work/wrk-a" &
-  wrk -t1 -c16 -d"${seconds}s" "http://127.0.0.1:$b${paths[$i]}" >"$work/wrk-b" &
-  wait %1 %2 2>/dev/null || wait
-  ra=$(rate <"$work/wrk-a"); rb=$(rate <"$work/wrk-b")
-  sum=$(python3 -c "print(round($ra + $rb, 2))")
-  results+=("| ${names[$i]} | two instances, replica | $sum ($ra + $rb) |")
-done
+two_instances "two instances, replica" DATABASE_READ_URL="$(url replica)"
 replica_reads=$(curl -fsS "http://127.0.0.1:$a/metrics" | awk '/^db_reads_total\{pool="replica-1"\}/ {print $2}')
 
 echo

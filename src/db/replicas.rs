@@ -58,6 +58,9 @@ struct Seen {
 pub struct Replica {
     /// Its pool (connects on first use).
     pub pool: PgPool,
+    /// Its pool for statements whose generic plan is always right (see
+    /// [`super::fixed_plan_pool`]).
+    pub fixed_plans: PgPool,
     /// Its name in logs and metrics (`replica-1`, ...).
     pub name: String,
     seen: Mutex<Seen>,
@@ -89,6 +92,7 @@ impl Replicas {
                 .into_iter()
                 .enumerate()
                 .map(|(i, pool)| Replica {
+                    fixed_plans: super::fixed_plan_pool(&pool),
                     pool,
                     name: format!("replica-{}", i + 1),
                     seen: Mutex::new(Seen::default()),

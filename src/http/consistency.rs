@@ -54,7 +54,7 @@ impl AppState {
                 metrics::counter!("db_reads_total", "pool" => replica.name.clone()).increment(1);
                 Ok(ReadPools {
                     db: &replica.pool,
-                    fixed: &replica.pool,
+                    fixed: &replica.fixed_plans,
                 })
             }
         }
