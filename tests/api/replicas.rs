@@ -154,6 +154,22 @@ async fn a_read_with_the_writes_token_sees_the_write_and_others_go_to_the_replic
     // Once it has replayed, the replica has it too.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
+    // A list read from the replica keeps its ETag, and a poll with it is a 304 there.
+    let list = || {
+        Request::get("/v1/events?tag=replicated")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, headers, _) = topology.send(list()).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let conditional = Request::get("/v1/events?tag=replicated")
+            .header("if-none-match", &etag)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(topology.send(conditional).await.0, StatusCode::NOT_MODIFIED);
+    }
     // A token this service did not issue is a 400, not a guess.
     assert_eq!(
         topology.read(&uri, Some("yesterday")).await.0,
