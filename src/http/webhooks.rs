@@ -113,11 +113,18 @@ fn answer(
     Ok(response)
 }
 
-/// Checks what only the server can: every address of the URL's host, and the filter's
+/// Checks what only the server can: every address of the URL's host (unless it is the
+/// URL already stored, which every delivery checks again anyway), and the filter's
 /// companies (resolved to ids).
-async fn checked(app: &AppState, new: &NewSubscription) -> Result<Vec<Uuid>, ApiError> {
+async fn checked(
+    app: &AppState,
+    new: &NewSubscription,
+    stored_url: Option<&str>,
+) -> Result<Vec<Uuid>, ApiError> {
     let mut errors = Vec::new();
-    if let Err(why) = app.webhooks.guard.check_url(&new.url).await {
+    if stored_url != Some(new.url.as_str())
+        && let Err(why) = app.webhooks.guard.check_url(&new.url).await
+    {
         errors.push(FieldError::new("url", why));
     }
     let mut ids = Vec::new();
@@ -173,7 +180,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let new = NewSubscription::parse(body, app.config.webhook_allow_http, false)?;
-    let company_ids = checked(&app, &new).await?;
+    let company_ids = checked(&app, &new, None).await?;
     let id = Uuid::now_v7();
     let secret = Secret::generate();
     let sealed = app.webhooks.key.seal(id, secret.to_text().as_bytes());
@@ -232,7 +239,7 @@ async fn patch(
         .map_err(|current| ApiError::PreconditionFailed { current })?;
     let merged = merge_into(&SubscriptionInput::from(&current), &body)?;
     let new = NewSubscription::parse(merged, app.config.webhook_allow_http, true)?;
-    let company_ids = checked(&app, &new).await?;
+    let company_ids = checked(&app, &new, Some(&current.url)).await?;
     let changed = repo::webhooks::update(&mut tx, uuid, &new, &company_ids).await?;
     tx.commit().await?;
     if current.status == SubscriptionStatus::Disabled

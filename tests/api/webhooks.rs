@@ -566,6 +566,25 @@ async fn a_name_that_turns_to_loopback_after_registration_is_refused_at_delivery
     );
     assert!(error.contains("127.0.0.1 is a loopback address"), "{error}");
     assert!(receiver.seen().is_empty(), "nothing reached loopback");
+    // Changing something else keeps the stored URL (each delivery checks it anyway);
+    // changing the URL checks the new one.
+    let kept = hooks
+        .admin_send(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"description": "still here"})),
+        )
+        .await;
+    kept.assert_status(StatusCode::OK);
+    resolver.answer("other.test", &["10.0.0.1"]);
+    hooks
+        .admin_send(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"url": "https://other.test/hook"})),
+        )
+        .await
+        .assert_invalid_fields(&["url"]);
     hooks.shut_down().await;
 }
 
