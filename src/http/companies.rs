@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{JsonBody, RefPath, Writer};
-use super::list_cache::conditional_list;
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, respond};
 use crate::error::ApiError;
@@ -42,12 +42,20 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, &[ListScope::Companies], async {
-        let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
-        let filter = CompanyFilter::from_params(&params)?;
-        let page = repo::companies::list(&app.db, &filter).await?;
-        respond::page(&app, &headers, &uri, &page)
-    })
+    let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
+    let filter = CompanyFilter::from_params(&params)?;
+    let reads = app.list_reads(&headers, filter.cursor.is_none())?;
+    conditional_list_on(
+        &app,
+        reads.db,
+        &headers,
+        &uri,
+        &[ListScope::Companies],
+        async {
+            let page = repo::companies::list(reads.db, &filter).await?;
+            respond::page(&app, &headers, &uri, &page)
+        },
+    )
     .await
 }
 

@@ -61,6 +61,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The pools of a list read: a first page may come from a replica (as
+    /// [`Self::reads`] chooses); a later page is read on the primary, so a walk never
+    /// moves to a copy that has not replayed what its first page showed.
+    pub fn list_reads(
+        &self,
+        headers: &HeaderMap,
+        first_page: bool,
+    ) -> Result<ReadPools<'_>, ApiError> {
+        if first_page {
+            self.reads(headers)
+        } else {
+            Ok(self.primary_reads())
+        }
+    }
+}
+
 /// Middleware: a successful write's answer gets the primary's WAL position after it.
 pub async fn stamp(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let write = !matches!(

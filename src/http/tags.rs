@@ -6,7 +6,7 @@ use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::list_cache::conditional_list;
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::page;
 use super::{AppState, respond};
 use crate::error::ApiError;
@@ -40,11 +40,20 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, &[ListScope::Events], async {
-        let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
-        let filter = TagFilter::from_params(&params)?;
-        let tags = repo::tags::list(&app.db, &filter).await?;
-        respond::whole(&app, &headers, &uri, &tags)
-    })
+    let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
+    let filter = TagFilter::from_params(&params)?;
+    // One page, always: a replica may answer.
+    let reads = app.reads(&headers)?;
+    conditional_list_on(
+        &app,
+        reads.db,
+        &headers,
+        &uri,
+        &[ListScope::Events],
+        async {
+            let tags = repo::tags::list(reads.db, &filter).await?;
+            respond::whole(&app, &headers, &uri, &tags)
+        },
+    )
     .await
 }

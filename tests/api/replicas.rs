@@ -154,6 +154,13 @@ async fn a_read_with_the_writes_token_sees_the_write_and_others_go_to_the_replic
     // Once it has replayed, the replica has it too.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
+    // The other lists a replica serves answer there as on the primary.
+    let (status, tags) = topology.read("/v1/tags", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tags["data"][0]["tag"], "replicated", "{tags}");
+    for uri in ["/v1/companies", "/v1/partnerships"] {
+        assert_eq!(topology.read(uri, None).await.0, StatusCode::OK, "{uri}");
+    }
     // A list read from the replica keeps its ETag, and a poll with it is a 304 there.
     let list = || {
         Request::get("/v1/events?tag=replicated")
