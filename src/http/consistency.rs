@@ -5,7 +5,7 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 
 use super::AppState;
@@ -78,8 +78,18 @@ impl AppState {
     }
 }
 
-/// Middleware: a successful write's answer gets the primary's WAL position after it.
+/// Middleware: a request's `Consistency-Token` must be one this service issues (every
+/// read accepts one, whichever copy serves it); a successful write's answer gets the
+/// primary's WAL position after it.
 pub async fn stamp(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(value) = request.headers().get(CONSISTENCY_TOKEN)
+        && value.to_str().ok().and_then(Lsn::parse).is_none()
+    {
+        return ApiError::BadRequest(
+            "the Consistency-Token header is not one this service issued".into(),
+        )
+        .into_response();
+    }
     let write = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

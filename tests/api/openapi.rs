@@ -151,6 +151,27 @@ async fn every_reference_in_the_document_resolves() {
             "{target} is referenced but not in the components"
         );
     }
+    // Read your writes: every read takes a Consistency-Token, every write answers one.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        if let Some(get) = item.get("get") {
+            let names: Vec<&str> = get["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            assert!(
+                names.contains(&"Consistency-Token"),
+                "GET {path}: {names:?}"
+            );
+        }
+    }
+    assert!(
+        doc["paths"]["/v1/events"]["post"]["responses"]["201"]["headers"]
+            .get("Consistency-Token")
+            .is_some()
+    );
     // What a webhook message looks like is in the document, though no route returns it.
     let message = &doc["components"]["schemas"]["WebhookMessage"];
     for key in ["type", "timestamp", "data"] {

@@ -192,6 +192,9 @@ fn conventions_for(path: &str, item: &mut PathItem) {
             }
         }
         let api = path.starts_with("/v1/");
+        if api {
+            consistency_token(method, operation);
+        }
         let mut add = |status: &str, description: &str| {
             operation
                 .responses
@@ -267,6 +270,51 @@ fn conventions_for(path: &str, item: &mut PathItem) {
                 "bearer",
                 Vec::<String>::new(),
             )]);
+        }
+    }
+}
+
+/// `Consistency-Token`: a header every read may send (a copy without that write does
+/// not answer it), and every successful write answers with.
+fn consistency_token(method: &str, operation: &mut Operation) {
+    let schema = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::db::replicas::LSN_PATTERN))
+            .description(Some("A write's position in the primary's WAL."))
+            .build()
+    };
+    if method == "get" {
+        let parameter = utoipa::openapi::path::ParameterBuilder::new()
+            .name("Consistency-Token")
+            .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+            .required(utoipa::openapi::Required::False)
+            .description(Some(
+                "From a write's answer: only a copy of the database that has that write \
+                 answers (read your writes across replicas). One this service did not issue \
+                 is a 400.",
+            ))
+            .schema(Some(schema()))
+            .build();
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter));
+        return;
+    }
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response.headers.insert(
+                "Consistency-Token".into(),
+                RefOr::T(
+                    utoipa::openapi::HeaderBuilder::new()
+                        .schema(Some(schema()))
+                        .description(Some(
+                            "Send it back on a read to see this write (see `DATABASE_READ_URL`).",
+                        ))
+                        .build(),
+                ),
+            );
         }
     }
 }
