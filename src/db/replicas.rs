@@ -24,9 +24,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many primary samples are kept (a minute at [`CHECK_EVERY`]).
 const SAMPLES_KEPT: usize = 120;
 
-/// The text form of a WAL position, as [`Lsn::parse`] reads it.
-pub const LSN_PATTERN: &str = "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$";
-
 /// A WAL position (`pg_lsn`) as a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Lsn(pub u64);

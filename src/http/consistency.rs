@@ -5,7 +5,7 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sqlx::PgPool;
 
 use super::AppState;
@@ -35,16 +35,13 @@ impl AppState {
 
     /// Where a read that may go to a replica goes: a fit replica (one that has the
     /// request's `Consistency-Token`, if it sends one), else the primary. A token this
-    /// service did not issue is a 400.
+    /// service cannot read is no token: it names no write, so there is nothing to wait
+    /// for.
     pub fn reads(&self, headers: &HeaderMap) -> Result<ReadPools<'_>, ApiError> {
-        let token = match headers.get(CONSISTENCY_TOKEN) {
-            None => None,
-            Some(value) => Some(value.to_str().ok().and_then(Lsn::parse).ok_or_else(|| {
-                ApiError::BadRequest(
-                    "the Consistency-Token header is not one this service issued".into(),
-                )
-            })?),
-        };
+        let token = headers
+            .get(CONSISTENCY_TOKEN)
+            .and_then(|value| value.to_str().ok())
+            .and_then(Lsn::parse);
         let Some(replicas) = &self.replicas else {
             return Ok(self.primary_reads());
         };
@@ -78,18 +75,8 @@ impl AppState {
     }
 }
 
-/// Middleware: a request's `Consistency-Token` must be one this service issues (every
-/// read accepts one, whichever copy serves it); a successful write's answer gets the
-/// primary's WAL position after it.
+/// Middleware: a successful write's answer gets the primary's WAL position after it.
 pub async fn stamp(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(value) = request.headers().get(CONSISTENCY_TOKEN)
-        && value.to_str().ok().and_then(Lsn::parse).is_none()
-    {
-        return ApiError::BadRequest(
-            "the Consistency-Token header is not one this service issued".into(),
-        )
-        .into_response();
-    }
     let write = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

@@ -280,7 +280,6 @@ fn consistency_token(method: &str, operation: &mut Operation) {
     let schema = || {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(crate::db::replicas::LSN_PATTERN))
             .description(Some("A write's position in the primary's WAL."))
             .build()
     };
@@ -291,8 +290,8 @@ fn consistency_token(method: &str, operation: &mut Operation) {
             .required(utoipa::openapi::Required::False)
             .description(Some(
                 "From a write's answer: only a copy of the database that has that write \
-                 answers (read your writes across replicas). One this service did not issue \
-                 is a 400.",
+                 answers (read your writes across replicas). A value that is not one is \
+                 ignored.",
             ))
             .schema(Some(schema()))
             .build();
