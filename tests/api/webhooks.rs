@@ -1503,3 +1503,85 @@ async fn an_import_sends_one_message_per_stored_record() {
     assert_eq!(titles, ["Imported one", "Imported two"], "{seen:?}");
     hooks.shut_down().await;
 }
+
+#[tokio::test]
+async fn deals_and_company_deletions_are_sent_too() {
+    let hooks = Hooks::start(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = hooks
+        .subscribe(json!({"url": receiver.url("/hook"), "types": ["*"]}))
+        .await;
+    for (slug, name, kind) in [
+        ("amazon", "Amazon", "cloud_provider"),
+        ("anthropic", "Anthropic", "ai_lab"),
+        ("spare", "Spare", "other"),
+    ] {
+        hooks
+            .app
+            .post_json(
+                "/v1/companies",
+                json!({"slug": slug, "name": name, "kind": kind}),
+            )
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let deal = hooks
+        .app
+        .post_json(
+            "/v1/partnerships",
+            json!({"title": "Amazon invests in Anthropic", "kind": "investment", "status": "announced",
+                   "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+                   "announced_on": "2023-09-25", "total": {"amount": "4000000000", "currency": "USD"}}),
+        )
+        .await;
+    deal.assert_status(StatusCode::CREATED);
+    let deal = deal.json();
+    let id = deal["id"].as_str().unwrap();
+    hooks
+        .app
+        .patch_json(
+            &format!("/v1/partnerships/{id}"),
+            json!({"status": "completed"}),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    hooks
+        .app
+        .delete_with(&format!("/v1/partnerships/{id}"), &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    hooks
+        .app
+        .delete_with("/v1/companies/spare", &[])
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let mut seen = receiver.wait_for(7).await;
+    seen.sort_by_key(|r| r.header("webhook-id").to_owned());
+    let types: Vec<String> = seen
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "company.created",
+            "company.created",
+            "company.created",
+            "partnership.created",
+            "partnership.updated",
+            "partnership.deleted",
+            "company.deleted"
+        ]
+    );
+    assert!(seen.iter().all(|r| verify(&secret, r)));
+    assert_eq!(seen[3].json()["data"], deal, "the deal as GET shows it");
+    assert_eq!(seen[4].json()["data"]["status"], "completed");
+    let gone = &seen[5].json()["data"];
+    assert_eq!(
+        (gone["id"].as_str(), gone["deleted"].as_bool()),
+        (Some(id), Some(true))
+    );
+    assert_eq!(seen[6].json()["data"]["slug"], "spare");
+    assert_eq!(seen[6].json()["data"]["deleted"], true);
+    hooks.shut_down().await;
+}
