@@ -175,19 +175,7 @@ impl WebhookFilter {
         }
         let query = query.finish();
         let to_field = |e: super::ParamError| vec![FieldError::new(named(&e.name), e.reason)];
-        let params = QueryParams::parse(
-            Some(&query),
-            &[
-                "tag",
-                "any_tag",
-                "exclude_tag",
-                "category",
-                "min_significance",
-                "company",
-            ],
-        )
-        .map_err(to_field)?;
-        let filter = EventFilter::from_params(&params).map_err(to_field)?;
+        let filter = event_filter(&query).map_err(to_field)?;
         let texts = |tags: &[super::Tag]| tags.iter().map(|t| t.as_str().to_owned()).collect();
         Ok(Self {
             tag: texts(&filter.all_tags),
@@ -199,24 +187,59 @@ impl WebhookFilter {
         })
     }
 
-    /// Whether an event (as GET shows it) passes the filter; `company_ids` are the
-    /// filter's companies, resolved.
+    /// Whether an event (as GET shows it) passes the filter, by the event list's own
+    /// rules; `company_ids` are the filter's companies, resolved.
     pub fn admits(&self, company_ids: &[Uuid], event: &Value) -> bool {
         let Ok(facts) = FilterFacts::deserialize(event) else {
             return false;
         };
-        let has = |tag: &String| facts.tags.contains(tag);
-        self.tag.iter().all(has)
-            && (self.any_tag.is_empty() || self.any_tag.iter().any(has))
-            && !self.exclude_tag.iter().any(has)
-            && (self.category.is_empty() || self.category.contains(&facts.category))
-            && self
-                .min_significance
-                .is_none_or(|s| facts.significance.rank() >= s.rank())
-            && company_ids
-                .iter()
-                .all(|id| facts.companies.iter().any(|link| link.id == *id))
+        // A stored filter was read by the same parser, so it reads again.
+        event_filter(&self.to_query()).is_ok_and(|filter| filter.admits(&facts, company_ids, true))
     }
+
+    /// The filter as the event list's query parameters.
+    fn to_query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        let lists: [(&str, Vec<&str>); 5] = [
+            ("tag", self.tag.iter().map(String::as_str).collect()),
+            ("any_tag", self.any_tag.iter().map(String::as_str).collect()),
+            (
+                "exclude_tag",
+                self.exclude_tag.iter().map(String::as_str).collect(),
+            ),
+            (
+                "category",
+                self.category.iter().map(|c| c.as_str()).collect(),
+            ),
+            ("company", self.company.iter().map(String::as_str).collect()),
+        ];
+        for (name, values) in lists {
+            for value in values {
+                query.append_pair(name, value);
+            }
+        }
+        if let Some(significance) = self.min_significance {
+            query.append_pair("min_significance", significance.as_str());
+        }
+        query.finish()
+    }
+}
+
+/// The event list's filter that these query parameters describe (only the ones a
+/// webhook filter has).
+fn event_filter(query: &str) -> Result<EventFilter, super::ParamError> {
+    let params = QueryParams::parse(
+        Some(query),
+        &[
+            "tag",
+            "any_tag",
+            "exclude_tag",
+            "category",
+            "min_significance",
+            "company",
+        ],
+    )?;
+    EventFilter::from_params(&params)
 }
 
 /// A JSON array of at most 20 strings.
