@@ -281,3 +281,171 @@ async fn a_replica_that_goes_away_is_skipped_and_used_again_when_it_returns() {
     assert_eq!(topology.read(&uri, None).await.0, StatusCode::OK);
     topology.shut_down().await;
 }
+
+/// The release of the service under test, as a process of its own.
+const BIN: &str = env!("CARGO_BIN_EXE_industry-events");
+
+/// A `serve` process on a free loopback port, stopped when dropped.
+struct Instance {
+    base: String,
+    /// Held so the process lives as long as this; killed when dropped.
+    _child: tokio::process::Child,
+}
+
+impl Instance {
+    async fn start(primary: &str, replica: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(BIN)
+            .arg("serve")
+            .env("DATABASE_URL", primary)
+            .env("DATABASE_READ_URL", replica)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("RATE_LIMIT_RPS", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let instance = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{}/readyz", instance.base))
+            .await
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the instance did not get ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        instance
+    }
+
+    /// Waits until this instance serves reads from its replica.
+    async fn wait_for_replica(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = reqwest::get(format!("{}/metrics", self.base))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains("db_replica_fit{replica=\"replica-1\"} 1") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the replica never became fit");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_over_a_primary_and_a_replica_read_their_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(dir.path(), "binaries").await;
+    let replica = server
+        .cluster
+        .replicate_to(&dir.path().join("replica"), Duration::from_millis(1_500))
+        .await
+        .unwrap();
+    let url = |cluster: &PrivateCluster| {
+        format!(
+            "postgres://postgres@localhost/binaries?host={}",
+            cluster.data_dir().display()
+        )
+    };
+    let (a, b) = (
+        Instance::start(&url(&server.cluster), &url(&replica)).await,
+        Instance::start(&url(&server.cluster), &url(&replica)).await,
+    );
+    a.wait_for_replica().await;
+    b.wait_for_replica().await;
+    let client = reqwest::Client::new();
+
+    // A write on one process; the other reads it with the token at once, and without
+    // it only once the replica has replayed it.
+    let created = client
+        .post(format!("{}/v1/events", a.base))
+        .bearer_auth(&server.token)
+        .json(&event(
+            "Across processes",
+            "2024-03-27",
+            &["processes"],
+            "major",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let token = created.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let slug = created.json::<Value>().await.unwrap()["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = |token: Option<String>| {
+        let mut request = client.get(format!("{}/v1/events/{slug}", b.base));
+        if let Some(token) = token {
+            request = request.header("consistency-token", token);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(read(Some(token)).await, StatusCode::OK);
+    assert_eq!(
+        read(None).await,
+        StatusCode::NOT_FOUND,
+        "the replica is 1.5 s behind"
+    );
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(read(None).await, StatusCode::OK);
+
+    // A position from one process, polled on the other right after a write there,
+    // sees the write though the replica has not replayed it.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let first = client
+        .get(format!(
+            "{}/v1/events?tag=processes&updated_since={yesterday}",
+            a.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let position = first.headers()["next-updated-since"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let second = client
+        .post(format!("{}/v1/events", b.base))
+        .bearer_auth(&server.token)
+        .json(&event("Second", "2024-03-28", &["processes"], "major"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let poll: Value = client
+        .get(format!(
+            "{}/v1/events?tag=processes&updated_since={}",
+            b.base,
+            crate::helpers::encode(&position)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(titles(&poll), ["Second"]);
+
+    drop((a, b));
+    let _ = replica.stop(StopMode::Fast).await;
+    server.pool.close().await;
+    server.cluster.stop(StopMode::Fast).await.unwrap();
+}
