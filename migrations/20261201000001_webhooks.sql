@@ -65,5 +65,9 @@ create table webhook_deliveries (
 -- metric reads all due ones.
 create index webhook_deliveries_pending_idx on webhook_deliveries (subscription_id, due_at) where status = 'pending';
 create index webhook_deliveries_due_idx on webhook_deliveries (due_at) where status = 'pending';
+-- What each endpoint has in flight (the claim's per-endpoint bound): the claimed rows
+-- only, not an endpoint's whole backlog.
+create index webhook_deliveries_claimed_idx on webhook_deliveries (subscription_id)
+    where status = 'pending' and claimed_by is not null;
 create index webhook_deliveries_log_idx on webhook_deliveries (subscription_id, id desc);
 create index webhook_deliveries_message_idx on webhook_deliveries (message_id, attempt desc);

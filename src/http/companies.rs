@@ -44,7 +44,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), COMPANY_LIST_PARAMS)?;
     let filter = CompanyFilter::from_params(&params)?;
-    let reads = app.list_reads(&headers, filter.cursor.is_none())?;
+    let reads = app.list_reads(&headers, filter.cursor.is_none());
     conditional_list_on(
         &app,
         reads.db,

@@ -10,7 +10,6 @@ use sqlx::PgPool;
 
 use super::AppState;
 use crate::db::replicas::{Lsn, ReadFrom, current_lsn};
-use crate::error::ApiError;
 
 /// The header, on write answers and on reads.
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
@@ -37,40 +36,34 @@ impl AppState {
     /// request's `Consistency-Token`, if it sends one), else the primary. A token this
     /// service cannot read is no token: it names no write, so there is nothing to wait
     /// for.
-    pub fn reads(&self, headers: &HeaderMap) -> Result<ReadPools<'_>, ApiError> {
+    pub fn reads(&self, headers: &HeaderMap) -> ReadPools<'_> {
         let token = headers
             .get(CONSISTENCY_TOKEN)
             .and_then(|value| value.to_str().ok())
             .and_then(Lsn::parse);
         let Some(replicas) = &self.replicas else {
-            return Ok(self.primary_reads());
+            return self.primary_reads();
         };
         match replicas.choose(token) {
-            ReadFrom::Primary => Ok(self.primary_reads()),
+            ReadFrom::Primary => self.primary_reads(),
             ReadFrom::Replica(replica) => {
                 metrics::counter!("db_reads_total", "pool" => replica.name.clone()).increment(1);
-                Ok(ReadPools {
+                ReadPools {
                     db: &replica.pool,
                     fixed: &replica.fixed_plans,
-                })
+                }
             }
         }
     }
-}
 
-impl AppState {
     /// The pools of a list read: a first page may come from a replica (as
     /// [`Self::reads`] chooses); a later page is read on the primary, so a walk never
     /// moves to a copy that has not replayed what its first page showed.
-    pub fn list_reads(
-        &self,
-        headers: &HeaderMap,
-        first_page: bool,
-    ) -> Result<ReadPools<'_>, ApiError> {
+    pub fn list_reads(&self, headers: &HeaderMap, first_page: bool) -> ReadPools<'_> {
         if first_page {
             self.reads(headers)
         } else {
-            Ok(self.primary_reads())
+            self.primary_reads()
         }
     }
 }

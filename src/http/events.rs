@@ -69,11 +69,10 @@ async fn list(
     // A first page may come from a replica. A poll from a position, and the pages of a
     // walk, are read on the primary: a replica that has not replayed what the position
     // (or the walk's first page) saw would skip those changes.
-    let reads = if filter.updated_since.is_none() && filter.cursor.is_none() {
-        app.reads(&headers)?
-    } else {
-        app.primary_reads()
-    };
+    let reads = app.list_reads(
+        &headers,
+        filter.updated_since.is_none() && filter.cursor.is_none(),
+    );
     let page = list_page(
         &app,
         &reads,

@@ -43,7 +43,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), PARTNERSHIP_LIST_PARAMS)?;
     let filter = PartnershipFilter::from_params(&params)?;
-    let reads = app.list_reads(&headers, filter.cursor.is_none())?;
+    let reads = app.list_reads(&headers, filter.cursor.is_none());
     let scopes = ListScope::of_partnerships();
     conditional_list_on(&app, reads.db, &headers, &uri, &scopes, async {
         let company = match &filter.company {

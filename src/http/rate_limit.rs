@@ -350,7 +350,7 @@ pub async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Res
 }
 
 /// Whole seconds, rounded up, so a client that waits that long is never refused again.
-fn ceil_secs(duration: Duration) -> u64 {
+pub(super) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::rate_limit::Allowance;
+use super::rate_limit::{Allowance, ceil_secs};
 
 /// How long the store is left alone after a failure (well inside the contract's 20 s).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
@@ -165,7 +165,6 @@ impl RedisLimits {
 /// rounds them.
 fn allowance(burst: u32, allowed: bool, remaining: i64, wait_us: i64, reset_us: i64) -> Allowance {
     let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
-    let ceil_secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     Allowance {
         limit: burst,
         remaining: u32::try_from(remaining).unwrap_or(0).min(burst),

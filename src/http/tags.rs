@@ -43,7 +43,7 @@ async fn list(
     let params = QueryParams::parse(query.as_deref(), TagFilter::PARAMS)?;
     let filter = TagFilter::from_params(&params)?;
     // One page, always: a replica may answer.
-    let reads = app.reads(&headers)?;
+    let reads = app.reads(&headers);
     conditional_list_on(
         &app,
         reads.db,

@@ -377,6 +377,7 @@ pub async fn claim(
                  order by d.due_at \
                  limit greatest(0, $2 - (select count(*) from webhook_deliveries b \
                                          where b.subscription_id = s.id and b.status = 'pending' \
+                                           and b.claimed_by is not null \
                                            and b.claimed_until > now()))) c \
              where s.status = 'active' \
              order by c.due_at limit $3), \
