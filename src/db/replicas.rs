@@ -6,7 +6,9 @@
 //! replayed everything is not behind, however idle the primary), and *fit* while it
 //! answers and is no more than `REPLICA_MAX_LAG_MS` behind. A write's answer carries
 //! the primary's WAL position as `Consistency-Token`; a read that sends it back is
-//! served by a fit replica known to have replayed that far, else by the primary.
+//! served by a fit replica known to have replayed that far, else by the primary. The
+//! monitor also keeps each replica's latest snapshot, so a poll from a position goes
+//! only to a replica that has replayed everything the position saw.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -14,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+
+use crate::model::position::Snapshot;
 
 /// How often the monitor looks.
 pub const CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -46,12 +50,15 @@ impl std::fmt::Display for Lsn {
 }
 
 /// What the monitor last saw of one replica.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Seen {
     /// Answering, in recovery, and not too far behind.
     fit: bool,
     /// How far it has replayed.
     replayed: Option<Lsn>,
+    /// A snapshot taken there: it only moves forward, so a later read there sees at
+    /// least what this saw.
+    snapshot: Option<Snapshot>,
 }
 
 /// One replica.
@@ -105,8 +112,9 @@ impl Replicas {
     }
 
     /// Where a read goes: a fit replica that has replayed `token` (any fit one when
-    /// there is no token), in turn; else the primary.
-    pub fn choose(&self, token: Option<Lsn>) -> ReadFrom<'_> {
+    /// there is no token) and whose snapshot covers each of `covering`, in turn; else
+    /// the primary.
+    pub fn choose(&self, token: Option<Lsn>, covering: &[&Snapshot]) -> ReadFrom<'_> {
         let count = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
@@ -119,7 +127,12 @@ impl Replicas {
                 (Some(token), Some(replayed)) => replayed >= token,
                 (Some(_), None) => false,
             };
-            if seen.fit && has_token {
+            let covers = covering.iter().all(|position| {
+                seen.snapshot
+                    .as_ref()
+                    .is_some_and(|snapshot| snapshot.covers(position))
+            });
+            if seen.fit && has_token && covers {
                 return ReadFrom::Replica(replica);
             }
         }
@@ -143,12 +156,19 @@ impl Replicas {
             None => return,
         }
         for replica in &self.replicas {
-            let replayed = replayed_lsn(&replica.pool).await;
+            let (replayed, snapshot) = match replica_state(&replica.pool).await {
+                Some((replayed, snapshot)) => (Some(replayed), Some(snapshot)),
+                None => (None, None),
+            };
             let lag = replayed.map(|r| self.lag(r, now));
             let fit = lag.is_some_and(|lag| lag <= self.max_lag);
             let was_fit = replica.seen.lock().map(|s| s.fit).unwrap_or(false);
             if let Ok(mut seen) = replica.seen.lock() {
-                *seen = Seen { fit, replayed };
+                *seen = Seen {
+                    fit,
+                    replayed,
+                    snapshot,
+                };
             }
             let name = replica.name.clone();
             metrics::gauge!("db_replica_fit", "replica" => name.clone())
@@ -211,14 +231,19 @@ pub async fn current_lsn(primary: &PgPool) -> Option<Lsn> {
     }
 }
 
-/// How far a replica has replayed; `None` when it does not answer or is not a replica.
-async fn replayed_lsn(replica: &PgPool) -> Option<Lsn> {
-    let query = sqlx::query_scalar::<_, Option<String>>(
-        "select case when pg_is_in_recovery() then pg_last_wal_replay_lsn()::text end",
+/// How far a replica has replayed, and a snapshot taken there; `None` when it does not
+/// answer or is not a replica. The snapshot is taken before the position is read, so
+/// it never claims more than the position.
+async fn replica_state(replica: &PgPool) -> Option<(Lsn, Snapshot)> {
+    let query = sqlx::query_as::<_, (Option<String>, String)>(
+        "select case when pg_is_in_recovery() then pg_last_wal_replay_lsn()::text end, \
+                pg_current_snapshot()::text",
     )
     .fetch_one(replica);
     match tokio::time::timeout(CHECK_TIMEOUT, query).await {
-        Ok(Ok(Some(text))) => Lsn::parse(&text),
+        Ok(Ok((Some(replayed), snapshot))) => {
+            Some((Lsn::parse(&replayed)?, Snapshot::parse(&snapshot)?))
+        }
         _ => None,
     }
 }

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::authorize;
-use super::list_cache::conditional_list;
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::page;
 use super::{AppState, respond};
 use crate::error::ApiError;
@@ -50,10 +50,11 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, &ListScope::all(), async {
-        let params = QueryParams::parse(query.as_deref(), AuditFilter::PARAMS)?;
-        let filter = AuditFilter::from_params(&params)?;
-        let page = repo::audit::list(&app.db, &filter).await?;
+    let params = QueryParams::parse(query.as_deref(), AuditFilter::PARAMS)?;
+    let filter = AuditFilter::from_params(&params)?;
+    let reads = app.list_reads(&headers, filter.cursor.is_none());
+    conditional_list_on(&app, reads.db, &headers, &uri, &ListScope::all(), async {
+        let page = repo::audit::list(reads.db, &filter).await?;
         respond::page(&app, &headers, &uri, &page)
     })
     .await

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use super::AppState;
 use crate::db::replicas::{Lsn, ReadFrom, current_lsn};
+use crate::model::position::Freshness;
 
 /// The header, on write answers and on reads.
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("consistency-token");
@@ -37,6 +38,17 @@ impl AppState {
     /// service cannot read is no token: it names no write, so there is nothing to wait
     /// for.
     pub fn reads(&self, headers: &HeaderMap) -> ReadPools<'_> {
+        self.fresh_reads(headers, &Freshness::Any)
+    }
+
+    /// Where a read that needs `freshness` goes: [`Self::reads`], restricted to the
+    /// replicas that have replayed what it needs (the primary when none has).
+    pub fn fresh_reads(&self, headers: &HeaderMap, freshness: &Freshness<'_>) -> ReadPools<'_> {
+        let covering = match freshness {
+            Freshness::Any => &[][..],
+            Freshness::Covering(snapshots) => snapshots.as_slice(),
+            Freshness::Latest => return self.primary_reads(),
+        };
         let token = headers
             .get(CONSISTENCY_TOKEN)
             .and_then(|value| value.to_str().ok())
@@ -44,7 +56,7 @@ impl AppState {
         let Some(replicas) = &self.replicas else {
             return self.primary_reads();
         };
-        match replicas.choose(token) {
+        match replicas.choose(token, covering) {
             ReadFrom::Primary => self.primary_reads(),
             ReadFrom::Replica(replica) => {
                 metrics::counter!("db_reads_total", "pool" => replica.name.clone()).increment(1);
@@ -56,9 +68,10 @@ impl AppState {
         }
     }
 
-    /// The pools of a list read: a first page may come from a replica (as
-    /// [`Self::reads`] chooses); a later page is read on the primary, so a walk never
-    /// moves to a copy that has not replayed what its first page showed.
+    /// The pools of a list read whose cursor carries no snapshot (companies, deals,
+    /// the audit trail): a first page may come from a replica (as [`Self::reads`]
+    /// chooses); a later page is read on the primary, so a walk never moves to a copy
+    /// that has not replayed what its first page showed.
     pub fn list_reads(&self, headers: &HeaderMap, first_page: bool) -> ReadPools<'_> {
         if first_page {
             self.reads(headers)

@@ -84,7 +84,7 @@ pub async fn stream(
             })
         })
         .transpose()?;
-    let company_ids = resolve::company_params(&app, &filter.companies).await?;
+    let company_ids = resolve::company_params(&app.db, &filter.companies).await?;
     let place = app.live.reserve_stream(app.config.max_streams)?;
     let origin = app.live.origin().await?;
     let (frames, received) = stream_channel();

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::consistency::ReadPools;
 use super::extract::{JsonBody, RefPath, Writer};
-use super::list_cache::{conditional_list, conditional_list_on, request_key};
+use super::list_cache::{conditional_list_on, request_key};
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, Problem, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
@@ -66,13 +66,7 @@ async fn list(
     filter.check_role()?;
     let wait = long_poll_wait(&params, &filter)?;
     let scopes = ListScope::of_events(&filter);
-    // A first page may come from a replica. A poll from a position, and the pages of a
-    // walk, are read on the primary: a replica that has not replayed what the position
-    // (or the walk's first page) saw would skip those changes.
-    let reads = app.list_reads(
-        &headers,
-        filter.updated_since.is_none() && filter.cursor.is_none(),
-    );
+    let reads = list_pools(&app, &headers, &filter, wait);
     let page = list_page(
         &app,
         &reads,
@@ -150,9 +144,9 @@ async fn list_for_company(
     let mut scopes = ListScope::of_events(&filter);
     scopes.push(ListScope::Companies);
     let wait = long_poll_wait(&params, &filter)?;
+    let reads = list_pools(&app, &headers, &filter, wait);
     let page = async {
-        let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
-        let reads = app.primary_reads();
+        let company = resolve::path_id(reads.db, ResourceKind::Company, &path).await?;
         list_page(
             &app,
             &reads,
@@ -168,7 +162,23 @@ async fn list_for_company(
     if wait.is_some() {
         return page.await;
     }
-    conditional_list(&app, &headers, &uri, &scopes, page).await
+    conditional_list_on(&app, reads.db, &headers, &uri, &scopes, page).await
+}
+
+/// The pools an event list reads: a replica that has replayed what the list's
+/// position or walk needs (see [`EventFilter::freshness`]), else the primary. A long
+/// poll waits on the primary: it is woken by the primary's commits, which a replica
+/// may not have replayed when it looks again.
+fn list_pools<'a>(
+    app: &'a AppState,
+    headers: &HeaderMap,
+    filter: &EventFilter,
+    wait: Option<Duration>,
+) -> ReadPools<'a> {
+    match wait {
+        Some(_) => app.primary_reads(),
+        None => app.fresh_reads(headers, &filter.freshness()),
+    }
 }
 
 /// Resolves the filter's companies (an unknown one is a 400 naming `company`), then
@@ -184,7 +194,7 @@ async fn list_page(
     headers: &HeaderMap,
     wait: Option<Duration>,
 ) -> Result<Response, ApiError> {
-    company_ids.extend(resolve::company_params(app, &filter.companies).await?);
+    company_ids.extend(resolve::company_params(reads.db, &filter.companies).await?);
     let origin = app.live.origin().await?;
     if let Some(UpdatedSince::Position(since)) = &filter.updated_since
         && since.origin != origin

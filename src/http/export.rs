@@ -60,7 +60,7 @@ pub async fn export_events(
     let mut filter = EventFilter::from_params(&params)?;
     filter.check_role()?;
     filter.sort = EventSort::OccurredOnDesc;
-    let company_ids = resolve::company_params(&app, &filter.companies).await?;
+    let company_ids = resolve::company_params(&app.db, &filter.companies).await?;
     let export = repo::export::events(&app.db, filter, company_ids).await?;
     let position = Position::at(app.live.origin().await?, export.snapshot);
     let mut response = streamed(format, "events", export.records);

@@ -113,8 +113,9 @@ async fn read(
     if params.single("limit")?.is_none() {
         filter.limit = DEFAULT_ENTRIES;
     }
-    let company_ids = resolve::company_params(app, &filter.companies).await?;
-    let listed = repo::events::list(&app.db, &app.fixed_plans, &filter, &company_ids).await?;
+    let reads = app.fresh_reads(headers, &filter.freshness());
+    let company_ids = resolve::company_params(reads.db, &filter.companies).await?;
+    let listed = repo::events::list(reads.db, reads.fixed, &filter, &company_ids).await?;
     let events = listed.page.into_events();
     let updated = events
         .iter()

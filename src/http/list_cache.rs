@@ -38,23 +38,12 @@ pub fn request_key(uri: &Uri) -> &str {
 }
 
 /// Answers a list request, using the cache when it carries `If-None-Match`. `scopes`
-/// are what the list can show (see [`ListScope`]).
+/// are what the list can show (see [`ListScope`]); `build` reads the page from `db`
+/// (the primary or a replica).
 ///
 /// The snapshot is taken before `build` runs, so the `ETag` remembered with it is that
 /// of a page at least as new; a write committing in between only makes the next poll
-/// build the page again.
-pub async fn conditional_list(
-    app: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    scopes: &[ListScope],
-    build: impl Future<Output = Result<Response, ApiError>>,
-) -> Result<Response, ApiError> {
-    conditional_list_on(app, &app.db, headers, uri, scopes, build).await
-}
-
-/// [`conditional_list`] for a page `build` reads from `db` (the primary or a replica):
-/// the snapshot remembered with the `ETag` is taken on the same copy, so a page read
+/// build the page again. It is taken on the copy the page is read from, so a page read
 /// from a replica that was behind is never vouched for by the primary's snapshot.
 pub async fn conditional_list_on(
     app: &AppState,

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{JsonBody, RefPath, Writer};
-use super::list_cache::{conditional_list, conditional_list_on};
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::{IdempotencyParam, IfMatchParam, RefParam, page};
 use super::{AppState, records, resolve, respond};
 use crate::error::ApiError;
@@ -47,9 +47,9 @@ async fn list(
     let scopes = ListScope::of_partnerships();
     conditional_list_on(&app, reads.db, &headers, &uri, &scopes, async {
         let company = match &filter.company {
-            Some(reference) => {
-                Some(resolve::param_id(&app, ResourceKind::Company, reference, "company").await?)
-            }
+            Some(reference) => Some(
+                resolve::param_id(reads.db, ResourceKind::Company, reference, "company").await?,
+            ),
             None => None,
         };
         let page = repo::partnerships::list(reads.db, &filter, company).await?;
@@ -70,16 +70,18 @@ async fn list_for_company(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(&app, &headers, &uri, &ListScope::of_partnerships(), async {
-        let company = resolve::path_id(&app, ResourceKind::Company, &path).await?;
-        let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
-            .iter()
-            .copied()
-            .filter(|p| *p != "company")
-            .collect();
-        let params = QueryParams::parse(query.as_deref(), &allowed)?;
-        let filter = PartnershipFilter::from_params(&params)?;
-        let page = repo::partnerships::list(&app.db, &filter, Some(company)).await?;
+    let allowed: Vec<&str> = PARTNERSHIP_LIST_PARAMS
+        .iter()
+        .copied()
+        .filter(|p| *p != "company")
+        .collect();
+    let params = QueryParams::parse(query.as_deref(), &allowed)?;
+    let filter = PartnershipFilter::from_params(&params)?;
+    let reads = app.list_reads(&headers, filter.cursor.is_none());
+    let scopes = ListScope::of_partnerships();
+    conditional_list_on(&app, reads.db, &headers, &uri, &scopes, async {
+        let company = resolve::path_id(reads.db, ResourceKind::Company, &path).await?;
+        let page = repo::partnerships::list(reads.db, &filter, Some(company)).await?;
         respond::page(&app, &headers, &uri, &page)
     })
     .await

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::RefPath;
-use super::list_cache::conditional_list;
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::{RefParam, page};
 use super::{AppState, resolve, respond};
 use crate::error::ApiError;
@@ -41,12 +41,13 @@ async fn revisions(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    conditional_list(app, headers, uri, &[ListScope::of(kind)], async {
+    let reads = app.reads(headers);
+    conditional_list_on(app, reads.db, headers, uri, &[ListScope::of(kind)], async {
         let id = match path.parse(kind)? {
             Ref::Id(id) => id,
-            Ref::Slug(_) => resolve::path_id(app, kind, path).await?,
+            Ref::Slug(_) => resolve::path_id(reads.db, kind, path).await?,
         };
-        let revisions = repo::audit::revisions(&app.db, kind, id).await?;
+        let revisions = repo::audit::revisions(reads.db, kind, id).await?;
         if revisions.is_empty() {
             return Err(ApiError::not_found(kind, &path.0));
         }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use utoipa::IntoParams;
 
-use super::list_cache::conditional_list;
+use super::list_cache::conditional_list_on;
 use super::openapi::schemas::Problem;
 use super::{AppState, chart, resolve, respond};
 use crate::error::ApiError;
@@ -132,10 +132,11 @@ async fn answer(
         filter.all_tags.insert(0, tag);
     }
     let scopes = ListScope::of_events(&filter);
-    conditional_list(app, headers, uri, &scopes, async {
-        let company_ids = resolve::company_params(app, &filter.companies).await?;
+    let reads = app.fresh_reads(headers, &filter.freshness());
+    conditional_list_on(app, reads.db, headers, uri, &scopes, async {
+        let company_ids = resolve::company_params(reads.db, &filter.companies).await?;
         let counted =
-            repo::events::timeline_counts(&app.db, &filter, &company_ids, interval).await?;
+            repo::events::timeline_counts(reads.db, &filter, &company_ids, interval).await?;
         let timeline = Timeline::fill(interval, filter.from, filter.to, counted)?;
         Ok(match format {
             Format::Json => {

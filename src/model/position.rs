@@ -80,6 +80,27 @@ impl Snapshot {
     pub fn xmax(&self) -> u64 {
         self.xmax
     }
+
+    /// Whether this snapshot saw every transaction `other` saw. A replica whose snapshot
+    /// covers a position's has replayed everything the position saw, so a read there
+    /// neither shows a change the position already handed over nor hands over a
+    /// position behind it.
+    pub fn covers(&self, other: &Snapshot) -> bool {
+        // Whatever `other` saw is below its `xmax`, so below ours; of those we missed
+        // only our running ones, which `other` must have missed too.
+        self.xmax >= other.xmax && self.running.iter().all(|xid| !other.sees(*xid))
+    }
+}
+
+/// Which copies of the database may answer a read exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness<'a> {
+    /// Any copy fit to serve reads: the answer hands over its own snapshot.
+    Any,
+    /// A copy whose snapshot covers each of these (it has replayed everything they saw).
+    Covering(Vec<&'a Snapshot>),
+    /// Only the primary.
+    Latest,
 }
 
 impl fmt::Display for Snapshot {
@@ -172,6 +193,14 @@ impl Position {
         })
     }
 
+    /// The snapshots whose transactions this position may have seen changes of (a
+    /// walk's batch included).
+    pub fn snapshots(&self) -> Vec<&Snapshot> {
+        std::iter::once(&self.seen)
+            .chain(self.walk.as_ref().map(|walk| &walk.upto))
+            .collect()
+    }
+
     /// Whether the change that left the row `id` written by `xid` has been seen.
     pub fn sees(&self, xid: u64, id: Uuid) -> bool {
         self.seen.sees(xid)
@@ -251,6 +280,27 @@ mod tests {
         let s = snapshot("10:20:12,15");
         assert!(s.sees(9) && s.sees(11) && s.sees(19));
         assert!(!s.sees(12) && !s.sees(15) && !s.sees(20) && !s.sees(30));
+    }
+
+    #[test]
+    fn a_snapshot_covers_what_saw_no_more() {
+        let position = snapshot("10:20:12,15");
+        // Taken later: everything position saw had committed.
+        assert!(snapshot("21:21:").covers(&position));
+        // The same, and later ones still running that position never saw.
+        assert!(snapshot("10:20:12,15").covers(&position));
+        assert!(snapshot("12:25:12,15,22").covers(&position));
+        // Behind: 19 committed before position but not yet here.
+        assert!(!snapshot("10:19:12,15").covers(&position));
+        // 13 committed before position, still running here.
+        assert!(!snapshot("12:25:12,13,15").covers(&position));
+        let walk =
+            Position::parse("0a1b2c3d.10:20:12.10:25:.21.0190d4f6-1b7a-7c3e-9a2b-3c4d5e6f7a8b")
+                .unwrap_or_else(|| panic!("a position"));
+        let covered = |by: &Snapshot| walk.snapshots().iter().all(|s| by.covers(s));
+        assert!(covered(&snapshot("25:25:")));
+        // It has what `seen` saw, not the batch the walk is part-way through.
+        assert!(!covered(&snapshot("20:20:")));
     }
 
     #[test]

@@ -485,7 +485,7 @@ impl PrivateServer {
     }
 }
 
-async fn mint(db: &PgPool, name: &str, scope: Scope) -> String {
+pub async fn mint(db: &PgPool, name: &str, scope: Scope) -> String {
     let token = generate_token();
     repo::tokens::create(db, name, scope, &hash_token(&token), None)
         .await

@@ -68,7 +68,7 @@ impl Topology {
     }
 
     fn replica_is_chosen(&self) -> bool {
-        matches!(self.replicas.choose(None), ReadFrom::Replica(_))
+        matches!(self.replicas.choose(None, &[]), ReadFrom::Replica(_))
     }
 
     async fn wait_until(&self, want: impl Fn(bool) -> bool, why: &str) {
@@ -115,6 +115,47 @@ impl Topology {
         }
         let (status, _, body) = self.send(request.body(Body::empty()).unwrap()).await;
         (status, body)
+    }
+
+    /// A read's status and body as text, with the write's token or without.
+    async fn read_text(&self, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut request =
+            Request::get(uri).header("authorization", format!("Bearer {}", self.token));
+        if let Some(token) = token {
+            request = request.header("consistency-token", token);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// How many reads the replica has served.
+    async fn replica_reads(&self) -> u64 {
+        let (_, text) = self.read_text("/metrics", None).await;
+        text.lines()
+            .find_map(|line| line.strip_prefix("db_reads_total{pool=\"replica-1\"} "))
+            .map_or(0, |count| count.trim().parse().unwrap())
+    }
+
+    /// Polls the tag's list from `position` without a token: the titles and the next
+    /// position.
+    async fn poll(&self, position: &str) -> (Vec<String>, String) {
+        let uri = format!(
+            "/v1/events?tag=replicated&updated_since={}",
+            crate::helpers::encode(position)
+        );
+        let (status, headers, page) = self
+            .send(Request::get(uri).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let next = headers["next-updated-since"].to_str().unwrap().to_owned();
+        (titles(&page), next)
     }
 
     async fn shut_down(self) {
@@ -182,8 +223,8 @@ async fn a_read_with_the_writes_token_sees_the_write_and_others_go_to_the_replic
         topology.read(&uri, Some("yesterday")).await.0,
         StatusCode::OK
     );
-    // Polls from a position are read on the primary: a change the replica has not
-    // replayed yet is not skipped.
+    // Polls from a position may be read on the replica: a change it has not replayed
+    // yet is handed over by a later poll, never skipped, never twice.
     let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
     let (_, headers, _) = topology
         .send(
@@ -196,13 +237,15 @@ async fn a_read_with_the_writes_token_sees_the_write_and_others_go_to_the_replic
         .await;
     let position = headers["next-updated-since"].to_str().unwrap().to_owned();
     topology.write("After the position").await;
-    let poll = format!(
-        "/v1/events?tag=replicated&updated_since={}",
-        crate::helpers::encode(&position)
-    );
-    let (status, page) = topology.read(&poll, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(titles(&page), ["After the position"]);
+    let mut position = position;
+    let mut handed_over = Vec::new();
+    for _ in 0..8 {
+        let (seen, next) = topology.poll(&position).await;
+        handed_over.extend(seen);
+        position = next;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(handed_over, ["After the position"]);
     // Which copy served how many reads, and how far behind the replica is.
     let (_, _, _) = topology
         .send(Request::get("/healthz").body(Body::empty()).unwrap())
@@ -430,22 +473,209 @@ async fn two_processes_over_a_primary_and_a_replica_read_their_writes() {
         .await
         .unwrap();
     assert_eq!(second.status(), StatusCode::CREATED);
-    let poll: Value = client
-        .get(format!(
-            "{}/v1/events?tag=processes&updated_since={}",
-            b.base,
-            crate::helpers::encode(&position)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(titles(&poll), ["Second"]);
+    // Polled on the other instance, from whichever copy: "Second" is handed over
+    // once, by the first poll that reads a copy which has it.
+    let mut position = position;
+    let mut handed_over = Vec::new();
+    for _ in 0..8 {
+        let poll = client
+            .get(format!(
+                "{}/v1/events?tag=processes&updated_since={}",
+                b.base,
+                crate::helpers::encode(&position)
+            ))
+            .send()
+            .await
+            .unwrap();
+        position = poll.headers()["next-updated-since"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let page: Value = poll.json().await.unwrap();
+        handed_over.extend(titles(&page));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(handed_over, ["Second"]);
 
     drop((a, b));
     let _ = replica.stop(StopMode::Fast).await;
     server.pool.close().await;
     server.cluster.stop(StopMode::Fast).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_and_walks_go_to_a_replica_only_when_it_has_replayed_their_position() {
+    let topology = Topology::start(Duration::from_secs(2), Duration::from_secs(30)).await;
+    topology.write("First").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // A position taken where the replica has everything.
+    let (_, headers, page) = topology
+        .send(
+            Request::get("/v1/events?tag=replicated")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(titles(&page), ["First"]);
+    let first = headers["next-updated-since"].to_str().unwrap().to_owned();
+    // Wait for the monitor's next look, so its snapshot covers the position.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+    // A poll from it goes to the replica, which has not replayed "Second" yet: it hands
+    // over nothing, and a position that has not seen "Second" either.
+    topology.write("Second").await;
+    let before = topology.replica_reads().await;
+    let (seen, from_replica) = topology.poll(&first).await;
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_eq!(topology.replica_reads().await, before + 1);
+    // Once replayed, a poll from that position hands "Second" over, once.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let (seen, after_second) = topology.poll(&from_replica).await;
+    assert_eq!(seen, ["Second"]);
+
+    // A position the replica has not replayed (taken on the primary, just after a
+    // write) is polled on the primary: a replica would hand over a position behind it
+    // and, later, "Third" a second time.
+    let (_, third_token) = topology.write("Third").await;
+    let (status, headers, page) = topology
+        .send(
+            Request::get(format!(
+                "/v1/events?tag=replicated&updated_since={}",
+                crate::helpers::encode(&after_second)
+            ))
+            .header("consistency-token", &third_token)
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(titles(&page), ["Third"]);
+    let after_third = headers["next-updated-since"].to_str().unwrap().to_owned();
+    topology.write("Fourth").await;
+    let before = topology.replica_reads().await;
+    let (seen, _) = topology.poll(&after_third).await;
+    assert_eq!(seen, ["Fourth"]);
+    assert_eq!(topology.replica_reads().await, before);
+
+    // A walk's later pages go to a replica that has what its first page saw.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let (_, headers, page) = topology
+        .send(
+            Request::get("/v1/events?tag=replicated&limit=2")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(titles(&page), ["Fourth", "Third"]);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{page} {headers:?}"));
+    let next = format!(
+        "/v1/events?tag=replicated&limit=2&cursor={}",
+        crate::helpers::encode(cursor)
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let before = topology.replica_reads().await;
+    let (_, _, page) = topology
+        .send(Request::get(&next).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(titles(&page), ["Second", "First"]);
+    assert_eq!(topology.replica_reads().await, before + 1);
+    topology.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_read_goes_to_the_replica_and_honours_the_token() {
+    let topology = Topology::start(Duration::from_secs(2), Duration::from_secs(30)).await;
+    let admin = crate::helpers::mint(
+        &topology.pool,
+        "replica-admin",
+        industry_events::model::Scope::Admin,
+    )
+    .await;
+    let company = Request::post("/v1/companies")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"name": "Replicated Co", "kind": "ai_lab"}"#))
+        .unwrap();
+    let (status, _, body) = topology.send(company).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (slug, token) = topology.write("Fresh").await;
+    let before = topology.replica_reads().await;
+    // Without the token the replica answers (2 s behind: it has neither write); with
+    // it, a copy that has both.
+    for (uri, stale, fresh) in [
+        (
+            format!("/v1/events/{slug}/revisions"),
+            StatusCode::NOT_FOUND,
+            StatusCode::OK,
+        ),
+        (
+            format!("/events/{slug}"),
+            StatusCode::NOT_FOUND,
+            StatusCode::OK,
+        ),
+        (
+            "/companies/replicated-co".to_owned(),
+            StatusCode::NOT_FOUND,
+            StatusCode::OK,
+        ),
+        (
+            "/v1/companies/replicated-co/events".to_owned(),
+            StatusCode::NOT_FOUND,
+            StatusCode::OK,
+        ),
+        (
+            "/v1/companies/replicated-co/partnerships".to_owned(),
+            StatusCode::NOT_FOUND,
+            StatusCode::OK,
+        ),
+    ] {
+        assert_eq!(topology.read_text(&uri, None).await.0, stale, "{uri}");
+        assert_eq!(
+            topology.read_text(&uri, Some(&token)).await.0,
+            fresh,
+            "{uri}"
+        );
+    }
+    // Lists and documents show the write only with the token.
+    for uri in [
+        "/v1/feeds/events.atom?tag=replicated",
+        "/v1/feeds/events.json?tag=replicated",
+        "/tags/replicated",
+        "/",
+    ] {
+        let (status, stale) = topology.read_text(uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(!stale.contains("Fresh"), "{uri}: {stale}");
+        let (status, fresh) = topology.read_text(uri, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(fresh.contains("Fresh"), "{uri}: {fresh}");
+    }
+    let timeline = "/v1/tags/replicated/timeline?interval=year&from=2024-01-01&to=2024-12-31";
+    let total = |body: &str| -> u64 {
+        let body: Value = serde_json::from_str(body).unwrap();
+        body["total"].as_u64().unwrap()
+    };
+    assert_eq!(total(&topology.read_text(timeline, None).await.1), 0);
+    assert_eq!(
+        total(&topology.read_text(timeline, Some(&token)).await.1),
+        1
+    );
+    let audit = |token: Option<&str>| {
+        let mut request =
+            Request::get("/v1/audit").header("authorization", format!("Bearer {admin}"));
+        if let Some(token) = token {
+            request = request.header("consistency-token", token);
+        }
+        topology.send(request.body(Body::empty()).unwrap())
+    };
+    let (status, _, stale) = audit(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stale["data"].as_array().unwrap().len(), 0, "{stale}");
+    let (_, _, fresh) = audit(Some(&token)).await;
+    assert_eq!(fresh["data"].as_array().unwrap().len(), 2, "{fresh}");
+    // Every read without the token above was the replica's.
+    assert!(topology.replica_reads().await >= before + 10);
+    topology.shut_down().await;
 }

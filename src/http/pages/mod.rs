@@ -25,6 +25,7 @@ use maud::Markup;
 
 use self::layout::Frame;
 use self::views::LIST_LIMIT;
+use super::consistency::ReadPools;
 use super::{AppState, respond};
 use crate::error::ApiError;
 use crate::model::list::params::QueryParams;
@@ -180,14 +181,14 @@ async fn home(
         filter.limit = LIST_LIMIT;
         let q = filter.q.clone();
         let scopes = ListScope::of_events(&filter);
-        let reads = app.primary_reads();
+        let reads = app.reads(&headers);
         let listed = super::events::read_page(&app, &reads, &filter, &scopes, &[], &uri).await?;
         let events = listed.page.into_events();
         let tags = match q {
             Some(_) => Vec::new(),
             None => {
                 repo::tags::list(
-                    &app.db,
+                    reads.db,
                     &TagFilter {
                         prefix: None,
                         limit: HOME_TAGS,
@@ -228,7 +229,8 @@ async fn tag(State(app): State<AppState>, Path(raw): Path<String>, headers: Head
         }
         let mut filter = every_event()?;
         filter.all_tags = vec![tag.clone()];
-        let listed = repo::events::list(&app.db, &app.fixed_plans, &filter, &[]).await?;
+        let reads = app.reads(&headers);
+        let listed = repo::events::list(reads.db, reads.fixed, &filter, &[]).await?;
         let since = Position::at(app.live.origin().await?, listed.snapshot.clone()).to_string();
         let events = listed.page.into_events();
         let encoded = views::path_segment(tag.as_str());
@@ -258,12 +260,13 @@ async fn event(
     headers: HeaderMap,
 ) -> Response {
     let outcome = async {
-        let Some(event) = find::<Events>(&app, &raw).await? else {
+        let reads = app.reads(&headers);
+        let Some(event) = find::<Events>(&reads, &raw).await? else {
             return Ok(Outcome::Missing("such event".to_owned()));
         };
         let mut deals: Vec<Partnership> = Vec::with_capacity(event.partnerships.len());
         for deal in &event.partnerships {
-            if let Some(found) = Partnerships::find(&app.fixed_plans, &Ref::Id(deal.id)).await? {
+            if let Some(found) = Partnerships::find(reads.fixed, &Ref::Id(deal.id)).await? {
                 deals.push(found);
             }
         }
@@ -286,18 +289,19 @@ async fn company(
     headers: HeaderMap,
 ) -> Response {
     let outcome = async {
-        let Some(company) = find::<Companies>(&app, &raw).await? else {
+        let reads = app.reads(&headers);
+        let Some(company) = find::<Companies>(&reads, &raw).await? else {
             return Ok(Outcome::Missing("such company".to_owned()));
         };
         let mut deal_filter = crate::model::list::partnerships::PartnershipFilter::from_params(
             &QueryParams::parse(None, &[])?,
         )?;
         deal_filter.limit = COMPANY_DEALS;
-        let deals = repo::partnerships::list(&app.db, &deal_filter, Some(company.id))
+        let deals = repo::partnerships::list(reads.db, &deal_filter, Some(company.id))
             .await?
             .items;
         let filter = every_event()?;
-        let listed = repo::events::list(&app.db, &app.fixed_plans, &filter, &[company.id]).await?;
+        let listed = repo::events::list(reads.db, reads.fixed, &filter, &[company.id]).await?;
         let events = listed.page.into_events();
         let description = if company.description.is_empty() {
             format!("{}: its deals and events.", company.name)
@@ -323,7 +327,7 @@ async fn partnership(
     headers: HeaderMap,
 ) -> Response {
     let outcome = async {
-        let Some(deal) = find::<Partnerships>(&app, &raw).await? else {
+        let Some(deal) = find::<Partnerships>(&app.reads(&headers), &raw).await? else {
             return Ok(Outcome::Missing("such deal".to_owned()));
         };
         let mut page = Rendered::new(
@@ -340,9 +344,9 @@ async fn partnership(
 
 /// A record by the id or slug in a page's path; `None` when there is none (or the text
 /// could name none).
-async fn find<T: Table>(app: &AppState, raw: &str) -> Result<Option<T::Record>, ApiError> {
+async fn find<T: Table>(reads: &ReadPools<'_>, raw: &str) -> Result<Option<T::Record>, ApiError> {
     match Ref::parse(raw) {
-        Some(reference) => T::find(&app.fixed_plans, &reference).await,
+        Some(reference) => T::find(reads.fixed, &reference).await,
         None => Ok(None),
     }
 }

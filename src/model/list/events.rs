@@ -9,7 +9,7 @@ use super::params::QueryParams;
 use super::sort::{EventSort, EventSortParam};
 use super::{parse_limit, parse_timestamp};
 use crate::model::event::{Category, Significance};
-use crate::model::position::Position;
+use crate::model::position::{Freshness, Position};
 use crate::model::role::Role;
 use crate::model::schema::{RefText, TagName};
 use crate::model::{ParamError, Ref, Tag, fields};
@@ -194,6 +194,23 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// Which copies of the database can answer this list exactly: a poll from a
+    /// position, or a later page of a walk, needs one that has replayed everything the
+    /// position (or the walk's first page) saw, else it could skip a change or hand
+    /// over a position behind the client's.
+    pub fn freshness(&self) -> Freshness<'_> {
+        match (&self.updated_since, &self.cursor) {
+            (_, Some(cursor)) => match &cursor.upto {
+                Some(upto) => Freshness::Covering(vec![upto]),
+                None => Freshness::Latest,
+            },
+            (Some(UpdatedSince::Position(position)), None) => {
+                Freshness::Covering(position.snapshots())
+            }
+            (Some(UpdatedSince::Time(_)) | None, None) => Freshness::Any,
+        }
+    }
+
     /// Reads and checks every parameter of an event list.
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
         let significance = |name: &str| -> Result<Option<Significance>, ParamError> {
