@@ -13,6 +13,9 @@
 #   live       the Atom feed read by feedparser, the JSON Feed, a stream, a long poll
 #   webhooks   a receiver on loopback subscribed through the API; what it gets verifies
 #              with the standardwebhooks package (PyPI), also across a secret rotation
+#   balancer   the nginx config of docker-compose.yml's `scale` profile (nginx from apt)
+#              in front of two more instances: it loads, reads and writes pass, a
+#              stream is not buffered, a rolling restart loses no request
 # Installs what it needs when missing (chromium from apt, npm ci in e2e/, schemathesis in
 # target/e2e-venv). Builds the release binary, runs it on a free loopback port against a
 # fresh database, and always stops it and drops the database on exit.
@@ -38,7 +41,7 @@ ST_TIMEOUT=${E2E_ST_TIMEOUT:-300}
 ST_SEED=${E2E_ST_SEED:-20240327}
 FEEDPARSER_VERSION=6.0.11
 STANDARDWEBHOOKS_VERSION=1.1.0
-ONLY=${E2E_ONLY:-docs pages schemathesis client live webhooks}
+ONLY=${E2E_ONLY:-docs pages schemathesis client live webhooks balancer}
 ALLOW_FAIL=${E2E_ALLOW_FAIL:-}
 
 log() { printf '\n== e2e: %s\n' "$*"; }
@@ -48,7 +51,8 @@ as_root() {
 wants() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 mkdir -p "$OUT"
-rm -f "$OUT/docs.png" "$OUT"/pages-*.png "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/pages.log" "$OUT/live.log" "$OUT/webhooks.log"
+rm -f "$OUT/docs.png" "$OUT"/pages-*.png "$OUT/schemathesis.log" "$OUT/client.log" "$OUT/docs.log" "$OUT/pages.log" "$OUT/live.log" "$OUT/webhooks.log" "$OUT/balancer.log"
+rm -rf "$OUT/balancer"
 
 # --- tools -------------------------------------------------------------------------------
 if { wants docs || wants pages; } && ! command -v chromium >/dev/null 2>&1; then
@@ -85,6 +89,14 @@ if wants webhooks; then
     log "installing standardwebhooks $STANDARDWEBHOOKS_VERSION into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
   fi
+fi
+
+if wants balancer && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx-light (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  # The package starts a server on port 80; the check runs its own.
+  as_root service nginx stop >/dev/null 2>&1 || true
 fi
 
 # --- server ------------------------------------------------------------------------------
@@ -213,7 +225,12 @@ run_webhooks() {
   timeout 120 "$VENV/bin/python" e2e/webhooks_check.py
 }
 
-for part in docs pages schemathesis client live webhooks; do
+run_balancer() {
+  PATH="$PATH:/usr/sbin" E2E_BIN="$ROOT/$BIN" E2E_OUT="$ROOT/$OUT/balancer" \
+    timeout 240 python3 e2e/balancer_check.py
+}
+
+for part in docs pages schemathesis client live webhooks balancer; do
   wants "$part" || continue
   log "$part"
   start=$SECONDS

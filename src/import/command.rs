@@ -90,6 +90,10 @@ where
         );
     }
     tx.commit().await?;
+    if let Err(error) = crate::http::live::announce_outside_write(db).await {
+        // The records are stored; the instances find them at their next catch-up.
+        tracing::warn!(error = %error, "could not tell running instances about the import");
+    }
     let mut shown = summary.clone();
     shown.errors = None;
     println!("{}", serde_json::to_string(&shown)?);

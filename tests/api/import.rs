@@ -444,6 +444,11 @@ async fn the_import_command_reports_progress_a_summary_and_the_bad_lines() {
          Another,2024-02-02,other,notable,s,w,y,\n",
     )
     .unwrap();
+    // Running instances are told, as after their own writes.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.db)
+        .await
+        .unwrap();
+    listener.listen("industry_events_changed").await.unwrap();
     let output = binary(app.database())
         .args(["import", "events"])
         .arg(&good)
@@ -459,6 +464,11 @@ async fn the_import_command_reports_progress_a_summary_and_the_bad_lines() {
         json!({"created": 2, "updated": 0, "skipped": 0, "failed": 0})
     );
     assert!(said.contains("import: 2 records in"), "{said}");
+    let told = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("the import command notified running instances")
+        .unwrap();
+    assert_eq!(told.payload(), "outside");
     assert_eq!(
         app.get("/v1/events?tag=cli").await.json()["data"][0]["title"],
         "From a file"

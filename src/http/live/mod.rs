@@ -34,6 +34,7 @@ use crate::model::position::Position;
 use crate::repo;
 
 pub use hub::{Frame, Subscriber};
+pub use signal::announce_outside_write;
 
 /// The channel instances notify each other on.
 const CHANNEL: &str = "industry_events_changed";

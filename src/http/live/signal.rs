@@ -46,6 +46,17 @@ pub async fn notify(live: Arc<Live>) {
     }
 }
 
+/// Tells every running instance that something outside them (the `import` command)
+/// wrote events, so their streams and long polls look at once instead of at their
+/// next catch-up.
+pub async fn announce_outside_write(db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, 'outside')")
+        .bind(CHANNEL)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Listens for other instances' writes on a connection of its own, waking this server's
 /// hub and long polls, until the server stops. A lost connection is reconnected, and
 /// whatever was missed meanwhile is caught up at once.
