@@ -51,27 +51,33 @@ impl Action {
     }
 }
 
-/// Records one write (`data` is the record as the row keeps it); call it inside the
-/// write's transaction.
+/// Records writes of one kind and action (`rows`: each record's id, version and data
+/// as the row keeps it), in one statement; call it inside the writes' transaction.
 pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
     action: Action,
     resource: ResourceKind,
-    id: Uuid,
-    version: i64,
-    data: Value,
+    rows: &[(Uuid, i64, Value)],
 ) -> Result<(), ApiError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
+    let versions: Vec<i64> = rows.iter().map(|(_, version, _)| *version).collect();
+    let data: Vec<&Value> = rows.iter().map(|(_, _, data)| data).collect();
     sqlx::query(
         "insert into audit_log (token, action, resource, resource_id, version, request_id, data) \
-         values ($1, $2, $3, $4, $5, $6, $7)",
+         select $1, $2, $3, r.id, r.version, $4, r.data \
+         from unnest($5::uuid[], $6::bigint[], $7::jsonb[]) with ordinality as r(id, version, data, n) \
+         order by r.n",
     )
     .bind(&actor.token)
     .bind(action.as_str())
     .bind(resource.singular())
-    .bind(id)
-    .bind(version)
     .bind(actor.request_id.as_deref())
+    .bind(ids)
+    .bind(versions)
     .bind(data)
     .execute(conn)
     .await?;

@@ -57,16 +57,17 @@ pub async fn lookup(
         .bind(slugs)
         .fetch_all(db)
         .await?;
+    // Indexed, so a long list (an import's batch) is matched in linear time.
+    let ids: std::collections::HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
+    let by_slug: std::collections::HashMap<&str, Uuid> = found
+        .iter()
+        .map(|(id, slug)| (slug.as_str(), *id))
+        .collect();
     Ok(refs
         .iter()
-        .map(|r| {
-            found
-                .iter()
-                .find(|(id, slug)| match r {
-                    Ref::Id(want) => id == want,
-                    Ref::Slug(want) => slug == want.as_str(),
-                })
-                .map(|(id, _)| *id)
+        .map(|r| match r {
+            Ref::Id(want) => ids.contains(want).then_some(*want),
+            Ref::Slug(want) => by_slug.get(want.as_str()).copied(),
         })
         .collect())
 }
@@ -173,26 +174,72 @@ pub async fn replace_event_links(
             .execute(&mut *conn)
             .await?;
     }
-    if !companies.is_empty() {
-        let ids: Vec<Uuid> = companies.iter().map(|(id, _)| *id).collect();
-        let roles: Vec<&str> = companies.iter().map(|(_, role)| role.as_str()).collect();
+    insert_event_links(
+        conn,
+        &[EventLinks {
+            event: event_id,
+            companies,
+            partnerships,
+        }],
+    )
+    .await
+}
+
+/// One new event's links: its companies with their roles, and its deals, in order.
+pub struct EventLinks<'a> {
+    /// The event.
+    pub event: Uuid,
+    /// Its companies, with roles.
+    pub companies: &'a [(Uuid, Role)],
+    /// Its deals.
+    pub partnerships: &'a [Uuid],
+}
+
+/// Writes the link rows of new events, in order, with one statement per link table.
+pub async fn insert_event_links(
+    conn: &mut PgConnection,
+    events: &[EventLinks<'_>],
+) -> Result<(), ApiError> {
+    let mut company_rows = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut deal_rows = (Vec::new(), Vec::new(), Vec::new());
+    for EventLinks {
+        event: event_id,
+        companies,
+        partnerships,
+    } in events
+    {
+        for (position, (company, role)) in (0i16..).zip(companies.iter()) {
+            company_rows.0.push(*event_id);
+            company_rows.1.push(*company);
+            company_rows.2.push(role.as_str());
+            company_rows.3.push(position);
+        }
+        for (position, deal) in (0i16..).zip(partnerships.iter()) {
+            deal_rows.0.push(*event_id);
+            deal_rows.1.push(*deal);
+            deal_rows.2.push(position);
+        }
+    }
+    if !company_rows.0.is_empty() {
         sqlx::query(
             "insert into event_companies (event_id, company_id, role, position) \
-             select $1, c, r, (p - 1)::smallint from unnest($2::uuid[], $3::text[]) with ordinality as x(c, r, p)",
+             select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::smallint[])",
         )
-        .bind(event_id)
-        .bind(ids)
-        .bind(roles)
+        .bind(company_rows.0)
+        .bind(company_rows.1)
+        .bind(company_rows.2)
+        .bind(company_rows.3)
         .execute(&mut *conn)
         .await?;
     }
-    if !partnerships.is_empty() {
+    if !deal_rows.0.is_empty() {
         sqlx::query(
             "insert into event_partnerships (event_id, partnership_id, position) \
-             select $1, d, (p - 1)::smallint from unnest($2::uuid[]) with ordinality as x(d, p)",
+             select * from unnest($1::uuid[], $2::uuid[], $3::smallint[])",
         )
-        .bind(event_id)
-        .bind(partnerships)
+        .bind(deal_rows.0)
+        .bind(deal_rows.1)
+        .bind(deal_rows.2)
         .execute(&mut *conn)
         .await?;
     }

@@ -50,13 +50,15 @@ pub(crate) fn tag_strings(tags: &[Tag]) -> Vec<String> {
     tags.iter().map(|t| t.as_str().to_owned()).collect()
 }
 
-/// The id of the live record of `kind` that holds `slug`, if any.
-fn slug_holder_sql(kind: ResourceKind) -> &'static str {
+/// The live records of `kind` that hold any of the slugs `$1`: `(slug, id)` rows.
+fn slug_holders_sql(kind: ResourceKind) -> &'static str {
     match kind {
         // A deleted event's slug is free again.
-        ResourceKind::Event => "select id from events where slug = $1 and deleted_at is null",
-        ResourceKind::Company => "select id from companies where slug = $1",
-        ResourceKind::Partnership => "select id from partnerships where slug = $1",
+        ResourceKind::Event => {
+            "select slug, id from events where slug = any($1) and deleted_at is null"
+        }
+        ResourceKind::Company => "select slug, id from companies where slug = any($1)",
+        ResourceKind::Partnership => "select slug, id from partnerships where slug = any($1)",
     }
 }
 
@@ -86,6 +88,18 @@ pub(crate) fn slug_conflict(kind: ResourceKind, error: sqlx::Error, slug: &Slug)
     }
 }
 
+/// [`slug_conflict`] for a write of several records: which one's slug or id was taken
+/// is not known here (the caller writes them one at a time to find out).
+pub(crate) fn batch_conflict(kind: ResourceKind, error: sqlx::Error) -> ApiError {
+    if is_unique_violation(&error, slug_key(kind))
+        || is_unique_violation(&error, &format!("{}_pkey", kind.plural()))
+    {
+        ApiError::Conflict(format!("a slug or id of these {} is taken", kind.plural()))
+    } else {
+        error.into()
+    }
+}
+
 /// The slug a write stores: the client's (its uniqueness is left to the constraint, so
 /// a taken one is a 409); else one made from `source` (a title or name).
 ///
@@ -101,32 +115,97 @@ pub async fn pick_slug(
     id: Uuid,
     current: Option<&str>,
 ) -> Result<Slug, ApiError> {
-    if let Some(slug) = explicit {
+    let mut picked = pick_slugs(
+        conn,
+        kind,
+        &[SlugWanted {
+            explicit,
+            source,
+            id,
+            current,
+        }],
+    )
+    .await?;
+    Ok(picked.remove(0))
+}
+
+/// What one write asks of [`pick_slugs`].
+pub struct SlugWanted<'a> {
+    /// The client's slug, if any.
+    pub explicit: Option<&'a Slug>,
+    /// The text a slug is made from otherwise.
+    pub source: &'a str,
+    /// The record's id (a taken slug gets its last 8 hex digits).
+    pub id: Uuid,
+    /// The record's slug now, for an update.
+    pub current: Option<&'a str>,
+}
+
+/// [`pick_slug`] for several writes at once, in order, with one statement: a slug an
+/// earlier write of the same call takes counts as taken for the later ones, as if they
+/// had been written one after the other.
+pub async fn pick_slugs(
+    conn: &mut sqlx::PgConnection,
+    kind: ResourceKind,
+    wanted: &[SlugWanted<'_>],
+) -> Result<Vec<Slug>, ApiError> {
+    // The made slug of each write that needs one looked up: `Err(base)`.
+    let plans: Vec<Result<Slug, Slug>> = wanted.iter().map(|w| slug_plan(kind, w)).collect();
+    let bases: Vec<&str> = plans
+        .iter()
+        .filter_map(|plan| plan.as_ref().err().map(Slug::as_str))
+        .collect();
+    let mut holders: std::collections::HashMap<String, Uuid> = if bases.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        sqlx::query_as::<_, (String, Uuid)>(slug_holders_sql(kind))
+            .bind(&bases)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let mut picked = Vec::with_capacity(wanted.len());
+    for (want, plan) in wanted.iter().zip(plans) {
+        let slug = match plan {
+            Ok(slug) => slug,
+            Err(base) => match holders.get(base.as_str()) {
+                None => base,
+                Some(existing) if kind == ResourceKind::Company => {
+                    return Err(ApiError::Conflict(format!(
+                        "a company with the slug `{base}` already exists (id {existing}); \
+                         to create another company of that name, give it a distinct `slug`"
+                    )));
+                }
+                Some(_) => suffixed(&base, want.id),
+            },
+        };
+        holders.insert(slug.as_str().to_owned(), want.id);
+        picked.push(slug);
+    }
+    Ok(picked)
+}
+
+/// A write's slug when no lookup is needed (`Ok`), else the made slug to look up
+/// (`Err`).
+fn slug_plan(kind: ResourceKind, want: &SlugWanted<'_>) -> Result<Slug, Slug> {
+    if let Some(slug) = want.explicit {
         return Ok(slug.clone());
     }
-    let base = Slug::from_title(source).unwrap_or_else(|| Slug::fallback(kind.singular()));
-    if current == Some(base.as_str()) {
+    let base = Slug::from_title(want.source).unwrap_or_else(|| Slug::fallback(kind.singular()));
+    if want.current == Some(base.as_str()) {
         return Ok(base);
     }
     if kind.reserved_slugs().contains(&base.as_str()) {
-        let simple = id.simple().to_string();
-        return Ok(base.with_suffix(&simple[simple.len() - 8..]));
+        return Ok(suffixed(&base, want.id));
     }
-    let holder: Option<Uuid> = sqlx::query_scalar(slug_holder_sql(kind))
-        .bind(base.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    match holder {
-        None => Ok(base),
-        Some(existing) if kind == ResourceKind::Company => Err(ApiError::Conflict(format!(
-            "a company with the slug `{base}` already exists (id {existing}); to create \
-             another company of that name, give it a distinct `slug`"
-        ))),
-        Some(_) => {
-            let simple = id.simple().to_string();
-            Ok(base.with_suffix(&simple[simple.len() - 8..]))
-        }
-    }
+    Err(base)
+}
+
+/// `base` with the last 8 hex digits of `id` appended.
+fn suffixed(base: &Slug, id: Uuid) -> Slug {
+    let simple = id.simple().to_string();
+    base.with_suffix(&simple[simple.len() - 8..])
 }
 
 #[cfg(test)]

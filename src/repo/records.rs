@@ -11,8 +11,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
-use super::pick_slug;
 use super::webhooks::{self, Change};
+use super::{SlugWanted, pick_slug, pick_slugs};
 use crate::error::ApiError;
 use crate::model::patch::merge_into;
 use crate::model::webhook::ChangeVerb;
@@ -64,6 +64,23 @@ pub trait Table {
         insert: bool,
     ) -> impl Future<Output = Result<Self::Record, ApiError>> + Send;
 
+    /// Stores new records (`id`, slug, write) and returns them as they now stand, in
+    /// order; an error refuses them all (the caller's savepoint takes back what was
+    /// written). A resource whose records arrive in bulk writes them with a few
+    /// statements; the others store them one at a time.
+    fn store_new(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &Self::New)],
+    ) -> impl Future<Output = Result<Vec<Self::Record>, ApiError>> + Send {
+        async move {
+            let mut stored = Vec::with_capacity(rows.len());
+            for (id, slug, new) in rows {
+                stored.push(Self::store(&mut *conn, *id, slug, new, true).await?);
+            }
+            Ok(stored)
+        }
+    }
+
     /// Removes the record (or leaves its tombstone); a 409 when others still name it.
     fn remove(
         conn: &mut PgConnection,
@@ -90,18 +107,40 @@ pub async fn create_as<T: Table>(
     id: Uuid,
     new: &T::New,
 ) -> Result<T::Record, ApiError> {
-    let slug = pick_slug(
-        &mut *conn,
-        T::KIND,
-        new.explicit_slug(),
-        new.slug_source(),
-        id,
-        None,
-    )
-    .await?;
-    let record = T::store(&mut *conn, id, &slug, new, true).await?;
-    noted::<T>(conn, actor, Action::Create, &record, None).await?;
-    Ok(record)
+    let mut created = create_many::<T>(conn, actor, &[(id, new)]).await?;
+    created
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("a create stored no record").into())
+}
+
+/// Creates records with the ids they are given, in order, inside the caller's
+/// transaction, with their audit rows and webhook messages: what [`create_as`] does for
+/// each, with a few statements for all (an import's batch). An error refuses them all;
+/// slugs are chosen as if they were created one after the other.
+pub async fn create_many<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    records: &[(Uuid, &T::New)],
+) -> Result<Vec<T::Record>, ApiError> {
+    let wanted: Vec<SlugWanted<'_>> = records
+        .iter()
+        .map(|(id, new)| SlugWanted {
+            explicit: new.explicit_slug(),
+            source: new.slug_source(),
+            id: *id,
+            current: None,
+        })
+        .collect();
+    let slugs = pick_slugs(&mut *conn, T::KIND, &wanted).await?;
+    let rows: Vec<(Uuid, Slug, &T::New)> = records
+        .iter()
+        .zip(slugs)
+        .map(|((id, new), slug)| (*id, slug, *new))
+        .collect();
+    let stored = T::store_new(&mut *conn, &rows).await?;
+    let noted: Vec<(&T::Record, Option<&T::Record>)> = stored.iter().map(|r| (r, None)).collect();
+    note::<T>(conn, actor, Action::Create, &noted).await?;
+    Ok(stored)
 }
 
 /// Applies a JSON Merge Patch to a record, atomically with the `If-Match` check: the
@@ -149,7 +188,7 @@ pub async fn replace<T: Table>(
     )
     .await?;
     let record = T::store(&mut *conn, current.id(), &slug, new, false).await?;
-    noted::<T>(conn, actor, Action::Update, &record, Some(current)).await?;
+    note::<T>(conn, actor, Action::Update, &[(&record, Some(current))]).await?;
     Ok(record)
 }
 
@@ -166,41 +205,51 @@ pub async fn delete<T: Table>(
     let mut tx = db.begin().await?;
     let current = locked::<T>(&mut tx, &reference, &precondition).await?;
     T::remove(&mut tx, &current).await?;
-    noted::<T>(&mut tx, actor, Action::Delete, &current, None).await?;
+    note::<T>(&mut tx, actor, Action::Delete, &[(&current, None)]).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// What every write leaves beside the record, in its transaction: the audit row
-/// (which is also the record's revision) and the webhook messages it causes. `record`
-/// is the record as it now stands (as it last stood, for a delete); `before` is the
-/// record an update replaced.
-async fn noted<T: Table>(
+/// What every write leaves beside its record, in its transaction: the audit row
+/// (which is also the record's revision) and the webhook messages it causes, for
+/// writes of one action, with a statement each for all of them. Each entry is the
+/// record as it now stands (as it last stood, for a delete) and, for an update, the
+/// record it replaced.
+async fn note<T: Table>(
     conn: &mut PgConnection,
     actor: &Actor,
     action: Action,
-    record: &T::Record,
-    before: Option<&T::Record>,
+    written: &[(&T::Record, Option<&T::Record>)],
 ) -> Result<(), ApiError> {
     // A delete takes the next version; its revision keeps the record as it last stood.
-    let (version, verb) = match action {
-        Action::Create => (record.version(), ChangeVerb::Created),
-        Action::Update => (record.version(), ChangeVerb::Updated),
-        Action::Delete => (record.version() + 1, ChangeVerb::Deleted),
+    let (bump, verb) = match action {
+        Action::Create => (0, ChangeVerb::Created),
+        Action::Update => (0, ChangeVerb::Updated),
+        Action::Delete => (1, ChangeVerb::Deleted),
     };
-    let data = serde_json::to_value(record)?;
-    let before = before.map(serde_json::to_value).transpose()?;
-    webhooks::enqueue(
-        &mut *conn,
-        Change {
+    let mut rows = Vec::with_capacity(written.len());
+    let mut befores = Vec::with_capacity(written.len());
+    for (record, before) in written {
+        rows.push((
+            record.id(),
+            record.version() + bump,
+            serde_json::to_value(record)?,
+        ));
+        befores.push(before.map(serde_json::to_value).transpose()?);
+    }
+    let changes: Vec<Change<'_>> = rows
+        .iter()
+        .zip(&befores)
+        .map(|((_, _, data), before)| Change {
             kind: T::KIND,
             verb,
-            record: &data,
+            record: data,
             before: before.as_ref(),
-        },
-    )
-    .await?;
-    audit::record(conn, actor, action, T::KIND, record.id(), version, data).await
+        })
+        .collect();
+    webhooks::enqueue(&mut *conn, &changes).await?;
+    drop(changes);
+    audit::record(conn, actor, action, T::KIND, &rows).await
 }
 
 /// The record a write is about, locked, with its `If-Match` checked.

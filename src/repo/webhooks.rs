@@ -227,52 +227,88 @@ struct Interested {
     now: DateTime<Utc>,
 }
 
-/// Writes the messages a change produces, one for each active subscription that wants
-/// it, each with its first delivery due now; call it inside the change's transaction.
-/// Returns how many.
-pub async fn enqueue(conn: &mut PgConnection, change: Change<'_>) -> Result<usize, ApiError> {
-    let kind = message_type(change.kind, change.verb);
+/// Writes the messages changes produce, one for each active subscription that wants
+/// each, each with its first delivery due now, looking the subscriptions up once; call
+/// it inside the changes' transaction. Returns how many.
+pub async fn enqueue(conn: &mut PgConnection, changes: &[Change<'_>]) -> Result<usize, ApiError> {
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let mut kinds: Vec<String> = changes
+        .iter()
+        .map(|c| message_type(c.kind, c.verb))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.push("*".to_owned());
     let subscriptions: Vec<Interested> = sqlx::query_as(
         "select id, types, filter, filter_company_ids, now() as now \
-         from webhook_subscriptions where status = 'active' and types && array[$1, '*']",
+         from webhook_subscriptions where status = 'active' and types && $1::text[]",
     )
-    .bind(&kind)
+    .bind(&kinds)
     .fetch_all(&mut *conn)
     .await?;
-    let judged = |s: &Interested, state: &Value| {
-        change.kind != ResourceKind::Event || s.filter.admits(&s.filter_company_ids, state)
-    };
-    let targets: Vec<&Interested> = subscriptions
-        .iter()
-        .filter(|s| wants(&s.types, &kind))
-        .filter(|s| judged(s, change.record) || change.before.is_some_and(|b| judged(s, b)))
-        .collect();
-    let Some(now) = targets.first().map(|s| s.now) else {
+    let Some(now) = subscriptions.first().map(|s| s.now) else {
         return Ok(0);
     };
-    let tombstone;
-    let data = if change.verb == ChangeVerb::Deleted {
-        tombstone = serde_json::to_value(Tombstone {
-            id: uuid_field(change.record, "id"),
-            slug: change.record["slug"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            deleted: true,
-            updated_at: now,
+    let mut messages = Messages::default();
+    for change in changes {
+        let kind = message_type(change.kind, change.verb);
+        let judged = |s: &Interested, state: &Value| {
+            change.kind != ResourceKind::Event || s.filter.admits(&s.filter_company_ids, state)
+        };
+        let targets: Vec<Uuid> = subscriptions
+            .iter()
+            .filter(|s| wants(&s.types, &kind))
+            .filter(|s| judged(s, change.record) || change.before.is_some_and(|b| judged(s, b)))
+            .map(|s| s.id)
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let tombstone;
+        let data = if change.verb == ChangeVerb::Deleted {
+            tombstone = serde_json::to_value(Tombstone {
+                id: uuid_field(change.record, "id"),
+                slug: change.record["slug"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                deleted: true,
+                updated_at: now,
+            })?;
+            &tombstone
+        } else {
+            change.record
+        };
+        let body = serde_json::to_string(&WebhookMessage {
+            r#type: &kind,
+            timestamp: now,
+            data,
         })?;
-        &tombstone
-    } else {
-        change.record
-    };
-    let body = serde_json::to_string(&WebhookMessage {
-        r#type: &kind,
-        timestamp: now,
-        data,
-    })?;
-    let ids: Vec<Uuid> = targets.iter().map(|s| s.id).collect();
-    insert_messages(conn, &ids, &kind, &body).await?;
-    Ok(ids.len())
+        for subscription in targets {
+            messages.add(subscription, &kind, &body);
+        }
+    }
+    let count = messages.subscriptions.len();
+    insert_messages(conn, &messages).await?;
+    Ok(count)
+}
+
+/// Messages to write: one entry each, in parallel columns.
+#[derive(Default)]
+struct Messages {
+    subscriptions: Vec<Uuid>,
+    types: Vec<String>,
+    bodies: Vec<String>,
+}
+
+impl Messages {
+    fn add(&mut self, subscription: Uuid, kind: &str, body: &str) {
+        self.subscriptions.push(subscription);
+        self.types.push(kind.to_owned());
+        self.bodies.push(body.to_owned());
+    }
 }
 
 fn uuid_field(record: &Value, name: &str) -> Uuid {
@@ -282,32 +318,41 @@ fn uuid_field(record: &Value, name: &str) -> Uuid {
         .unwrap_or_default()
 }
 
-/// One message for each of `subscriptions`, with a first delivery due now.
+/// The messages, each with a first delivery due now; their ids, in order.
 async fn insert_messages(
     conn: &mut PgConnection,
-    subscriptions: &[Uuid],
-    kind: &str,
-    body: &str,
+    messages: &Messages,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let messages: Vec<Uuid> = subscriptions.iter().map(|_| Uuid::now_v7()).collect();
-    let deliveries: Vec<Uuid> = subscriptions.iter().map(|_| Uuid::now_v7()).collect();
+    if messages.subscriptions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = messages
+        .subscriptions
+        .iter()
+        .map(|_| Uuid::now_v7())
+        .collect();
+    let deliveries: Vec<Uuid> = messages
+        .subscriptions
+        .iter()
+        .map(|_| Uuid::now_v7())
+        .collect();
     sqlx::query(
         "with m as ( \
              insert into webhook_messages (id, subscription_id, type, body) \
-             select m, s, $4, $5 from unnest($1::uuid[], $2::uuid[]) as t(m, s) \
+             select m, s, t, b from unnest($1::uuid[], $2::uuid[], $4::text[], $5::text[]) as x(m, s, t, b) \
              returning id, subscription_id) \
          insert into webhook_deliveries (id, message_id, subscription_id, attempt, due_at) \
          select d.d, m.id, m.subscription_id, 1, now() \
          from m join unnest($1::uuid[], $3::uuid[]) as d(m, d) on d.m = m.id",
     )
-    .bind(&messages)
-    .bind(subscriptions)
+    .bind(&ids)
+    .bind(&messages.subscriptions)
     .bind(&deliveries)
-    .bind(kind)
-    .bind(body)
+    .bind(&messages.types)
+    .bind(&messages.bodies)
     .execute(conn)
     .await?;
-    Ok(messages)
+    Ok(ids)
 }
 
 /// A `webhook.ping` message to one subscription, due now; its `webhook-id`, or `None`
@@ -328,7 +373,9 @@ pub async fn ping(db: &PgPool, id: Uuid) -> Result<Option<String>, ApiError> {
         timestamp: now,
         data: &data,
     })?;
-    let messages = insert_messages(&mut tx, &[id], PING_TYPE, &body).await?;
+    let mut ping = Messages::default();
+    ping.add(id, PING_TYPE, &body);
+    let messages = insert_messages(&mut tx, &ping).await?;
     tx.commit().await?;
     Ok(messages.first().map(|m| message_id(*m)))
 }

@@ -504,3 +504,93 @@ async fn the_import_command_reports_progress_a_summary_and_the_bad_lines() {
         assert_eq!(all_events(&app).await.len(), stored, "{mode}");
     }
 }
+
+#[tokio::test]
+async fn a_large_import_of_new_records_gets_what_posts_one_after_another_would() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json(
+        "/v1/events",
+        event("Same title", "2024-01-01", &["ai"], "minor"),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
+    let with_id = |n: u32, mut record: Value| {
+        record["id"] = json!(id(n));
+        record
+    };
+    let mut chosen = event("Chosen by hand", "2024-01-05", &["ai"], "minor");
+    chosen["slug"] = json!("chosen");
+    let mut linked = event("Linked", "2024-01-07", &["ai"], "major");
+    linked["companies"] = json!([
+        {"company": "anthropic", "role": "investee"},
+        {"company": "amazon", "role": "investor"}
+    ]);
+    let mut records = vec![
+        with_id(1, event("Same title", "2024-01-02", &["ai"], "minor")),
+        with_id(2, event("Same title", "2024-01-03", &["ai"], "minor")),
+        with_id(3, event("Fresh title", "2024-01-04", &["ai"], "minor")),
+        with_id(4, event("Fresh title", "2024-01-04", &["ai"], "minor")),
+        with_id(5, chosen),
+        with_id(6, event("Chosen", "2024-01-06", &["ai"], "minor")),
+        with_id(7, linked),
+        with_id(8, event("Stream", "2024-01-08", &["ai"], "minor")),
+    ];
+    // Enough for several of the import's batches.
+    for n in 0..600 {
+        records.push(event(
+            &format!("Bulk {n}"),
+            "2023-06-01",
+            &["bulk"],
+            "minor",
+        ));
+    }
+    let res = import(&app, "/v1/events/import", NDJSON, &ndjson(&records)).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 608);
+
+    // Slugs as if each had been written after the ones before it.
+    let slug_of = |n: u32| {
+        let app = &app;
+        async move { app.get(&format!("/v1/events/{}", id(n))).await.json()["slug"].clone() }
+    };
+    let suffix = |n: u32| format!("{n:08x}");
+    assert_eq!(slug_of(1).await, format!("same-title-{}", suffix(1)));
+    assert_eq!(slug_of(2).await, format!("same-title-{}", suffix(2)));
+    assert_eq!(slug_of(3).await, "fresh-title");
+    assert_eq!(slug_of(4).await, format!("fresh-title-{}", suffix(4)));
+    assert_eq!(slug_of(5).await, "chosen");
+    assert_eq!(slug_of(6).await, format!("chosen-{}", suffix(6)));
+    assert_eq!(slug_of(8).await, format!("stream-{}", suffix(8)));
+    // Links in the order given, in the row and in the tables the filters read.
+    let linked = app.get(&format!("/v1/events/{}", id(7))).await.json();
+    assert_eq!(linked["companies"][0]["slug"], "anthropic");
+    assert_eq!(linked["companies"][0]["role"], "investee");
+    assert_eq!(linked["companies"][1]["slug"], "amazon");
+    let investee = app.get("/v1/events?company=anthropic&role=investee").await;
+    assert_eq!(ids(&investee.json()), [id(7)]);
+    // One audit row (and so one revision) each, tag counts, every record listed.
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where resource = 'event' and action = 'create'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 609);
+    let revisions = app.get(&format!("/v1/events/{}/revisions", id(3))).await;
+    assert_eq!(revisions.json()["data"].as_array().unwrap().len(), 1);
+    let tags = app.get("/v1/tags").await.json();
+    let count = |tag: &str| {
+        tags["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tag"] == tag)
+            .map(|t| t["events"].clone())
+    };
+    assert_eq!(count("bulk"), Some(json!(600)));
+    assert_eq!(count("ai"), Some(json!(9)));
+    let bulk = app.get("/v1/events?tag=bulk&limit=100").await.json();
+    assert_eq!(bulk["data"].as_array().unwrap().len(), 100);
+}

@@ -6,6 +6,7 @@ mod row;
 
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
+use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -22,15 +23,6 @@ use row::{EventRow, event_columns, event_values, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
 
-const INSERT: &str = concat!(
-    "insert into events as e (id, ",
-    event_written!(),
-    ") values ($1, ",
-    event_values!(),
-    ") returning ",
-    event_columns!()
-);
-
 const UPDATE: &str = concat!(
     "update events as e set (",
     event_written!(),
@@ -46,7 +38,54 @@ struct Links {
     partnerships: Vec<Uuid>,
 }
 
-/// Binds what a write stores, in the order of `event_written!`.
+/// Pushes one row of what new events store, in the order of `event_written!` after
+/// the id (as [`bind_new`] binds it for an update).
+fn push_new(
+    row: &mut Separated<'_, Postgres, &'static str>,
+    id: Uuid,
+    slug: &Slug,
+    new: &NewEvent,
+    links: &Links,
+) {
+    let NewEvent {
+        slug: _,
+        title,
+        occurred_on,
+        category,
+        significance,
+        summary,
+        what_happened,
+        why_it_matters,
+        tags,
+        sources,
+        // Resolved to `links` first.
+        companies: _,
+        partnerships: _,
+    } = new;
+    let company_ids: Vec<Uuid> = links.companies.iter().map(|(id, _)| *id).collect();
+    let roles: Vec<&'static str> = links.companies.iter().map(|(_, r)| r.as_str()).collect();
+    row.push_bind(id)
+        .push_bind(slug.as_str().to_owned())
+        .push_bind(title.clone())
+        .push_bind(*occurred_on)
+        .push_bind(category.as_str())
+        .push_bind(significance.rank())
+        .push_bind(summary.clone())
+        .push_bind(what_happened.clone())
+        .push_bind(why_it_matters.clone())
+        .push_bind(tag_strings(tags))
+        .push_bind(Json(sources.clone()));
+    row.push("event_company_links(")
+        .push_bind_unseparated(company_ids)
+        .push_unseparated("::uuid[], ")
+        .push_bind_unseparated(roles)
+        .push_unseparated("::text[])");
+    row.push("event_partnership_links(")
+        .push_bind_unseparated(links.partnerships.clone())
+        .push_unseparated("::uuid[])");
+}
+
+/// Binds what an update stores, in the order of `event_written!`.
 fn bind_new<'q>(
     sql: &'static str,
     id: Uuid,
@@ -115,34 +154,110 @@ async fn fetch(
     row.map(EventRow::into_event).transpose()
 }
 
-/// Resolves the companies and deals `new` names (every unknown reference is reported at
-/// once).
-async fn resolve_links(conn: &mut PgConnection, new: &NewEvent) -> Result<Links, ApiError> {
-    let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
-    let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
-    let companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs).await?;
-    let deals = graph::lookup(&mut *conn, ResourceKind::Partnership, &deal_refs).await?;
-    let mut errors: Vec<FieldError> =
-        graph::unknown_refs(ResourceKind::Company, &company_refs, &companies, |i| {
-            format!("companies[{i}].company")
+/// Resolves the companies and deals each of `news` names, with one lookup per kind for
+/// all of them; the first write that names an unknown record is refused, with every
+/// unknown reference it has.
+async fn resolve_links(
+    conn: &mut PgConnection,
+    news: &[&NewEvent],
+) -> Result<Vec<Links>, ApiError> {
+    let company_refs: Vec<&Ref> = news
+        .iter()
+        .flat_map(|new| new.companies.iter().map(|c| &c.company))
+        .collect();
+    let deal_refs: Vec<&Ref> = news
+        .iter()
+        .flat_map(|new| new.partnerships.iter())
+        .collect();
+    let mut companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs)
+        .await?
+        .into_iter();
+    let mut deals = graph::lookup(&mut *conn, ResourceKind::Partnership, &deal_refs)
+        .await?
+        .into_iter();
+    let mut resolved = Vec::with_capacity(news.len());
+    for new in news {
+        let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
+        let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
+        let its_companies: Vec<Option<Uuid>> =
+            companies.by_ref().take(company_refs.len()).collect();
+        let its_deals: Vec<Option<Uuid>> = deals.by_ref().take(deal_refs.len()).collect();
+        let mut errors: Vec<FieldError> =
+            graph::unknown_refs(ResourceKind::Company, &company_refs, &its_companies, |i| {
+                format!("companies[{i}].company")
+            });
+        errors.extend(graph::unknown_refs(
+            ResourceKind::Partnership,
+            &deal_refs,
+            &its_deals,
+            |i| format!("partnerships[{i}]"),
+        ));
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        resolved.push(Links {
+            companies: its_companies
+                .into_iter()
+                .flatten()
+                .zip(new.companies.iter().map(|c| c.role))
+                .collect(),
+            partnerships: its_deals.into_iter().flatten().collect(),
         });
-    errors.extend(graph::unknown_refs(
-        ResourceKind::Partnership,
-        &deal_refs,
-        &deals,
-        |i| format!("partnerships[{i}]"),
-    ));
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
     }
-    Ok(Links {
-        companies: companies
-            .into_iter()
-            .flatten()
-            .zip(new.companies.iter().map(|c| c.role))
-            .collect(),
-        partnerships: deals.into_iter().flatten().collect(),
-    })
+    Ok(resolved)
+}
+
+/// Stores new events with one statement per table: the rows (their links rendered by
+/// the same statement) and then the link rows. Returned in the order given.
+async fn insert_new(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, Slug, &NewEvent)],
+) -> Result<Vec<Event>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let news: Vec<&NewEvent> = rows.iter().map(|(_, _, new)| *new).collect();
+    let links = resolve_links(&mut *conn, &news).await?;
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "insert into events as e (id, ",
+        event_written!(),
+        ") "
+    ));
+    qb.push_values(
+        rows.iter().zip(&links),
+        |mut row, ((id, slug, new), links)| {
+            push_new(&mut row, *id, slug, new, links);
+        },
+    );
+    qb.push(concat!(" returning ", event_columns!()));
+    let stored: Vec<EventRow> = qb
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| match rows {
+            [(_, slug, _)] => super::slug_conflict(KIND, e, slug),
+            _ => super::batch_conflict(KIND, e),
+        })?;
+    let linked: Vec<graph::EventLinks<'_>> = rows
+        .iter()
+        .zip(&links)
+        .map(|((id, _, _), links)| graph::EventLinks {
+            event: *id,
+            companies: &links.companies,
+            partnerships: &links.partnerships,
+        })
+        .collect();
+    graph::insert_event_links(conn, &linked).await?;
+    let mut by_id: std::collections::HashMap<Uuid, EventRow> =
+        stored.into_iter().map(|row| (row.id, row)).collect();
+    rows.iter()
+        .map(|(id, _, _)| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| anyhow::anyhow!("the insert returned no row for event {id}"))?
+                .into_event()
+        })
+        .collect()
 }
 
 /// Events, for the shared write flows of [`super::records`].
@@ -175,16 +290,31 @@ impl Table for Events {
         new: &NewEvent,
         insert: bool,
     ) -> Result<Event, ApiError> {
-        let links = resolve_links(&mut *conn, new).await?;
+        if insert {
+            let mut stored = insert_new(conn, &[(id, slug.clone(), new)]).await?;
+            return stored
+                .pop()
+                .ok_or_else(|| anyhow::anyhow!("an insert stored no event").into());
+        }
+        let links = resolve_links(&mut *conn, &[new])
+            .await?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no links resolved"))?;
         // The row's links are rendered from `links` by the same statement; the link
         // tables, which filters and foreign keys use, follow.
-        let row = bind_new(if insert { INSERT } else { UPDATE }, id, slug, new, &links)
+        let row = bind_new(UPDATE, id, slug, new, &links)
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| super::slug_conflict(KIND, e, slug))?;
-        graph::replace_event_links(conn, id, &links.companies, &links.partnerships, !insert)
-            .await?;
+        graph::replace_event_links(conn, id, &links.companies, &links.partnerships, true).await?;
         row.into_event()
+    }
+
+    async fn store_new(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &NewEvent)],
+    ) -> Result<Vec<Event>, ApiError> {
+        insert_new(conn, rows).await
     }
 
     /// Leaves a tombstone for `updated_since` polls; its links go, as for any delete.
