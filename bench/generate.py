@@ -16,18 +16,26 @@ Zipf-like from a vocabulary of about 7,000 words (English stop words first, then
 industry's words, then rarer filler), so full-text queries are as selective as on
 real news rather than matching a quarter of all events. Texts are as long as the
 reference story's: a title of 6 to 12 words, a summary of about 50, what happened
-about 300 and why it matters about 150, some 3 KB an event.
+about 300 and why it matters about 150, some 3 KB an event. With BENCH_TEXT=short the
+three texts are about a fifth as long (some 700 bytes an event, like the shorter real
+stories), for rates on events of that size.
 """
 import csv
 import hashlib
 import itertools
 import json
+import os
 import random
 import sys
 import uuid
 from datetime import date, timedelta
 
 TAGS = 500
+# Word counts of summary, what happened and why it matters (see BENCH_TEXT above).
+TEXT_LENGTHS = {
+    "full": ((6, 11), (40, 60), (20, 30)),
+    "short": ((2, 4), (8, 12), (4, 6)),
+}[os.environ.get("BENCH_TEXT", "full")]
 COMPANIES = 10_000
 PARTNERSHIPS = 50_000
 BLOCK = 10_000
@@ -140,9 +148,9 @@ def main():
                                          for d in deals])
                 occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
                 title = " ".join(rng.choices(pool, k=rng.randint(1, 2)))
-                summary = rng.choices(pool, k=rng.randint(6, 11))
-                happened = rng.choices(pool, k=rng.randint(40, 60))
-                matters = rng.choices(pool, k=rng.randint(20, 30))
+                summary = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[0]))
+                happened = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[1]))
+                matters = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[2]))
                 out.writerow([v7("event", i), f"ev-{i}", f"Event {i}: {title}", occurred.isoformat(),
                               rng.choice(CATEGORIES), rng.randrange(4), " ".join(summary).capitalize() + ".",
                               " ".join(happened).capitalize() + ".", " ".join(matters).capitalize() + ".",
@@ -159,9 +167,9 @@ def main():
                 _, companies, deals = next(links)
                 occurred = date(2015, 1, 1) + timedelta(days=rng.randrange(3650))
                 title = " ".join(rng.choices(pool, k=rng.randint(1, 2)))
-                summary = rng.choices(pool, k=rng.randint(6, 11))
-                happened = rng.choices(pool, k=rng.randint(40, 60))
-                matters = rng.choices(pool, k=rng.randint(20, 30))
+                summary = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[0]))
+                happened = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[1]))
+                matters = rng.choices(pool, k=rng.randint(*TEXT_LENGTHS[2]))
                 sys.stdout.write(json.dumps({
                     "id": v7("event", i), "slug": f"ev-{i}", "title": f"Event {i}: {title}",
                     "occurred_on": occurred.isoformat(), "category": rng.choice(CATEGORIES),

@@ -3,7 +3,8 @@
 # in one request to the release binary, on a database that holds the kit's companies
 # and deals; the server's peak RSS; and, for scale, a plain COPY of the same rows into
 # the same schema (triggers on, as the table is).
-# Usage: bench/import.sh [EVENTS]    (build first: cargo build --release)
+# Usage: [BENCH_TEXT=short] bench/import.sh [EVENTS]    (build first: cargo build --release)
+# BENCH_TEXT=short: events with texts a fifth as long (see generate.py).
 set -euo pipefail
 events=${1:-50000}
 here=$(cd "$(dirname "$0")" && pwd)
