@@ -248,7 +248,6 @@ async fn note<T: Table>(
         })
         .collect();
     webhooks::enqueue(&mut *conn, &changes).await?;
-    drop(changes);
     audit::record(conn, actor, action, T::KIND, &rows).await
 }
 

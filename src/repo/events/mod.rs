@@ -5,7 +5,6 @@ mod list;
 mod row;
 
 use serde_json::Value;
-use sqlx::postgres::PgArguments;
 use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
@@ -19,18 +18,9 @@ use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, S
 pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
 };
-use row::{EventRow, event_columns, event_values, event_written};
+use row::{EventRow, event_columns, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
-
-const UPDATE: &str = concat!(
-    "update events as e set (",
-    event_written!(),
-    ") = row(",
-    event_values!(),
-    ") where e.id = $1 returning ",
-    event_columns!()
-);
 
 /// The companies (with roles) and deals an event names, resolved to ids, in order.
 struct Links {
@@ -38,11 +28,10 @@ struct Links {
     partnerships: Vec<Uuid>,
 }
 
-/// Pushes one row of what new events store, in the order of `event_written!` after
-/// the id (as [`bind_new`] binds it for an update).
-fn push_new(
+/// Pushes what a write stores, in the order of `event_written!`: one row of a
+/// multi-row insert, or the new values of an update.
+fn push_written(
     row: &mut Separated<'_, Postgres, &'static str>,
-    id: Uuid,
     slug: &Slug,
     new: &NewEvent,
     links: &Links,
@@ -64,8 +53,7 @@ fn push_new(
     } = new;
     let company_ids: Vec<Uuid> = links.companies.iter().map(|(id, _)| *id).collect();
     let roles: Vec<&'static str> = links.companies.iter().map(|(_, r)| r.as_str()).collect();
-    row.push_bind(id)
-        .push_bind(slug.as_str().to_owned())
+    row.push_bind(slug.as_str().to_owned())
         .push_bind(title.clone())
         .push_bind(*occurred_on)
         .push_bind(category.as_str())
@@ -83,48 +71,6 @@ fn push_new(
     row.push("event_partnership_links(")
         .push_bind_unseparated(links.partnerships.clone())
         .push_unseparated("::uuid[])");
-}
-
-/// Binds what an update stores, in the order of `event_written!`.
-fn bind_new<'q>(
-    sql: &'static str,
-    id: Uuid,
-    slug: &Slug,
-    new: &NewEvent,
-    links: &Links,
-) -> sqlx::query::QueryAs<'q, Postgres, EventRow, PgArguments> {
-    let NewEvent {
-        slug: _,
-        title,
-        occurred_on,
-        category,
-        significance,
-        summary,
-        what_happened,
-        why_it_matters,
-        tags,
-        sources,
-        // Resolved to `links` first.
-        companies: _,
-        partnerships: _,
-    } = new;
-    let company_ids: Vec<Uuid> = links.companies.iter().map(|(id, _)| *id).collect();
-    let roles: Vec<&'static str> = links.companies.iter().map(|(_, r)| r.as_str()).collect();
-    sqlx::query_as(sql)
-        .bind(id)
-        .bind(slug.as_str().to_owned())
-        .bind(title.clone())
-        .bind(*occurred_on)
-        .bind(category.as_str())
-        .bind(significance.rank())
-        .bind(summary.clone())
-        .bind(what_happened.clone())
-        .bind(why_it_matters.clone())
-        .bind(tag_strings(tags))
-        .bind(Json(sources.clone()))
-        .bind(company_ids)
-        .bind(roles)
-        .bind(links.partnerships.clone())
 }
 
 /// Pushes the condition that selects a live event by id or slug.
@@ -226,7 +172,8 @@ async fn insert_new(
     qb.push_values(
         rows.iter().zip(&links),
         |mut row, ((id, slug, new), links)| {
-            push_new(&mut row, *id, slug, new, links);
+            row.push_bind(*id);
+            push_written(&mut row, slug, new, links);
         },
     );
     qb.push(concat!(" returning ", event_columns!()));
@@ -302,7 +249,17 @@ impl Table for Events {
             .ok_or_else(|| anyhow::anyhow!("no links resolved"))?;
         // The row's links are rendered from `links` by the same statement; the link
         // tables, which filters and foreign keys use, follow.
-        let row = bind_new(UPDATE, id, slug, new, &links)
+        let mut qb = QueryBuilder::<Postgres>::new(concat!(
+            "update events as e set (",
+            event_written!(),
+            ") = row("
+        ));
+        push_written(&mut qb.separated(", "), slug, new, &links);
+        qb.push(") where e.id = ")
+            .push_bind(id)
+            .push(concat!(" returning ", event_columns!()));
+        let row: EventRow = qb
+            .build_query_as()
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| super::slug_conflict(KIND, e, slug))?;

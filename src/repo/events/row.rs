@@ -27,8 +27,7 @@ macro_rules! event_columns {
 }
 pub(super) use event_columns;
 
-/// The columns a write sets, and their placeholders after the id (`$1`), in the order
-/// [`super::bind_new`] binds them.
+/// The columns a write sets, in the order [`super::push_written`] pushes them.
 macro_rules! event_written {
     () => {
         "slug, title, occurred_on, category, significance, summary, what_happened, \
@@ -36,15 +35,6 @@ macro_rules! event_written {
     };
 }
 pub(super) use event_written;
-
-/// The placeholders of [`event_written`].
-macro_rules! event_values {
-    () => {
-        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         event_company_links($12::uuid[], $13::text[]), event_partnership_links($14::uuid[])"
-    };
-}
-pub(super) use event_values;
 
 /// An `events` row as the database returns it.
 #[derive(sqlx::FromRow)]
