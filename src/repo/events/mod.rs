@@ -4,21 +4,24 @@ pub mod changes;
 mod list;
 mod row;
 
+use chrono::NaiveDate;
+use serde::Serialize;
 use serde_json::Value;
-use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::records::Table;
-use super::{graph, tag_strings};
+use super::graph;
 use crate::error::ApiError;
 use crate::model::role::Role;
-use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug};
+use crate::model::{
+    Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug, Source, Tag,
+};
 pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
 };
-use row::{EventRow, event_columns, event_written};
+use row::{EventRow, event_columns, event_from_record, event_recordset, event_written};
 
 const KIND: ResourceKind = ResourceKind::Event;
 
@@ -28,49 +31,85 @@ struct Links {
     partnerships: Vec<Uuid>,
 }
 
-/// Pushes what a write stores, in the order of `event_written!`: one row of a
-/// multi-row insert, or the new values of an update.
-fn push_written(
-    row: &mut Separated<'_, Postgres, &'static str>,
-    slug: &Slug,
-    new: &NewEvent,
-    links: &Links,
-) {
-    let NewEvent {
-        slug: _,
-        title,
-        occurred_on,
-        category,
-        significance,
-        summary,
-        what_happened,
-        why_it_matters,
-        tags,
-        sources,
-        // Resolved to `links` first.
-        companies: _,
-        partnerships: _,
-    } = new;
-    let company_ids: Vec<Uuid> = links.companies.iter().map(|(id, _)| *id).collect();
-    let roles: Vec<&'static str> = links.companies.iter().map(|(_, r)| r.as_str()).collect();
-    row.push_bind(slug.as_str().to_owned())
-        .push_bind(title.clone())
-        .push_bind(*occurred_on)
-        .push_bind(category.as_str())
-        .push_bind(significance.rank())
-        .push_bind(summary.clone())
-        .push_bind(what_happened.clone())
-        .push_bind(why_it_matters.clone())
-        .push_bind(tag_strings(tags))
-        .push_bind(Json(sources.clone()));
-    row.push("event_company_links(")
-        .push_bind_unseparated(company_ids)
-        .push_unseparated("::uuid[], ")
-        .push_bind_unseparated(roles)
-        .push_unseparated("::text[])");
-    row.push("event_partnership_links(")
-        .push_bind_unseparated(links.partnerships.clone())
-        .push_unseparated("::uuid[])");
+/// Stores new events: `$1` is a JSON array of [`WrittenRow`]s.
+const INSERT: &str = concat!(
+    "insert into events as e (id, ",
+    event_written!(),
+    ") select r.id, ",
+    event_from_record!(),
+    " from ",
+    event_recordset!(),
+    " returning ",
+    event_columns!()
+);
+
+/// Stores the next version of events: `$1` is a JSON array of [`WrittenRow`]s.
+const UPDATE: &str = concat!(
+    "update events as e set (",
+    event_written!(),
+    ") = row(",
+    event_from_record!(),
+    ") from ",
+    event_recordset!(),
+    " where e.id = r.id returning ",
+    event_columns!()
+);
+
+/// What a write stores, as one element of the JSON array `event_recordset!` reads:
+/// the rows of a batch go to the database as one document, which it reads faster
+/// than as many parameters (a multi-row `VALUES` took twice as long).
+#[derive(Serialize)]
+struct WrittenRow<'a> {
+    id: Uuid,
+    slug: &'a str,
+    title: &'a str,
+    occurred_on: NaiveDate,
+    category: &'static str,
+    significance: i16,
+    summary: &'a str,
+    what_happened: &'a str,
+    why_it_matters: &'a str,
+    tags: Vec<&'a str>,
+    sources: &'a [Source],
+    company_ids: Vec<Uuid>,
+    roles: Vec<&'static str>,
+    partnerships: &'a [Uuid],
+}
+
+impl<'a> WrittenRow<'a> {
+    fn new(id: Uuid, slug: &'a Slug, new: &'a NewEvent, links: &'a Links) -> Self {
+        let NewEvent {
+            slug: _,
+            title,
+            occurred_on,
+            category,
+            significance,
+            summary,
+            what_happened,
+            why_it_matters,
+            tags,
+            sources,
+            // Resolved to `links` first.
+            companies: _,
+            partnerships: _,
+        } = new;
+        Self {
+            id,
+            slug: slug.as_str(),
+            title,
+            occurred_on: *occurred_on,
+            category: category.as_str(),
+            significance: significance.rank(),
+            summary,
+            what_happened,
+            why_it_matters,
+            tags: tags.iter().map(Tag::as_str).collect(),
+            sources,
+            company_ids: links.companies.iter().map(|(id, _)| *id).collect(),
+            roles: links.companies.iter().map(|(_, r)| r.as_str()).collect(),
+            partnerships: &links.partnerships,
+        }
+    }
 }
 
 /// Pushes the condition that selects a live event by id or slug.
@@ -164,21 +203,13 @@ async fn insert_new(
     }
     let news: Vec<&NewEvent> = rows.iter().map(|(_, _, new)| *new).collect();
     let links = resolve_links(&mut *conn, &news).await?;
-    let mut qb = QueryBuilder::<Postgres>::new(concat!(
-        "insert into events as e (id, ",
-        event_written!(),
-        ") "
-    ));
-    qb.push_values(
-        rows.iter().zip(&links),
-        |mut row, ((id, slug, new), links)| {
-            row.push_bind(*id);
-            push_written(&mut row, slug, new, links);
-        },
-    );
-    qb.push(concat!(" returning ", event_columns!()));
-    let stored: Vec<EventRow> = qb
-        .build_query_as()
+    let written: Vec<WrittenRow<'_>> = rows
+        .iter()
+        .zip(&links)
+        .map(|((id, slug, new), links)| WrittenRow::new(*id, slug, new, links))
+        .collect();
+    let stored: Vec<EventRow> = sqlx::query_as(INSERT)
+        .bind(Json(&written))
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| match rows {
@@ -249,17 +280,8 @@ impl Table for Events {
             .ok_or_else(|| anyhow::anyhow!("no links resolved"))?;
         // The row's links are rendered from `links` by the same statement; the link
         // tables, which filters and foreign keys use, follow.
-        let mut qb = QueryBuilder::<Postgres>::new(concat!(
-            "update events as e set (",
-            event_written!(),
-            ") = row("
-        ));
-        push_written(&mut qb.separated(", "), slug, new, &links);
-        qb.push(") where e.id = ")
-            .push_bind(id)
-            .push(concat!(" returning ", event_columns!()));
-        let row: EventRow = qb
-            .build_query_as()
+        let row: EventRow = sqlx::query_as(UPDATE)
+            .bind(Json([WrittenRow::new(id, slug, new, &links)]))
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| super::slug_conflict(KIND, e, slug))?;

@@ -27,7 +27,7 @@ macro_rules! event_columns {
 }
 pub(super) use event_columns;
 
-/// The columns a write sets, in the order [`super::push_written`] pushes them.
+/// The columns a write sets, in the order of [`event_from_record`].
 macro_rules! event_written {
     () => {
         "slug, title, occurred_on, category, significance, summary, what_happened, \
@@ -35,6 +35,29 @@ macro_rules! event_written {
     };
 }
 pub(super) use event_written;
+
+/// The rows a write stores, read from `$1`, a JSON array of `super::WrittenRow`s (its
+/// field names and types, column by column).
+macro_rules! event_recordset {
+    () => {
+        "jsonb_to_recordset($1) as r (id uuid, slug text, title text, occurred_on date, \
+         category text, significance smallint, summary text, what_happened text, \
+         why_it_matters text, tags text[], sources jsonb, company_ids uuid[], \
+         roles text[], partnerships uuid[])"
+    };
+}
+pub(super) use event_recordset;
+
+/// The values of [`event_written`] made from a row `r` of [`event_recordset`]: the
+/// links' JSON is rendered by the database from the ids.
+macro_rules! event_from_record {
+    () => {
+        "r.slug, r.title, r.occurred_on, r.category, r.significance, r.summary, \
+         r.what_happened, r.why_it_matters, r.tags, r.sources, \
+         event_company_links(r.company_ids, r.roles), event_partnership_links(r.partnerships)"
+    };
+}
+pub(super) use event_from_record;
 
 /// An `events` row as the database returns it.
 #[derive(sqlx::FromRow)]
