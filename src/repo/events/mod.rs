@@ -11,13 +11,11 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::records::Table;
 use super::graph;
+use super::records::Table;
 use crate::error::ApiError;
 use crate::model::role::Role;
-use crate::model::{
-    Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug, Source, Tag,
-};
+use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug, Source, Tag};
 pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
 };
