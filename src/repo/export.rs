@@ -1,8 +1,7 @@
-//! Exports: every record a list's filters match, read by one statement (so from one
-//! consistent snapshot) and handed over as it arrives, so memory stays bounded however
-//! many records there are.
+//! Exports: every record a list's filters match, read through one cursor in one
+//! repeatable-read transaction (so from one consistent snapshot) and handed over as it
+//! arrives, so memory stays bounded however many records there are.
 
-use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -14,8 +13,11 @@ use crate::model::position::Snapshot;
 use crate::model::{Company, Event, EventFilter};
 use crate::repo::positions::{WITH_SNAPSHOT_HEAD, WITH_SNAPSHOT_TAIL, snapshot_of};
 
-/// Records read ahead of the consumer, at most.
+/// Records read ahead of the consumer, at most (besides one fetch of rows).
 const READ_AHEAD: usize = 256;
+
+/// One read of the export's cursor.
+const FETCH: &str = "fetch forward 256 from export_rows";
 
 /// An export under way.
 pub struct Export<T> {
@@ -67,27 +69,41 @@ where
         let mut first = Some(first);
         let result: Result<(), ApiError> = async {
             let mut tx = db.begin().await?;
-            // A large export to a slow reader outlasts any request's timeout, by design.
-            sqlx::query("set local statement_timeout = 0")
-                .execute(&mut *tx)
-                .await?;
-            let mut qb = QueryBuilder::<Postgres>::new(WITH_SNAPSHOT_HEAD);
+            // One snapshot for the whole read (the position handed over is that
+            // snapshot), and no request timeout: a large export to a slow reader
+            // outlasts any request, by design.
+            sqlx::raw_sql(
+                "set transaction isolation level repeatable read, read only; \
+                 set local statement_timeout = 0",
+            )
+            .execute(&mut *tx)
+            .await?;
+            // Read through a cursor, so the statement is planned to hand over its first
+            // rows fast (walking the order's index) rather than to finish first (a
+            // sort of the whole table before the first byte, on short rows).
+            let mut qb = QueryBuilder::<Postgres>::new("declare export_rows no scroll cursor for ");
+            qb.push(WITH_SNAPSHOT_HEAD);
             push(&mut qb);
             qb.push(WITH_SNAPSHOT_TAIL);
-            let mut rows = qb.build().fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                if let Some(first) = first.take() {
-                    let _ = first.send(snapshot_of(&row));
-                }
-                if row.try_get::<Option<Uuid>, _>("id")?.is_none() {
-                    continue;
-                }
-                if records.send(convert(&row)).await.is_err() {
-                    // The consumer is gone: stop reading.
+            qb.build().persistent(false).execute(&mut *tx).await?;
+            loop {
+                let rows = sqlx::query(FETCH).fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
                     return Ok(());
                 }
+                for row in &rows {
+                    if let Some(first) = first.take() {
+                        let _ = first.send(snapshot_of(row));
+                    }
+                    if row.try_get::<Option<Uuid>, _>("id")?.is_none() {
+                        continue;
+                    }
+                    if records.send(convert(row)).await.is_err() {
+                        // The consumer is gone: stop reading.
+                        return Ok(());
+                    }
+                }
             }
-            Ok(())
         }
         .await;
         if let Err(error) = result {
