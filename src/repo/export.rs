@@ -71,10 +71,12 @@ where
             let mut tx = db.begin().await?;
             // One snapshot for the whole read (the position handed over is that
             // snapshot), and no request timeout: a large export to a slow reader
-            // outlasts any request, by design.
+            // outlasts any request, by design. Between two reads of the cursor the
+            // transaction waits for the reader, idle, for as long as it takes.
             sqlx::raw_sql(
                 "set transaction isolation level repeatable read, read only; \
-                 set local statement_timeout = 0",
+                 set local statement_timeout = 0; \
+                 set local idle_in_transaction_session_timeout = 0",
             )
             .execute(&mut *tx)
             .await?;

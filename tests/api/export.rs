@@ -249,3 +249,64 @@ async fn the_export_command_writes_the_records_and_says_where_to_go_on() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("colour"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_waits_for_a_reader_that_pauses_longer_than_an_idle_transaction_may() {
+    use axum::body::Body;
+    use axum::http::{Method, Request, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = TestApp::new().await;
+    let body: String = (0..1_500)
+        .map(|n| {
+            format!(
+                "{}\n",
+                event(&format!("Paused {n}"), "2024-01-01", &["paused"], "minor")
+            )
+        })
+        .collect();
+    let imported = app
+        .send(
+            app.authed(Method::POST, "/v1/events/import")
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    imported.assert_status(StatusCode::CREATED);
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/v1/events/export")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut read = body
+        .frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap()
+        .to_vec();
+    // Longer than the pool's idle-in-transaction limit (10 s), with most of the export
+    // still to be read from the database.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            read.extend_from_slice(&data);
+        }
+    }
+    let lines: Vec<Value> = read
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1_500);
+}
