@@ -89,7 +89,12 @@ where
             qb.push(WITH_SNAPSHOT_TAIL);
             qb.build().persistent(false).execute(&mut *tx).await?;
             loop {
-                let rows = sqlx::query(FETCH).fetch_all(&mut *tx).await?;
+                // Unnamed: a cached FETCH would keep the columns of the first cursor it
+                // read on this connection, and the next export may be of other records.
+                let rows = sqlx::query(FETCH)
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 if rows.is_empty() {
                     return Ok(());
                 }

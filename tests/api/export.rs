@@ -310,3 +310,28 @@ async fn an_export_waits_for_a_reader_that_pauses_longer_than_an_idle_transactio
         .collect();
     assert_eq!(lines.len(), 1_500);
 }
+
+#[tokio::test]
+async fn exports_of_events_and_companies_one_after_another_each_read_their_own_columns() {
+    let app = TestApp::new().await;
+    linked_world(&app).await;
+    // Over the pool's connections, so one connection reads both kinds in turn.
+    for kind in [
+        "events",
+        "companies",
+        "companies",
+        "events",
+        "events",
+        "events",
+        "companies",
+    ]
+    .iter()
+    .cycle()
+    .take(21)
+    {
+        let res = app.get(&format!("/v1/{kind}/export?format=csv")).await;
+        res.assert_status(StatusCode::OK);
+        let rows = csv_rows(&res.body);
+        assert!(rows.len() > 1, "{kind}: {rows:?}");
+    }
+}
