@@ -16,8 +16,23 @@ use crate::repo::positions::{WITH_SNAPSHOT_HEAD, WITH_SNAPSHOT_TAIL, snapshot_of
 /// Records read ahead of the consumer, at most (besides one fetch of rows).
 const READ_AHEAD: usize = 256;
 
-/// One read of the export's cursor.
-const FETCH: &str = "fetch forward 256 from export_rows";
+/// An export's cursor: one per kind of record, so a connection's cached `FETCH` (which
+/// remembers the columns of the cursor it was first run on) always reads the same
+/// columns.
+struct Cursor {
+    declare: &'static str,
+    fetch: &'static str,
+}
+
+const EVENTS: Cursor = Cursor {
+    declare: "declare export_events no scroll cursor for ",
+    fetch: "fetch forward 256 from export_events",
+};
+
+const COMPANIES: Cursor = Cursor {
+    declare: "declare export_companies no scroll cursor for ",
+    fetch: "fetch forward 256 from export_companies",
+};
 
 /// An export under way.
 pub struct Export<T> {
@@ -37,6 +52,7 @@ pub async fn events(
 ) -> Result<Export<Event>, ApiError> {
     stream(
         db,
+        &EVENTS,
         move |qb| super::events::push_export_query(qb, &filter, &company_ids),
         super::events::event_of_row,
     )
@@ -47,16 +63,23 @@ pub async fn events(
 pub async fn companies(db: &PgPool, filter: CompanyFilter) -> Result<Export<Company>, ApiError> {
     stream(
         db,
+        &COMPANIES,
         move |qb| super::companies::push_export_query(qb, &filter),
         super::companies::company_of_row,
     )
     .await
 }
 
-/// Runs the statement `push` writes (wrapped to carry its snapshot) on a connection of
-/// its own, in a transaction without the request's statement timeout, and hands over
-/// each row as `convert` makes it, from a task that stops when the consumer goes away.
-async fn stream<T, P, C>(db: &PgPool, push: P, convert: C) -> Result<Export<T>, ApiError>
+/// Runs the statement `push` writes (wrapped to carry its snapshot) through `cursor` on
+/// a connection of its own, in a transaction without the request's statement timeout,
+/// and hands over each row as `convert` makes it, from a task that stops when the
+/// consumer goes away.
+async fn stream<T, P, C>(
+    db: &PgPool,
+    cursor: &'static Cursor,
+    push: P,
+    convert: C,
+) -> Result<Export<T>, ApiError>
 where
     T: Send + 'static,
     P: FnOnce(&mut QueryBuilder<Postgres>) + Send + 'static,
@@ -83,18 +106,13 @@ where
             // Read through a cursor, so the statement is planned to hand over its first
             // rows fast (walking the order's index) rather than to finish first (a
             // sort of the whole table before the first byte, on short rows).
-            let mut qb = QueryBuilder::<Postgres>::new("declare export_rows no scroll cursor for ");
+            let mut qb = QueryBuilder::<Postgres>::new(cursor.declare);
             qb.push(WITH_SNAPSHOT_HEAD);
             push(&mut qb);
             qb.push(WITH_SNAPSHOT_TAIL);
             qb.build().persistent(false).execute(&mut *tx).await?;
             loop {
-                // Unnamed: a cached FETCH would keep the columns of the first cursor it
-                // read on this connection, and the next export may be of other records.
-                let rows = sqlx::query(FETCH)
-                    .persistent(false)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = sqlx::query(cursor.fetch).fetch_all(&mut *tx).await?;
                 if rows.is_empty() {
                     return Ok(());
                 }
