@@ -49,13 +49,13 @@ impl AppState {
             Freshness::Covering(snapshots) => snapshots.as_slice(),
             Freshness::Latest => return self.primary_reads(),
         };
+        let Some(replicas) = &self.replicas else {
+            return self.primary_reads();
+        };
         let token = headers
             .get(CONSISTENCY_TOKEN)
             .and_then(|value| value.to_str().ok())
             .and_then(Lsn::parse);
-        let Some(replicas) = &self.replicas else {
-            return self.primary_reads();
-        };
         match replicas.choose(token, covering) {
             ReadFrom::Primary => self.primary_reads(),
             ReadFrom::Replica(replica) => {

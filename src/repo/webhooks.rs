@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::model::list::webhooks::{IdCursor, IdPage};
 use crate::model::webhook::{
-    ChangeVerb, Delivery, DeliveryStatus, NewSubscription, PING_TYPE, Subscription,
+    ChangeVerb, Delivery, DeliveryStatus, FilterMatcher, NewSubscription, PING_TYPE, Subscription,
     SubscriptionStatus, WebhookFilter, WebhookMessage, message_id, message_type, wants,
 };
 use crate::model::{Page, ResourceKind, Tombstone};
@@ -251,17 +251,22 @@ pub async fn enqueue(conn: &mut PgConnection, changes: &[Change<'_>]) -> Result<
     let Some(now) = subscriptions.first().map(|s| s.now) else {
         return Ok(0);
     };
+    // Each filter read once for all the changes.
+    let matchers: Vec<FilterMatcher> = subscriptions.iter().map(|s| s.filter.matcher()).collect();
     let mut messages = Messages::default();
     for change in changes {
         let kind = message_type(change.kind, change.verb);
-        let judged = |s: &Interested, state: &Value| {
-            change.kind != ResourceKind::Event || s.filter.admits(&s.filter_company_ids, state)
+        let judged = |s: &Interested, matcher: &FilterMatcher, state: &Value| {
+            change.kind != ResourceKind::Event || matcher.admits(&s.filter_company_ids, state)
         };
         let targets: Vec<Uuid> = subscriptions
             .iter()
-            .filter(|s| wants(&s.types, &kind))
-            .filter(|s| judged(s, change.record) || change.before.is_some_and(|b| judged(s, b)))
-            .map(|s| s.id)
+            .zip(&matchers)
+            .filter(|(s, _)| wants(&s.types, &kind))
+            .filter(|(s, m)| {
+                judged(s, m, change.record) || change.before.is_some_and(|b| judged(s, m, b))
+            })
+            .map(|(s, _)| s.id)
             .collect();
         if targets.is_empty() {
             continue;

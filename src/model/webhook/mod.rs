@@ -190,11 +190,14 @@ impl WebhookFilter {
     /// Whether an event (as GET shows it) passes the filter, by the event list's own
     /// rules; `company_ids` are the filter's companies, resolved.
     pub fn admits(&self, company_ids: &[Uuid], event: &Value) -> bool {
-        let Ok(facts) = FilterFacts::deserialize(event) else {
-            return false;
-        };
+        self.matcher().admits(company_ids, event)
+    }
+
+    /// The filter read into the event list's matcher once, to judge many events (a
+    /// write of many records is judged against each subscription's filter).
+    pub fn matcher(&self) -> FilterMatcher {
         // A stored filter was read by the same parser, so it reads again.
-        event_filter(&self.to_query()).is_ok_and(|filter| filter.admits(&facts, company_ids, true))
+        FilterMatcher(event_filter(&self.to_query()).ok())
     }
 
     /// The filter as the event list's query parameters.
@@ -222,6 +225,20 @@ impl WebhookFilter {
             query.append_pair("min_significance", significance.as_str());
         }
         query.finish()
+    }
+}
+
+/// A [`WebhookFilter`] as the event list's filter, ready to judge events.
+pub struct FilterMatcher(Option<EventFilter>);
+
+impl FilterMatcher {
+    /// Whether an event (as GET shows it) passes; `company_ids` are the filter's
+    /// companies, resolved.
+    pub fn admits(&self, company_ids: &[Uuid], event: &Value) -> bool {
+        let (Some(filter), Ok(facts)) = (&self.0, FilterFacts::deserialize(event)) else {
+            return false;
+        };
+        filter.admits(&facts, company_ids, true)
     }
 }
 
