@@ -42,7 +42,9 @@ pub async fn snapshot(db: impl PgExecutor<'_>) -> Result<Snapshot, ApiError> {
 }
 
 /// Whether a transaction that `since` did not see has since committed a change in one
-/// of `scopes` (or a TRUNCATE), and the current snapshot, in one statement.
+/// of `scopes` (or a TRUNCATE), and the current snapshot, in one statement. A snapshot
+/// that may not have seen a transaction whose notes are already purged (its xmin is not
+/// above the newest such transaction) counts as changed: its answer cannot be checked.
 pub async fn changed_since(
     db: impl PgExecutor<'_>,
     since: &Snapshot,
@@ -51,11 +53,13 @@ pub async fn changed_since(
     let mut keys: Vec<String> = scopes.iter().map(ListScope::key).collect();
     keys.push("*".to_owned());
     let (changed, now): (bool, String) = sqlx::query_as(
-        "select exists (select 1 from list_changes c \
-                        where c.scope = any($2) \
-                          and c.xid >= pg_snapshot_xmin($1::pg_snapshot) \
-                          and not pg_visible_in_snapshot(c.xid, $1::pg_snapshot)), \
-                pg_current_snapshot()::text",
+        "select pg_snapshot_xmin($1::pg_snapshot) <= p.newest \
+                or exists (select 1 from list_changes c \
+                           where c.scope = any($2) \
+                             and c.xid >= pg_snapshot_xmin($1::pg_snapshot) \
+                             and not pg_visible_in_snapshot(c.xid, $1::pg_snapshot)), \
+                pg_current_snapshot()::text \
+         from list_changes_purged p",
     )
     .bind(&since.0)
     .bind(keys)
@@ -64,13 +68,20 @@ pub async fn changed_since(
     Ok((changed, Snapshot(now)))
 }
 
-/// Forgets notes older than [`NOTES_KEPT_FOR`]; returns how many.
+/// Forgets notes older than [`NOTES_KEPT_FOR`] and keeps the newest transaction id
+/// among them (a note is written when its statement runs, so a long transaction's
+/// notes can be old by the time it commits); returns how many went.
 pub async fn purge(db: impl PgExecutor<'_>) -> Result<u64, ApiError> {
-    Ok(
-        sqlx::query("delete from list_changes where at < now() - make_interval(secs => $1)")
-            .bind(NOTES_KEPT_FOR.as_secs_f64())
-            .execute(db)
-            .await?
-            .rows_affected(),
+    let gone: Option<i64> = sqlx::query_scalar(
+        "with gone as (delete from list_changes \
+                       where at < now() - make_interval(secs => $1) returning xid) \
+         update list_changes_purged \
+            set newest = greatest(newest, (select max(xid) from gone)) \
+          where exists (select 1 from gone) \
+         returning (select count(*) from gone)",
     )
+    .bind(NOTES_KEPT_FOR.as_secs_f64())
+    .fetch_optional(db)
+    .await?;
+    Ok(gone.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }

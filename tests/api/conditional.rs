@@ -308,3 +308,67 @@ async fn change_notes_are_written_once_per_scope_and_purged_when_old() {
         .unwrap();
     assert_eq!(left, ["*"], "the recent note stays");
 }
+
+/// A note is written when its statement runs, so a transaction open longer than notes
+/// are kept commits with notes the purge may take at once. A snapshot taken while it was
+/// open never saw it: with its notes gone, that snapshot must count as changed, while
+/// one taken after the commit still checks as unchanged.
+#[tokio::test]
+async fn a_snapshot_older_than_a_purged_transaction_counts_as_changed() {
+    use industry_events::model::ListScope;
+    use industry_events::repo::changes;
+
+    let app = TestApp::new().await;
+    let mut long = app.db.begin().await.unwrap();
+    sqlx::query(
+        "insert into events (id, slug, title, occurred_on, category, significance, tags) \
+         values (gen_random_uuid(), 'long-one', 'Long one', '2024-01-01', 'other', 0, '{slow}')",
+    )
+    .execute(&mut *long)
+    .await
+    .unwrap();
+    let during = changes::snapshot(&app.db).await.unwrap();
+    long.commit().await.unwrap();
+    let after = changes::snapshot(&app.db).await.unwrap();
+    let scopes = [ListScope::Events];
+
+    // While the notes are there, both answers come from them.
+    assert!(
+        changes::changed_since(&app.db, &during, &scopes)
+            .await
+            .unwrap()
+            .0
+    );
+    assert!(
+        !changes::changed_since(&app.db, &after, &scopes)
+            .await
+            .unwrap()
+            .0
+    );
+
+    // The notes look as old as the transaction's start, and go.
+    sqlx::query("update list_changes set at = now() - interval '11 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(changes::purge(&app.db).await.unwrap(), 2);
+    assert_eq!(
+        changes::purge(&app.db).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+    assert!(
+        changes::changed_since(&app.db, &during, &scopes)
+            .await
+            .unwrap()
+            .0,
+        "a snapshot from before the purged commit cannot be checked: changed"
+    );
+    assert!(
+        !changes::changed_since(&app.db, &after, &scopes)
+            .await
+            .unwrap()
+            .0,
+        "a snapshot from after it still checks as unchanged"
+    );
+}

@@ -227,3 +227,42 @@ async fn folding_while_writers_write_keeps_counts_exact() {
         ("hot".into(), 24, "2024-02-24".into())
     );
 }
+
+/// The tag index is kept by triggers alone (no foreign key cascades into it): removing
+/// events, one by one or all at once, takes their tag rows with them.
+#[tokio::test]
+async fn removing_events_removes_their_tag_rows() {
+    let app = TestApp::new().await;
+    let kept = app
+        .create_event(event("Kept", "2024-01-01", &["ai", "cloud"], "minor"))
+        .await;
+    let gone = app
+        .create_event(event("Gone", "2024-01-02", &["ai", "chips"], "minor"))
+        .await;
+    let rows = |db: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String)>(
+            "select tag::text, event_id::text from event_tags order by 1, 2",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(rows(app.db.clone()).await.len(), 4);
+
+    sqlx::query("delete from events where id = $1::uuid")
+        .bind(gone["id"].as_str().unwrap())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let id = kept["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rows(app.db.clone()).await,
+        [("ai".to_owned(), id.clone()), ("cloud".to_owned(), id)]
+    );
+
+    sqlx::query("truncate events cascade")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(rows(app.db.clone()).await.is_empty());
+}
