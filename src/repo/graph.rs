@@ -13,7 +13,8 @@ use crate::model::party::CompanyRole;
 use crate::model::role::Role;
 use crate::model::{FieldError, Ref, ResourceKind};
 
-fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uuid>, Vec<String>) {
+/// The ids and the slugs among `refs`.
+pub(crate) fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uuid>, Vec<String>) {
     let mut ids = Vec::new();
     let mut slugs = Vec::new();
     for r in refs {
@@ -155,34 +156,18 @@ fn group_roles(rows: Vec<CompanyRoleRow>) -> Result<HashMap<Uuid, Vec<CompanyRol
     Ok(map)
 }
 
-/// Replaces the companies and deals an event names (`existing`: it may already name
-/// some; a new event does not, which saves two statements).
-pub async fn replace_event_links(
-    conn: &mut PgConnection,
-    event_id: Uuid,
-    companies: &[(Uuid, Role)],
-    partnerships: &[Uuid],
-    existing: bool,
-) -> Result<(), ApiError> {
-    if existing {
-        sqlx::query("delete from event_companies where event_id = $1")
-            .bind(event_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("delete from event_partnerships where event_id = $1")
-            .bind(event_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    insert_event_links(
-        conn,
-        &[EventLinks {
-            event: event_id,
-            companies,
-            partnerships,
-        }],
-    )
-    .await
+/// Removes every company and deal link of `events` (before their links are written
+/// again, or when they are deleted), with one statement per link table.
+pub async fn delete_event_links(conn: &mut PgConnection, events: &[Uuid]) -> Result<(), ApiError> {
+    sqlx::query("delete from event_companies where event_id = any($1)")
+        .bind(events)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("delete from event_partnerships where event_id = any($1)")
+        .bind(events)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// One new event's links: its companies with their roles, and its deals, in order.
@@ -195,7 +180,8 @@ pub struct EventLinks<'a> {
     pub partnerships: &'a [Uuid],
 }
 
-/// Writes the link rows of new events, in order, with one statement per link table.
+/// Writes the link rows of events that have none (new ones, or ones whose links were
+/// just deleted), in order, with one statement per link table.
 pub async fn insert_event_links(
     conn: &mut PgConnection,
     events: &[EventLinks<'_>],

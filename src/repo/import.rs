@@ -54,26 +54,12 @@ pub async fn write_batch<T: Table>(
         .execute(&mut *conn)
         .await?;
     let known = Known::of::<T>(&mut *conn, batch).await?;
-    // The common case, a batch of new records, is written with a few statements for
-    // all of them; if one is refused, the batch goes the slow way below, which finds
-    // and names it.
-    if !batch.iter().any(|record| known.holds(record)) {
-        let mut savepoint = conn.begin().await?;
-        let creates: Vec<(Uuid, &T::New)> = batch
-            .iter()
-            .map(|record| (record.id.unwrap_or_else(Uuid::now_v7), &record.new))
-            .collect();
-        match records::create_many::<T>(&mut savepoint, actor, &creates).await {
-            Ok(_) => {
-                savepoint.commit().await?;
-                return Ok(batch
-                    .iter()
-                    .map(|record| (record.line, Ok(Written::Created)))
-                    .collect());
-            }
-            Err(error) if error.status().is_server_error() => return Err(error),
-            Err(_) => savepoint.rollback().await?,
-        }
+    // The common cases (new records; existing ones to skip or update in place) are
+    // written with a few statements for the whole batch; if a record is refused, or
+    // the batch is one the set-based writes cannot treat as records written one after
+    // another, it goes the slow way below, which finds and names the bad one.
+    if let Some(outcomes) = write_together::<T>(conn, actor, on_conflict, batch, &known).await? {
+        return Ok(outcomes);
     }
     let mut savepoint = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -110,6 +96,139 @@ pub async fn write_batch<T: Table>(
         }
     }
     Ok(outcomes)
+}
+
+/// What a batch's record comes to when the batch is written together.
+enum Plan<'a, T: Table> {
+    Create(Uuid, &'a T::New),
+    Skip,
+    Update(usize, &'a T::New),
+}
+
+/// Writes a batch with a few statements for all of it, under a savepoint: its new
+/// records created together, its existing ones skipped or updated together as
+/// `on_conflict` says. `None` (with nothing written) when the batch needs the slow
+/// way: a record is refused (the slow way names it), `on_conflict=error` meets a
+/// record that exists (likewise), two records name the same key or record (the second
+/// must see the first), an update would change a record's slug (which frees the old
+/// one for the records after it), or a record known a moment ago is gone.
+async fn write_together<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    on_conflict: OnConflict,
+    batch: &[Pending<T::New>],
+    known: &Known,
+) -> Result<Option<Vec<(u64, Result<Written, ApiError>)>>, ApiError> {
+    let existing: Vec<Ref> = batch
+        .iter()
+        .filter(|record| known.holds(record))
+        .filter_map(|record| reference_of(record).map(|(reference, _)| reference))
+        .collect();
+    if (!existing.is_empty() && on_conflict == OnConflict::Error) || names_a_key_twice(batch) {
+        return Ok(None);
+    }
+    let mut savepoint = conn.begin().await?;
+    let current = if existing.is_empty() {
+        Vec::new()
+    } else {
+        T::lock_many(&mut savepoint, &existing).await?
+    };
+    if current.len() != existing.len() {
+        // Gone since it was looked up, or named twice (by id and by slug).
+        savepoint.rollback().await?;
+        return Ok(None);
+    }
+    let mut plans: Vec<Plan<'_, T>> = Vec::with_capacity(batch.len());
+    for record in batch {
+        let held = reference_of(record).filter(|(reference, _)| known.has(reference));
+        let Some((reference, _)) = held else {
+            plans.push(Plan::Create(
+                record.id.unwrap_or_else(Uuid::now_v7),
+                &record.new,
+            ));
+            continue;
+        };
+        let found = current.iter().position(|c| match &reference {
+            Ref::Id(id) => c.id() == *id,
+            Ref::Slug(slug) => c.slug() == slug.as_str(),
+        });
+        let keeps_slug = |index: usize| {
+            record
+                .new
+                .explicit_slug()
+                .is_none_or(|slug| slug.as_str() == current[index].slug())
+        };
+        match (found, on_conflict) {
+            (Some(_), OnConflict::Skip) => plans.push(Plan::Skip),
+            (Some(index), OnConflict::Update) if keeps_slug(index) => {
+                plans.push(Plan::Update(index, &record.new));
+            }
+            _ => {
+                savepoint.rollback().await?;
+                return Ok(None);
+            }
+        }
+    }
+    let updates: Vec<(&T::Record, &T::New)> = plans
+        .iter()
+        .filter_map(|plan| match plan {
+            Plan::Update(index, new) => Some((&current[*index], *new)),
+            _ => None,
+        })
+        .collect();
+    let creates: Vec<(Uuid, &T::New)> = plans
+        .iter()
+        .filter_map(|plan| match plan {
+            Plan::Create(id, new) => Some((*id, *new)),
+            _ => None,
+        })
+        .collect();
+    let mut written = Ok(());
+    if !updates.is_empty() {
+        written = records::replace_many::<T>(&mut savepoint, actor, &updates, true)
+            .await
+            .map(drop);
+    }
+    if written.is_ok() && !creates.is_empty() {
+        written = records::create_many::<T>(&mut savepoint, actor, &creates)
+            .await
+            .map(drop);
+    }
+    match written {
+        Ok(()) => savepoint.commit().await?,
+        Err(error) if error.status().is_server_error() => return Err(error),
+        Err(_) => {
+            savepoint.rollback().await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(
+        batch
+            .iter()
+            .zip(&plans)
+            .map(|(record, plan)| {
+                let written = match plan {
+                    Plan::Create(..) => Written::Created,
+                    Plan::Skip => Written::Skipped,
+                    Plan::Update(..) => Written::Updated,
+                };
+                (record.line, Ok(written))
+            })
+            .collect(),
+    ))
+}
+
+/// Whether two records of a batch carry the same id or the same chosen slug.
+fn names_a_key_twice<N: Sluggable>(batch: &[Pending<N>]) -> bool {
+    let mut ids = HashSet::new();
+    let mut slugs = HashSet::new();
+    batch.iter().any(|record| {
+        record.id.is_some_and(|id| !ids.insert(id))
+            || record
+                .new
+                .explicit_slug()
+                .is_some_and(|slug| !slugs.insert(slug.as_str()))
+    })
 }
 
 /// The ids and slugs of a batch that name live records, read in one statement so that

@@ -100,35 +100,6 @@ pub(crate) fn batch_conflict(kind: ResourceKind, error: sqlx::Error) -> ApiError
     }
 }
 
-/// The slug a write stores: the client's (its uniqueness is left to the constraint, so
-/// a taken one is a 409); else one made from `source` (a title or name).
-///
-/// When the made slug is taken by another record, an event or a deal gets the last 8
-/// hex digits of its id appended (two stories may share a headline), but a company is
-/// a 409 naming the one that exists: a second company of the same name is almost
-/// always a mistake, and one that is not can say so with an explicit `slug`.
-pub async fn pick_slug(
-    conn: &mut sqlx::PgConnection,
-    kind: ResourceKind,
-    explicit: Option<&Slug>,
-    source: &str,
-    id: Uuid,
-    current: Option<&str>,
-) -> Result<Slug, ApiError> {
-    let mut picked = pick_slugs(
-        conn,
-        kind,
-        &[SlugWanted {
-            explicit,
-            source,
-            id,
-            current,
-        }],
-    )
-    .await?;
-    Ok(picked.remove(0))
-}
-
 /// What one write asks of [`pick_slugs`].
 pub struct SlugWanted<'a> {
     /// The client's slug, if any.
@@ -141,7 +112,14 @@ pub struct SlugWanted<'a> {
     pub current: Option<&'a str>,
 }
 
-/// [`pick_slug`] for several writes at once, in order, with one statement: a slug an
+/// The slugs writes store, in order, with one statement: the client's (its uniqueness
+/// is left to the constraint, so a taken one is a 409); else one made from `source` (a
+/// title or name).
+///
+/// When the made slug is taken by another record, an event or a deal gets the last 8
+/// hex digits of its id appended (two stories may share a headline), but a company is
+/// a 409 naming the one that exists: a second company of the same name is almost
+/// always a mistake, and one that is not can say so with an explicit `slug`. A slug an
 /// earlier write of the same call takes counts as taken for the later ones, as if they
 /// had been written one after the other.
 pub async fn pick_slugs(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use super::webhooks::{self, Change};
-use super::{SlugWanted, pick_slug, pick_slugs};
+use super::{SlugWanted, pick_slugs};
 use crate::error::ApiError;
 use crate::model::patch::merge_into;
 use crate::model::webhook::ChangeVerb;
@@ -54,6 +54,31 @@ pub trait Table {
         reference: &Ref,
     ) -> impl Future<Output = Result<Self::Record, ApiError>> + Send;
 
+    /// The live records that `refs` name, each once, locked for the rest of the
+    /// transaction (in a fixed order, so that two writers cannot deadlock on them); a
+    /// reference that names nothing is left out. A resource whose records are updated
+    /// in bulk reads them with one statement; the others one at a time.
+    fn lock_many(
+        conn: &mut PgConnection,
+        refs: &[Ref],
+    ) -> impl Future<Output = Result<Vec<Self::Record>, ApiError>> + Send {
+        async move {
+            let mut sorted: Vec<&Ref> = refs.iter().collect();
+            sorted.sort_by_key(|r| r.to_string());
+            let mut locked: Vec<Self::Record> = Vec::with_capacity(refs.len());
+            for reference in sorted {
+                match Self::lock(&mut *conn, reference).await {
+                    Ok(record) if !locked.iter().any(|r| r.id() == record.id()) => {
+                        locked.push(record);
+                    }
+                    Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(locked)
+        }
+    }
+
     /// Stores `new` as the record `id` (a new one when `insert`) and returns it as it
     /// now stands; a taken slug is a 409, an unknown reference a 422.
     fn store(
@@ -76,6 +101,23 @@ pub trait Table {
             let mut stored = Vec::with_capacity(rows.len());
             for (id, slug, new) in rows {
                 stored.push(Self::store(&mut *conn, *id, slug, new, true).await?);
+            }
+            Ok(stored)
+        }
+    }
+
+    /// Stores the next version of existing records (`id`, slug, write), locked by the
+    /// caller, and returns them as they now stand, in order; an error refuses them all.
+    /// A resource whose records are updated in bulk writes them with a few statements;
+    /// the others store them one at a time.
+    fn store_existing(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &Self::New)],
+    ) -> impl Future<Output = Result<Vec<Self::Record>, ApiError>> + Send {
+        async move {
+            let mut stored = Vec::with_capacity(rows.len());
+            for (id, slug, new) in rows {
+                stored.push(Self::store(&mut *conn, *id, slug, new, false).await?);
             }
             Ok(stored)
         }
@@ -173,23 +215,55 @@ pub async fn replace<T: Table>(
     new: &T::New,
     keep_slug: bool,
 ) -> Result<T::Record, ApiError> {
-    let kept = if keep_slug && new.explicit_slug().is_none() {
-        Slug::parse(current.slug()).ok()
-    } else {
-        None
-    };
-    let slug = pick_slug(
-        &mut *conn,
-        T::KIND,
-        new.explicit_slug().or(kept.as_ref()),
-        new.slug_source(),
-        current.id(),
-        Some(current.slug()),
-    )
-    .await?;
-    let record = T::store(&mut *conn, current.id(), &slug, new, false).await?;
-    note::<T>(conn, actor, Action::Update, &[(&record, Some(current))]).await?;
-    Ok(record)
+    let mut replaced = replace_many::<T>(conn, actor, &[(current, new)], keep_slug).await?;
+    replaced
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("a replace stored no record").into())
+}
+
+/// [`replace`] for several records at once (an import's batch), with a few statements
+/// for all: each `new` becomes the next version of its `current`, in order, with its
+/// audit row and webhook messages; slugs are chosen as if they were written one after
+/// the other, except that a slug an update gives up is not free for the later ones (the
+/// caller sends such batches one record at a time). An error refuses them all.
+pub async fn replace_many<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    records: &[(&T::Record, &T::New)],
+    keep_slug: bool,
+) -> Result<Vec<T::Record>, ApiError> {
+    let kept: Vec<Option<Slug>> = records
+        .iter()
+        .map(|(current, new)| {
+            (keep_slug && new.explicit_slug().is_none())
+                .then(|| Slug::parse(current.slug()).ok())
+                .flatten()
+        })
+        .collect();
+    let wanted: Vec<SlugWanted<'_>> = records
+        .iter()
+        .zip(&kept)
+        .map(|((current, new), kept)| SlugWanted {
+            explicit: new.explicit_slug().or(kept.as_ref()),
+            source: new.slug_source(),
+            id: current.id(),
+            current: Some(current.slug()),
+        })
+        .collect();
+    let slugs = pick_slugs(&mut *conn, T::KIND, &wanted).await?;
+    let rows: Vec<(Uuid, Slug, &T::New)> = records
+        .iter()
+        .zip(slugs)
+        .map(|((current, new), slug)| (current.id(), slug, *new))
+        .collect();
+    let stored = T::store_existing(&mut *conn, &rows).await?;
+    let noted: Vec<(&T::Record, Option<&T::Record>)> = stored
+        .iter()
+        .zip(records)
+        .map(|(record, (current, _))| (record, Some(*current)))
+        .collect();
+    note::<T>(conn, actor, Action::Update, &noted).await?;
+    Ok(stored)
 }
 
 /// Deletes a record, atomically with the `If-Match` check. The delete is a change

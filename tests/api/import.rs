@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestResponse, event, ids};
+use crate::helpers::{TestApp, TestResponse, count_statements, event, ids};
 use industry_events::model::Scope;
 
 const NDJSON: &str = "application/x-ndjson";
@@ -593,4 +593,153 @@ async fn a_large_import_of_new_records_gets_what_posts_one_after_another_would()
     assert_eq!(count("ai"), Some(json!(9)));
     let bulk = app.get("/v1/events?tag=bulk&limit=100").await.json();
     assert_eq!(bulk["data"].as_array().unwrap().len(), 100);
+}
+
+/// A nightly file of records that mostly exist: updated (or skipped) together, batch by
+/// batch, with what updating them one after another would leave: versions, slugs,
+/// links in the row and in the tables filters read, tag counts, one audit row each.
+/// Batches the set-based write cannot take (a record named twice, a slug that moves
+/// and frees the old one for a later record) still come out as one-at-a-time writes.
+#[tokio::test]
+async fn a_large_import_over_existing_records_updates_them_as_one_at_a_time_would() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
+    let record = |n: u32, title: &str, tag: &str, role: &str| {
+        let mut record = event(title, "2024-02-01", &[tag], "minor");
+        record["id"] = json!(id(n));
+        record["companies"] = json!([{"company": "anthropic", "role": role}]);
+        record
+    };
+    let first: Vec<Value> = (0..300)
+        .map(|n| record(n, &format!("Story {n}"), "before", "investee"))
+        .collect();
+    let mut moving = event("Moving", "2024-02-02", &["before"], "minor");
+    moving["slug"] = json!("moving");
+    let mut all = first.clone();
+    all.push(moving.clone());
+    import(&app, "/v1/events/import", NDJSON, &ndjson(&all))
+        .await
+        .assert_status(StatusCode::CREATED);
+
+    // The same records, changed: new titles, tags and roles; ten new records among them.
+    let mut again: Vec<Value> = Vec::new();
+    for n in 0..300 {
+        again.push(record(
+            n,
+            &format!("Story {n}, revised"),
+            "after",
+            "investor",
+        ));
+        if n % 30 == 0 {
+            again.push(event(
+                &format!("New {n}"),
+                "2024-03-01",
+                &["after"],
+                "minor",
+            ));
+        }
+    }
+    let count = count_statements();
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&again),
+    )
+    .await;
+    let statements = count.get();
+    drop(count);
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 10, "updated": 300, "skipped": 0, "failed": 0})
+    );
+    // Two batches of a few statements each, not several statements a record.
+    assert!(statements < 80, "{statements} statements for 310 records");
+
+    let story = app.get(&format!("/v1/events/{}", id(7))).await.json();
+    assert_eq!(story["title"], "Story 7, revised");
+    assert_eq!(story["slug"], "story-7", "a replaced record keeps its slug");
+    assert_eq!(story["version"], 2);
+    assert_eq!(story["tags"], json!(["after"]));
+    assert_eq!(story["companies"][0]["role"], "investor");
+    let revisions = app.get(&format!("/v1/events/{}/revisions", id(7))).await;
+    assert_eq!(revisions.json()["data"].as_array().unwrap().len(), 2);
+    let investors = app
+        .get("/v1/events?company=anthropic&role=investor&limit=100")
+        .await
+        .json();
+    assert_eq!(investors["data"].as_array().unwrap().len(), 100);
+    let investees = app.get("/v1/events?company=anthropic&role=investee").await;
+    assert_eq!(investees.json()["data"], json!([]));
+    let updates: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where resource = 'event' and action = 'update'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(updates, 300);
+    let tags = app.get("/v1/tags").await.json();
+    assert_eq!(
+        tags["data"],
+        json!([
+            {"tag": "after", "events": 310, "latest": "2024-03-01"},
+            {"tag": "before", "events": 1, "latest": "2024-02-02"},
+        ])
+    );
+
+    // A batch with a record named twice, and a slug that moves to free the old one
+    // for a record after it: written one at a time, as in order.
+    let mut moved = moving.clone();
+    moved["slug"] = json!("moved");
+    let mut takes_old = event("Takes the old slug", "2024-02-03", &["before"], "minor");
+    takes_old["slug"] = json!("moving");
+    let tricky = vec![
+        record(1, "Story 1, third", "after", "investor"),
+        moved,
+        takes_old,
+        record(1, "Story 1, fourth", "after", "investor"),
+    ];
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&tricky),
+    )
+    .await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 1, "updated": 3, "skipped": 0, "failed": 0})
+    );
+    let story = app.get(&format!("/v1/events/{}", id(1))).await.json();
+    assert_eq!(story["title"], "Story 1, fourth");
+    assert_eq!(story["version"], 4);
+    assert_eq!(app.get("/v1/events/moved").await.json()["title"], "Moving");
+    assert_eq!(
+        app.get("/v1/events/moving").await.json()["title"],
+        "Takes the old slug"
+    );
+
+    // Skipping them all touches none.
+    let known: Vec<Value> = again
+        .iter()
+        .filter(|r| r.get("id").is_some())
+        .cloned()
+        .collect();
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=skip",
+        NDJSON,
+        &ndjson(&known),
+    )
+    .await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 0, "skipped": 300, "failed": 0})
+    );
+    let story = app.get(&format!("/v1/events/{}", id(7))).await.json();
+    assert_eq!(story["version"], 2);
 }

@@ -190,11 +190,13 @@ async fn resolve_links(
     Ok(resolved)
 }
 
-/// Stores new events with one statement per table: the rows (their links rendered by
-/// the same statement) and then the link rows. Returned in the order given.
-async fn insert_new(
+/// Stores events with one statement per table: the rows (their links rendered by the
+/// same statement) and then the link rows; new ones when `insert`, else the next
+/// version of existing ones (whose old links go first). Returned in the order given.
+async fn write_rows(
     conn: &mut PgConnection,
     rows: &[(Uuid, Slug, &NewEvent)],
+    insert: bool,
 ) -> Result<Vec<Event>, ApiError> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -206,7 +208,7 @@ async fn insert_new(
         .zip(&links)
         .map(|((id, slug, new), links)| WrittenRow::new(*id, slug, new, links))
         .collect();
-    let stored: Vec<EventRow> = sqlx::query_as(INSERT)
+    let stored: Vec<EventRow> = sqlx::query_as(if insert { INSERT } else { UPDATE })
         .bind(Json(&written))
         .fetch_all(&mut *conn)
         .await
@@ -214,10 +216,15 @@ async fn insert_new(
             [(_, slug, _)] => super::slug_conflict(KIND, e, slug),
             _ => super::batch_conflict(KIND, e),
         })?;
-    let linked: Vec<graph::EventLinks<'_>> = rows
+    // The link tables, which filters and foreign keys use, follow the rows.
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
+    if !insert {
+        graph::delete_event_links(&mut *conn, &ids).await?;
+    }
+    let linked: Vec<graph::EventLinks<'_>> = ids
         .iter()
         .zip(&links)
-        .map(|((id, _, _), links)| graph::EventLinks {
+        .map(|(id, links)| graph::EventLinks {
             event: *id,
             companies: &links.companies,
             partnerships: &links.partnerships,
@@ -226,11 +233,11 @@ async fn insert_new(
     graph::insert_event_links(conn, &linked).await?;
     let mut by_id: std::collections::HashMap<Uuid, EventRow> =
         stored.into_iter().map(|row| (row.id, row)).collect();
-    rows.iter()
-        .map(|(id, _, _)| {
+    ids.iter()
+        .map(|id| {
             by_id
                 .remove(id)
-                .ok_or_else(|| anyhow::anyhow!("the insert returned no row for event {id}"))?
+                .ok_or_else(|| anyhow::anyhow!("the write returned no row for event {id}"))?
                 .into_event()
         })
         .collect()
@@ -259,6 +266,24 @@ impl Table for Events {
             .ok_or_else(|| ApiError::not_found(KIND, reference))
     }
 
+    async fn lock_many(conn: &mut PgConnection, refs: &[Ref]) -> Result<Vec<Event>, ApiError> {
+        let (ids, slugs) = graph::split_refs(refs);
+        // In id order, so two writers locking overlapping sets cannot deadlock; planned
+        // afresh each time (an import's sets differ in size from batch to batch).
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "select ",
+            event_columns!(),
+            " from events e where e.deleted_at is null and (e.id = any($1) or e.slug = any($2)) \
+             order by e.id for update"
+        ))
+        .bind(ids)
+        .bind(slugs)
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
     async fn store(
         conn: &mut PgConnection,
         id: Uuid,
@@ -266,32 +291,24 @@ impl Table for Events {
         new: &NewEvent,
         insert: bool,
     ) -> Result<Event, ApiError> {
-        if insert {
-            let mut stored = insert_new(conn, &[(id, slug.clone(), new)]).await?;
-            return stored
-                .pop()
-                .ok_or_else(|| anyhow::anyhow!("an insert stored no event").into());
-        }
-        let links = resolve_links(&mut *conn, &[new])
+        write_rows(conn, &[(id, slug.clone(), new)], insert)
             .await?
             .pop()
-            .ok_or_else(|| anyhow::anyhow!("no links resolved"))?;
-        // The row's links are rendered from `links` by the same statement; the link
-        // tables, which filters and foreign keys use, follow.
-        let row: EventRow = sqlx::query_as(UPDATE)
-            .bind(Json([WrittenRow::new(id, slug, new, &links)]))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| super::slug_conflict(KIND, e, slug))?;
-        graph::replace_event_links(conn, id, &links.companies, &links.partnerships, true).await?;
-        row.into_event()
+            .ok_or_else(|| anyhow::anyhow!("a write stored no event").into())
     }
 
     async fn store_new(
         conn: &mut PgConnection,
         rows: &[(Uuid, Slug, &NewEvent)],
     ) -> Result<Vec<Event>, ApiError> {
-        insert_new(conn, rows).await
+        write_rows(conn, rows, true).await
+    }
+
+    async fn store_existing(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &NewEvent)],
+    ) -> Result<Vec<Event>, ApiError> {
+        write_rows(conn, rows, false).await
     }
 
     /// Leaves a tombstone for `updated_since` polls; its links go, as for any delete.
@@ -303,6 +320,6 @@ impl Table for Events {
         .bind(current.id)
         .execute(&mut *conn)
         .await?;
-        graph::replace_event_links(conn, current.id, &[], &[], true).await
+        graph::delete_event_links(conn, &[current.id]).await
     }
 }
