@@ -327,9 +327,37 @@ async fn a_snapshot_older_than_a_purged_transaction_counts_as_changed() {
     .execute(&mut *long)
     .await
     .unwrap();
+    let long_xid: String = sqlx::query_scalar("select pg_current_xact_id()::text")
+        .fetch_one(&mut *long)
+        .await
+        .unwrap();
     let during = changes::snapshot(&app.db).await.unwrap();
     long.commit().await.unwrap();
-    let after = changes::snapshot(&app.db).await.unwrap();
+    // Snapshots are the cluster's: another test's open transaction holds every
+    // snapshot's xmin back. Wait until one is taken with the long transaction behind
+    // it, as it would be on a quiet server.
+    let xmin = |snapshot: &changes::Snapshot| -> u64 {
+        snapshot
+            .as_str()
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let long_xid: u64 = long_xid.parse().unwrap();
+    let mut after = changes::snapshot(&app.db).await.unwrap();
+    for _ in 0..200 {
+        if xmin(&after) > long_xid {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = changes::snapshot(&app.db).await.unwrap();
+    }
+    assert!(
+        xmin(&after) > long_xid,
+        "other transactions kept the xmin back"
+    );
     let scopes = [ListScope::Events];
 
     // While the notes are there, both answers come from them.
