@@ -72,6 +72,15 @@ pub enum ApiError {
         /// The current ETag, so the client can re-read and retry.
         current: String,
     },
+    /// 408: a streamed body (an import's) stopped arriving while its transaction was
+    /// open; the work done so far was rolled back.
+    #[error(
+        "no more of the body arrived for {secs} s, so the import was stopped and nothing of it stored; send the body without pauses"
+    )]
+    BodyStalled {
+        /// How long the body was waited for.
+        secs: u64,
+    },
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -147,6 +156,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -173,6 +183,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::PreconditionFailed { .. } => "precondition-failed",
+            Self::BodyStalled { .. } => "body-stalled",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Validation(_) => "validation",

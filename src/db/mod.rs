@@ -27,6 +27,11 @@ pub struct Database {
     pub replicas: Vec<PgPool>,
 }
 
+/// How long a session may sit idle inside a transaction before PostgreSQL ends it
+/// (`idle_in_transaction_session_timeout`); work that waits on a client inside a
+/// transaction (an import's body) must give up before this.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
 /// Session settings every connection of the service gets.
 ///
 /// - `idle_in_transaction_session_timeout`: a backstop against a connection left
@@ -38,10 +43,11 @@ pub struct Database {
 ///   trap; [`fixed_plan_pool`] forces them only where they are safe.
 /// - `statement_timeout`: no statement outlives the request that asked for it.
 pub fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
+    let idle = format!("{}ms", IDLE_IN_TRANSACTION.as_millis());
     options
         .application_name("industry-events")
         .options([
-            ("idle_in_transaction_session_timeout", "10s"),
+            ("idle_in_transaction_session_timeout", idle.as_str()),
             ("statement_timeout", "30s"),
         ])
         .log_statements(tracing::log::LevelFilter::Debug)

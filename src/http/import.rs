@@ -9,6 +9,7 @@
 //! memory stays flat whatever the size of the file.
 
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -22,6 +23,7 @@ use utoipa::IntoParams;
 use super::extract::Writer;
 use super::openapi::schemas::{ImportProblem, Problem};
 use super::{AppState, idempotency, respond};
+use crate::db::IDLE_IN_TRANSACTION;
 use crate::error::ApiError;
 use crate::import::{self, Importer};
 use crate::model::export::Exportable;
@@ -37,6 +39,14 @@ use crate::repo::records::Table;
 
 /// Body chunks queued for the reader.
 const QUEUE: usize = 64;
+
+/// How long an import waits for its next record before it answers a 408 and rolls
+/// back: a client that stops sending must not hold a transaction (and its locks) open.
+const BODY_STALL: Duration = IDLE_IN_TRANSACTION.saturating_sub(Duration::from_secs(2));
+
+/// How long the import's transaction may wait on its client before it runs a statement,
+/// well inside the server's own idle-in-transaction limit.
+const KEEP_ALIVE: Duration = Duration::from_secs(IDLE_IN_TRANSACTION.as_secs() / 3);
 
 /// How an import behaves.
 #[derive(IntoParams)]
@@ -81,6 +91,7 @@ pub fn is_import(method: &Method, uri: &Uri) -> bool {
         (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
         (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
         (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving: no record came for 8 s, so the import was rolled back and nothing stored.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]
@@ -102,6 +113,7 @@ pub async fn import_events(
         (status = 201, description = "Atomic mode: every record stored (`failed` is 0).", body = ImportSummary),
         (status = 200, description = "Partial mode: the good records stored; the bad ones listed by line (at most 1,000) and counted.", body = ImportSummary),
         (status = 400, description = "A bad parameter, a CSV header row naming a field twice or a field that does not exist, or a body that could not be read.", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving: no record came for 8 s, so the import was rolled back and nothing stored.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `MAX_IMPORT_BYTES`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither `application/x-ndjson` nor `text/csv`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Atomic mode: bad records, listed by line and field (at most 1,000) with the number of them; nothing stored. Or an `Idempotency-Key` reused for another request.", body = ImportProblem, content_type = "application/problem+json")))]
@@ -164,13 +176,45 @@ where
         // Owned by the writer: one that stops drops it, which stops the reader, which
         // stops taking chunks, so the body's feeder cannot wait on a full queue.
         let mut records = records;
-        while let Some(record) = records.recv().await {
-            importer.add(&mut tx, record).await?;
+        let mut last_record = Instant::now();
+        loop {
+            let stalled_at = last_record + BODY_STALL;
+            let keep_alive_at = importer.last_statement() + KEEP_ALIVE;
+            tokio::select! {
+                record = records.recv() => {
+                    let Some(record) = record else { break };
+                    last_record = Instant::now();
+                    importer.add(&mut tx, record).await?;
+                }
+                () = tokio::time::sleep_until(stalled_at.min(keep_alive_at).into()) => {
+                    if Instant::now() >= stalled_at {
+                        return Err(ApiError::BodyStalled { secs: BODY_STALL.as_secs() });
+                    }
+                    importer.keep_alive(&mut tx).await?;
+                }
+            }
         }
         Ok::<(), ApiError>(())
     };
-    let (fed, written) = tokio::join!(feeding, writing);
-    written?;
+    // A writer that stops early (a stalled body, a database failure) is the answer: the
+    // feeder is not waited for, as it may be waiting on a client that sends nothing.
+    let fed = {
+        tokio::pin!(feeding, writing);
+        let mut fed = None;
+        loop {
+            tokio::select! {
+                result = &mut feeding, if fed.is_none() => fed = Some(result),
+                result = &mut writing => {
+                    result?;
+                    break;
+                }
+            }
+        }
+        match fed {
+            Some(fed) => fed,
+            None => feeding.await,
+        }
+    };
     let read = reader
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("the import's reader")))?;

@@ -7,6 +7,7 @@
 pub mod command;
 
 use std::io::Read;
+use std::time::Instant;
 
 use sqlx::PgConnection;
 use tokio::sync::mpsc;
@@ -20,7 +21,7 @@ use crate::model::import::{
     MAX_LISTED_ERRORS, ReadRecord, ReadStop, RecordReader, take_id,
 };
 use crate::repo::audit::Actor;
-use crate::repo::import::{Pending, Written, write_batch};
+use crate::repo::import::{self, Pending, Written, write_batch};
 use crate::repo::records::Table;
 
 /// Records written under one savepoint.
@@ -67,6 +68,7 @@ pub struct Importer<'a, T: Table> {
     summary: ImportSummary,
     errors: Vec<LineError>,
     seen: u64,
+    last_statement: Instant,
 }
 
 impl<'a, T: Table> Importer<'a, T> {
@@ -79,7 +81,25 @@ impl<'a, T: Table> Importer<'a, T> {
             summary: ImportSummary::default(),
             errors: Vec::new(),
             seen: 0,
+            last_statement: Instant::now(),
         }
+    }
+
+    /// When the import last ran a statement in its transaction (or began).
+    pub fn last_statement(&self) -> Instant {
+        self.last_statement
+    }
+
+    /// Runs a statement now, so that a transaction waiting on a slow client is not
+    /// ended as idle by the server: the batch read so far, or else a statement that
+    /// does nothing.
+    pub async fn keep_alive(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            import::keep_alive(conn).await?;
+            self.last_statement = Instant::now();
+            return Ok(());
+        }
+        self.flush(conn).await
     }
 
     /// How many records have been read so far.
@@ -125,6 +145,7 @@ impl<'a, T: Table> Importer<'a, T> {
         }
         let outcomes =
             write_batch::<T>(conn, self.actor, self.options.on_conflict, &self.batch).await?;
+        self.last_statement = Instant::now();
         self.batch.clear();
         for (line, outcome) in outcomes {
             match outcome {

@@ -743,3 +743,71 @@ async fn a_large_import_over_existing_records_updates_them_as_one_at_a_time_woul
     let story = app.get(&format!("/v1/events/{}", id(7))).await.json();
     assert_eq!(story["version"], 2);
 }
+
+/// A body streamed as these pieces, each sent after its pause; `then_stall` leaves the
+/// body open with nothing more, as a client that stopped sending does.
+fn slow_body(pieces: Vec<(u64, String)>, then_stall: bool) -> Body {
+    use futures_util::StreamExt;
+    let sent = futures_util::stream::iter(pieces).then(|(pause, piece)| async move {
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(piece))
+    });
+    if then_stall {
+        Body::from_stream(sent.chain(futures_util::stream::pending()))
+    } else {
+        Body::from_stream(sent)
+    }
+}
+
+/// A client that stops sending mid-import gets a 408 once no record has come for a few
+/// seconds (before the database would end the idle transaction itself), and nothing of
+/// the import is stored.
+#[tokio::test]
+async fn an_import_whose_body_stops_arriving_is_a_408_and_stores_nothing() {
+    let app = TestApp::new().await;
+    let first = format!("{}\n", event("Sent", "2024-01-01", &["ai"], "minor"));
+    let request = app
+        .authed(Method::POST, "/v1/events/import")
+        .header(header::CONTENT_TYPE, NDJSON)
+        .body(slow_body(vec![(0, first)], true))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app.send(request).await;
+    let problem = res.assert_problem(StatusCode::REQUEST_TIMEOUT);
+    assert!(problem["type"].as_str().unwrap().ends_with("body-stalled"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of it stored"),
+        "{problem}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(all_events(&app).await.is_empty());
+}
+
+/// A client that sends slowly but keeps sending is served: its transaction runs a
+/// statement while it waits, so it outlives the database's idle-in-transaction limit
+/// (10 s).
+#[tokio::test]
+async fn a_slow_but_steady_import_outlives_the_idle_transaction_limit() {
+    let app = TestApp::new().await;
+    let pieces: Vec<(u64, String)> = (0..5)
+        .map(|n| {
+            let record = event(&format!("Slow {n}"), "2024-01-01", &["ai"], "minor");
+            (if n == 0 { 0 } else { 3 }, format!("{record}\n"))
+        })
+        .collect();
+    let request = app
+        .authed(Method::POST, "/v1/events/import")
+        .header(header::CONTENT_TYPE, NDJSON)
+        .body(slow_body(pieces, false))
+        .unwrap();
+    let res = app.send(request).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 5, "updated": 0, "skipped": 0, "failed": 0})
+    );
+    assert_eq!(all_events(&app).await.len(), 5);
+}
