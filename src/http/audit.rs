@@ -26,8 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 
-/// A request made with an `admin` token.
-pub struct AdminOnly;
+/// A request made with an `admin` token; holds the token's name.
+pub struct AdminOnly(pub String);
 
 impl FromRequestParts<AppState> for AdminOnly {
     type Rejection = ApiError;
@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for AdminOnly {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         authorize(&parts.headers, state, Scope::Admin)
             .await
-            .map(|_| Self)
+            .map(|principal| Self(principal.name))
     }
 }
 

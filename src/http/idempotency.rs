@@ -45,6 +45,40 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_owned()))
 }
 
+/// The identity of a JSON `POST` to `collection` for its key: the route and the body.
+pub fn request_hash(collection: &str, body: &Value) -> Vec<u8> {
+    // serde_json objects are ordered maps, so this text is canonical: the same body with
+    // its fields in another order hashes the same.
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST ");
+    hasher.update(collection.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&canonical);
+    hasher.finalize().to_vec()
+}
+
+/// Claims `key` for the request inside the caller's transaction: `None` on first use
+/// (do the work, then [`idempotency::complete`] in the same transaction); the stored
+/// answer for a retry of an answered request; a 422 when the key was used for another
+/// request. A retry that arrives while the first is still running waits on the key's
+/// row, then replays.
+pub async fn claim(
+    conn: &mut PgConnection,
+    token: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<Option<StoredAnswer>, ApiError> {
+    match idempotency::claim(conn, token, key, request_hash).await? {
+        Claim::Fresh => Ok(None),
+        Claim::Replay(stored) => Ok(Some(stored)),
+        Claim::Mismatch => Err(ApiError::Validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "was already used with a different request; use a new key for a new request",
+        )])),
+    }
+}
+
 /// Runs a create in one transaction with its key: first use stores the answer with
 /// the resource; a retry replays it; a different request under the key is a 422.
 pub async fn create<F>(
@@ -61,24 +95,9 @@ where
     let key = key(headers)?;
     let mut tx = app.db.begin().await?;
     if let Some(key) = &key {
-        // serde_json objects are ordered maps, so this text is canonical: the same
-        // body with its fields in another order hashes the same.
-        let canonical = serde_json::to_vec(body).unwrap_or_default();
-        let mut hasher = Sha256::new();
-        hasher.update(b"POST ");
-        hasher.update(kind.collection().as_bytes());
-        hasher.update(b"\n");
-        hasher.update(&canonical);
-        let hash = hasher.finalize();
-        match idempotency::claim(&mut tx, &actor.token, key, &hash).await? {
-            Claim::Fresh => {}
-            Claim::Replay(stored) => return Ok(respond::replay(stored, true)),
-            Claim::Mismatch => {
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    "Idempotency-Key",
-                    "was already used with a different request; use a new key for a new request",
-                )]));
-            }
+        let hash = request_hash(kind.collection(), body);
+        if let Some(stored) = claim(&mut tx, &actor.token, key, &hash).await? {
+            return Ok(respond::replay(stored, true));
         }
     }
     let answer = work(&mut tx).await?;
@@ -102,15 +121,9 @@ pub async fn settle_streamed(
     request_hash: &[u8],
     answer: &StoredAnswer,
 ) -> Result<Option<StoredAnswer>, ApiError> {
-    match idempotency::claim(&mut *conn, &actor.token, key, request_hash).await? {
-        Claim::Fresh => {
-            idempotency::complete(conn, &actor.token, key, answer).await?;
-            Ok(None)
-        }
-        Claim::Replay(stored) => Ok(Some(stored)),
-        Claim::Mismatch => Err(ApiError::Validation(vec![FieldError::new(
-            "Idempotency-Key",
-            "was already used with a different request; use a new key for a new request",
-        )])),
+    let stored = claim(&mut *conn, &actor.token, key, request_hash).await?;
+    if stored.is_none() {
+        idempotency::complete(conn, &actor.token, key, answer).await?;
     }
+    Ok(stored)
 }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::audit::AdminOnly;
 use super::extract::{JsonBody, if_match};
-use super::openapi::schemas::{IfMatchParam, page};
-use super::{AppState, respond};
+use super::openapi::schemas::{IdempotencyParam, IfMatchParam, page};
+use super::{AppState, idempotency, respond};
 use crate::error::ApiError;
 use crate::model::list::params::QueryParams;
 use crate::model::list::webhooks::{IdPage, IdPageParams};
@@ -24,6 +24,7 @@ use crate::model::webhook::{
 };
 use crate::model::{FieldError, Ref, ResourceKind, etag};
 use crate::repo;
+use crate::repo::idempotency::StoredAnswer;
 
 page!(
     SubscriptionPage,
@@ -169,27 +170,70 @@ async fn list(
     respond::page(&app, &headers, &uri, &page)
 }
 
-/// `POST /v1/webhooks`: 201 with the signing secret, shown this once.
-#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
+/// `POST /v1/webhooks`: 201 with the signing secret, shown this once, honouring
+/// `Idempotency-Key`. The answer kept for a retry holds the secret, so it is stored
+/// sealed like the secret itself, and opened only to replay it.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", params(IdempotencyParam),
     request_body(content = SubscriptionCreate, content_type = "application/json"),
-    responses((status = 201, description = "Created; `secret` is shown only here.", body = SubscriptionWithSecret,
+    responses((status = 201, description = "Created; `secret` is shown only here (and to a retry under the same `Idempotency-Key`).", body = SubscriptionWithSecret,
         headers(("Location" = String), ("ETag" = String)))))]
 async fn create(
     State(app): State<AppState>,
-    _admin: AdminOnly,
+    AdminOnly(token): AdminOnly,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let new = NewSubscription::parse(body, app.config.webhook_allow_http, false)?;
+    let key = idempotency::key(&headers)?;
+    let new = NewSubscription::parse(body.clone(), app.config.webhook_allow_http, false)?;
     let company_ids = checked(&app, &new, None).await?;
     let id = Uuid::now_v7();
     let secret = Secret::generate();
     let sealed = app.webhooks.key.seal(id, secret.to_text().as_bytes());
-    let subscription = repo::webhooks::create(&app.db, id, &new, &company_ids, &sealed).await?;
-    let body = SubscriptionWithSecret {
-        subscription: subscription.clone(),
-        secret: secret.to_text(),
+    let mut tx = app.db.begin().await?;
+    if let Some(key) = &key {
+        let hash = idempotency::request_hash("/v1/webhooks", &body);
+        if let Some(stored) = idempotency::claim(&mut tx, &token, key, &hash).await? {
+            return replay_sealed(&app, stored);
+        }
+    }
+    let subscription = repo::webhooks::create(&mut *tx, id, &new, &company_ids, &sealed).await?;
+    let answer = StoredAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        body: respond::to_json(&SubscriptionWithSecret {
+            subscription: subscription.clone(),
+            secret: secret.to_text(),
+        })?,
+        location: Some(format!("/v1/webhooks/{id}")),
+        etag: Some(etag(subscription.id, subscription.version)),
     };
-    answer(StatusCode::CREATED, &body, &subscription)
+    if let Some(key) = &key {
+        let kept = StoredAnswer {
+            body: app.webhooks.key.seal(id, &answer.body),
+            ..answer.clone()
+        };
+        repo::idempotency::complete(&mut tx, &token, key, &kept).await?;
+    }
+    tx.commit().await?;
+    Ok(respond::replay(answer, false))
+}
+
+/// The first answer to a `POST /v1/webhooks`, opened for a retry under its key; a 409
+/// when it cannot be opened (sealed under an earlier `WEBHOOK_SECRET_KEY`).
+fn replay_sealed(app: &AppState, stored: StoredAnswer) -> Result<Response, ApiError> {
+    let opened = stored
+        .location
+        .as_deref()
+        .and_then(|location| location.strip_prefix("/v1/webhooks/"))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .and_then(|id| app.webhooks.key.open(id, &stored.body));
+    let Some(body) = opened else {
+        return Err(ApiError::Conflict(format!(
+            "this Idempotency-Key created {} earlier, but its answer was sealed under another \
+             WEBHOOK_SECRET_KEY and cannot be shown again; rotate that subscription's secret",
+            stored.location.as_deref().unwrap_or("a subscription")
+        )));
+    };
+    Ok(respond::replay(StoredAnswer { body, ..stored }, true))
 }
 
 /// `GET /v1/webhooks/{id}`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -68,7 +68,7 @@ impl From<SubscriptionRow> for Subscription {
 
 /// Stores a new subscription with its sealed secret.
 pub async fn create(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     id: Uuid,
     new: &NewSubscription,
     company_ids: &[Uuid],

@@ -412,6 +412,78 @@ async fn subscriptions_are_created_read_listed_changed_and_deleted() {
     hooks.shut_down().await;
 }
 
+/// A retried `POST /v1/webhooks` under the same `Idempotency-Key` gets the first answer,
+/// secret included, and creates nothing; the answer is kept sealed, as the secret is.
+#[tokio::test]
+async fn creating_a_subscription_honours_an_idempotency_key() {
+    let hooks = Hooks::start(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let post = |key: &'static str, types: Value| {
+        let body = json!({"url": receiver.url("/hook"), "types": types});
+        let hooks = &hooks;
+        async move {
+            let request = Request::post("/v1/webhooks")
+                .header(header::AUTHORIZATION, format!("Bearer {}", hooks.admin))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("idempotency-key", key)
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            hooks.app.send(request).await
+        }
+    };
+    let first = post("nightly-setup", json!(["event.created"])).await;
+    first.assert_status(StatusCode::CREATED);
+    assert!(first.header("idempotent-replayed").is_none());
+    let created = first.json();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+
+    let retry = post("nightly-setup", json!(["event.created"])).await;
+    retry.assert_status(StatusCode::CREATED);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json(), created, "the same answer, secret included");
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(retry.header("etag"), first.header("etag"));
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from webhook_subscriptions")
+            .fetch_one(&hooks.app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 1);
+    let kept: Vec<u8> = sqlx::query_scalar("select body from idempotency_keys")
+        .fetch_one(&hooks.app.db)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&kept).contains(&secret[6..]));
+
+    // Another request under the key is refused; another key makes another subscription.
+    post("nightly-setup", json!(["event.deleted"]))
+        .await
+        .assert_invalid_fields(&["Idempotency-Key"]);
+    post("other-key", json!(["event.created"]))
+        .await
+        .assert_status(StatusCode::CREATED);
+    assert_eq!(count().await, 2);
+
+    // An answer that can no longer be opened is not replayed as something else.
+    sqlx::query("update idempotency_keys set body = 'garbled' where key = 'nightly-setup'")
+        .execute(&hooks.app.db)
+        .await
+        .unwrap();
+    let problem = post("nightly-setup", json!(["event.created"]))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(created["id"].as_str().unwrap()),
+        "{problem}"
+    );
+    assert_eq!(count().await, 2);
+    hooks.shut_down().await;
+}
+
 #[tokio::test]
 async fn only_admins_manage_webhooks() {
     let hooks = Hooks::start(|_| {}).await;
