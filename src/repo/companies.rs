@@ -9,12 +9,14 @@ use uuid::Uuid;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 
+use super::audit::Action;
+use super::events::{self, Rewritten};
 use super::records::Table;
 use super::{keyset_page, slug_conflict, tag_strings};
 use crate::error::ApiError;
 use crate::model::{
-    Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, FieldError, NewCompany, Page,
-    Ref, ResourceKind, Slug,
+    Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, Event, FieldError,
+    NewCompany, Page, Ref, ResourceKind, Slug,
 };
 
 const KIND: ResourceKind = ResourceKind::Company;
@@ -280,6 +282,23 @@ impl Table for Companies {
             .await
             .map_err(|e| slug_conflict(KIND, e, slug))?
             .into_company()
+    }
+
+    /// The events that name a renamed company (the database rewrote them to show it).
+    async fn rewritten_events(
+        conn: &mut PgConnection,
+        action: Action,
+        written: &[(&Company, Option<&Company>)],
+    ) -> Result<Vec<Event>, ApiError> {
+        let renamed: Vec<Uuid> = written
+            .iter()
+            .filter(|(now, before)| {
+                action == Action::Update
+                    && before.is_some_and(|b| b.name != now.name || b.slug != now.slug)
+            })
+            .map(|(now, _)| now.id)
+            .collect();
+        events::rewritten(conn, Rewritten::NamingCompanies(&renamed)).await
     }
 
     /// For good: companies keep no tombstones. A company that events or deals still

@@ -16,7 +16,7 @@ use super::{SlugWanted, pick_slugs};
 use crate::error::ApiError;
 use crate::model::patch::merge_into;
 use crate::model::webhook::ChangeVerb;
-use crate::model::{FieldError, Precondition, Ref, ResourceKind, Slug, Stored};
+use crate::model::{Event, FieldError, Precondition, Ref, ResourceKind, Slug, Stored};
 
 /// What a validated write tells the flows about the slug it wants.
 pub trait Sluggable {
@@ -121,6 +121,20 @@ pub trait Table {
             }
             Ok(stored)
         }
+    }
+
+    /// The events the database rewrote because of these writes of `action` (an event
+    /// shows the names of its companies and deals, so renaming one, or deleting a deal,
+    /// rewrites every event that shows it), as they now stand: each is an update of the
+    /// event, and webhooks hear of it as one. Each entry is a record as it now stands
+    /// (as it last stood, for a delete) and, for an update, the record it replaced.
+    fn rewritten_events(
+        conn: &mut PgConnection,
+        action: Action,
+        written: &[(&Self::Record, Option<&Self::Record>)],
+    ) -> impl Future<Output = Result<Vec<Event>, ApiError>> + Send {
+        let _ = (conn, action, written);
+        async { Ok(Vec::new()) }
     }
 
     /// Removes the record (or leaves its tombstone); a 409 when others still name it.
@@ -320,6 +334,22 @@ async fn note<T: Table>(
             record: data,
             before: before.as_ref(),
         })
+        .collect();
+    // The events the write rewrote are updates of theirs: the webhooks hear of them (they
+    // have no revision of their own: nothing was written to the event itself).
+    let rewritten = T::rewritten_events(&mut *conn, action, written).await?;
+    let rewritten: Vec<Value> = rewritten
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    let changes: Vec<Change<'_>> = changes
+        .into_iter()
+        .chain(rewritten.iter().map(|event| Change {
+            kind: ResourceKind::Event,
+            verb: ChangeVerb::Updated,
+            record: event,
+            before: None,
+        }))
         .collect();
     webhooks::enqueue(&mut *conn, &changes).await?;
     audit::record(conn, actor, action, T::KIND, &rows).await

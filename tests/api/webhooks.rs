@@ -894,6 +894,109 @@ async fn types_and_filters_choose_what_is_sent() {
     hooks.shut_down().await;
 }
 
+/// An event shows its companies' and deals' names, so renaming one (or deleting a deal)
+/// changes every event that shows it: each such event is sent as `event.updated`, as
+/// it now stands. A change that does not show in the events sends none.
+#[tokio::test]
+async fn renaming_a_company_or_a_deal_sends_the_events_that_show_it() {
+    let hooks = Hooks::start(|_| {}).await;
+    let receiver = Receiver::start().await;
+    for (slug, name) in [("amazon", "Amazon"), ("anthropic", "Anthropic")] {
+        hooks
+            .app
+            .post_json(
+                "/v1/companies",
+                json!({"slug": slug, "name": name, "kind": "other"}),
+            )
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let deal = hooks
+        .app
+        .post_json(
+            "/v1/partnerships",
+            json!({"title": "The deal", "kind": "investment", "status": "active",
+                   "announced_on": "2024-01-01",
+                   "parties": [{"company": "amazon", "role": "investor"},
+                               {"company": "anthropic", "role": "investee"}]}),
+        )
+        .await
+        .json();
+    let mut named = event("Amazon invests", "2024-03-27", &["ai"], "major");
+    named["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+    named["partnerships"] = json!([deal["id"]]);
+    let named = hooks.app.create_event(named).await;
+    let mut other = event("Anthropic ships", "2024-03-28", &["ai"], "major");
+    other["companies"] = json!([{"company": "anthropic", "role": "subject"}]);
+    hooks.app.create_event(other).await;
+    hooks
+        .subscribe(
+            json!({"url": receiver.url("/events"), "types": ["event.updated"],
+                          "filter": {"company": ["amazon"]}}),
+        )
+        .await;
+
+    // Not shown in events: nothing for them.
+    hooks
+        .app
+        .patch_json("/v1/companies/amazon", json!({"description": "Cloud."}))
+        .await
+        .assert_status(StatusCode::OK);
+    hooks
+        .app
+        .patch_json("/v1/companies/amazon", json!({"name": "Amazon.com"}))
+        .await
+        .assert_status(StatusCode::OK);
+    let deal_path = format!("/v1/partnerships/{}", deal["id"].as_str().unwrap());
+    hooks
+        .app
+        .patch_json(&deal_path, json!({"title": "The renamed deal"}))
+        .await
+        .assert_status(StatusCode::OK);
+    hooks
+        .app
+        .send(
+            Request::delete(&deal_path)
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", hooks.app.write_token),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+
+    let seen = receiver.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.seen().len(), 3, "nothing else arrives");
+    let bodies: Vec<Value> = seen.iter().map(Received::json).collect();
+    assert!(bodies.iter().all(|b| b["type"] == "event.updated"));
+    assert!(bodies.iter().all(|b| b["data"]["id"] == named["id"]));
+    let mut versions: Vec<i64> = bodies
+        .iter()
+        .map(|b| b["data"]["version"].as_i64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [2, 3, 4], "one message per rewrite");
+    let by_version =
+        |v: i64| bodies.iter().find(|b| b["data"]["version"] == v).unwrap()["data"].clone();
+    assert_eq!(by_version(2)["companies"][0]["name"], "Amazon.com");
+    assert_eq!(
+        by_version(3)["partnerships"][0]["title"],
+        "The renamed deal"
+    );
+    assert_eq!(by_version(4)["partnerships"], json!([]));
+    // Each is the event as GET shows it now.
+    let now = hooks
+        .app
+        .get(&format!("/v1/events/{}", named["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(by_version(4), now);
+    hooks.shut_down().await;
+}
+
 #[tokio::test]
 async fn a_failed_write_sends_nothing() {
     let hooks = Hooks::start(|_| {}).await;

@@ -243,6 +243,50 @@ async fn write_rows(
         .collect()
 }
 
+/// Which events to look for among those a write of another record made the database
+/// rewrite in this transaction (an event shows the names of its companies and deals).
+pub enum Rewritten<'a> {
+    /// Those that name one of these companies.
+    NamingCompanies(&'a [Uuid]),
+    /// Those among these events.
+    Among(&'a [Uuid]),
+}
+
+/// The live events of `which` that this transaction has written, as they now stand, in
+/// id order: after a company or deal is renamed (or a deal deleted), the events the
+/// database rewrote to show it.
+pub async fn rewritten(
+    conn: &mut PgConnection,
+    which: Rewritten<'_>,
+) -> Result<Vec<Event>, ApiError> {
+    let (sql, ids) = match which {
+        Rewritten::NamingCompanies(ids) => (
+            concat!(
+                "select ",
+                event_columns!(),
+                " from events e where e.xid = pg_current_xact_id() and e.deleted_at is null \
+                 and e.id in (select event_id from event_companies where company_id = any($1)) \
+                 order by e.id"
+            ),
+            ids,
+        ),
+        Rewritten::Among(ids) => (
+            concat!(
+                "select ",
+                event_columns!(),
+                " from events e where e.xid = pg_current_xact_id() and e.deleted_at is null \
+                 and e.id = any($1) order by e.id"
+            ),
+            ids,
+        ),
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EventRow> = sqlx::query_as(sql).bind(ids).fetch_all(conn).await?;
+    rows.into_iter().map(EventRow::into_event).collect()
+}
+
 /// Events, for the shared write flows of [`super::records`].
 pub struct Events;
 

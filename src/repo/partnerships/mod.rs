@@ -10,11 +10,13 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::audit::Action;
+use super::events::{self, Rewritten};
 use super::records::Table;
 use super::{graph, slug_conflict, tag_strings};
 use crate::error::ApiError;
 use crate::model::partnership::{NewPartnership, Partnership, PartnershipInput};
-use crate::model::{FieldError, Ref, ResourceKind, Slug};
+use crate::model::{Event, FieldError, Ref, ResourceKind, Slug};
 pub use read::list;
 use read::{fetch_row, hydrate};
 
@@ -188,6 +190,27 @@ impl Table for Partnerships {
         load(conn, &Ref::Id(id), false)
             .await?
             .ok_or_else(|| anyhow!("a partnership vanished inside its own transaction").into())
+    }
+
+    /// The events of a renamed or deleted deal (the database rewrote them to show it,
+    /// or to drop it).
+    async fn rewritten_events(
+        conn: &mut PgConnection,
+        action: Action,
+        written: &[(&Partnership, Option<&Partnership>)],
+    ) -> Result<Vec<Event>, ApiError> {
+        let shown: Vec<Uuid> = written
+            .iter()
+            .filter(|(now, before)| match action {
+                Action::Create => false,
+                Action::Update => {
+                    before.is_some_and(|b| b.title != now.title || b.slug != now.slug)
+                }
+                Action::Delete => true,
+            })
+            .flat_map(|(deal, _)| deal.events.iter().map(|event| event.id))
+            .collect();
+        events::rewritten(conn, Rewritten::Among(&shown)).await
     }
 
     /// With its parties, tranches and event links; its events stay.
