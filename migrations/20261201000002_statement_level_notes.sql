@@ -33,86 +33,48 @@ end
 $$;
 drop function note_list_change();
 
--- One function per kind of statement, since a trigger with transition tables fires for
--- one kind only; each reads the transition tables it has.
-create function note_inserted_rows() returns trigger
+-- Notes the scopes of the rows one statement inserted, updated or deleted. A trigger
+-- with transition tables fires for one kind of statement only, so each table has three
+-- triggers, and each reads the tables its kind has: `new_rows` (inserted or updated)
+-- and `old_rows` (updated or deleted).
+create function note_changed_rows() returns trigger
 language plpgsql as $$
+declare
+    changed boolean := false;  -- whether the statement changed any row at all
+    tags text[] := '{}';       -- events: their tags, before and after
+    linked uuid[] := '{}';     -- link rows: the events they belong to
 begin
-    if tg_table_name = 'events' then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from new_rows)
-        union
-        select distinct 'event-tag:' || t from new_rows n, unnest(n.tags) t
-        on conflict do nothing;
-    elsif tg_table_name in ('event_companies', 'event_partnerships') then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from new_rows)
-        union
-        select distinct 'event-tag:' || t
-        from events e, unnest(e.tags) t
-        where e.id in (select event_id from new_rows)
-        on conflict do nothing;
-    else
-        insert into list_changes (scope)
-        select case when tg_table_name = 'companies' then 'company' else 'partnership' end
-        where exists (select 1 from new_rows)
-        on conflict do nothing;
+    if tg_op in ('INSERT', 'UPDATE') then
+        changed := exists (select 1 from new_rows);
+        if tg_table_name = 'events' then
+            tags := array(select unnest(n.tags) from new_rows n);
+        elsif tg_table_name in ('event_companies', 'event_partnerships') then
+            linked := array(select n.event_id from new_rows n);
+        end if;
     end if;
-    return null;
-end
-$$;
-
-create function note_updated_rows() returns trigger
-language plpgsql as $$
-begin
-    if tg_table_name = 'events' then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from new_rows)
-        union
-        select distinct 'event-tag:' || t
-        from (select tags from new_rows union all select tags from old_rows) r, unnest(r.tags) t
-        on conflict do nothing;
-    elsif tg_table_name in ('event_companies', 'event_partnerships') then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from new_rows)
-        union
-        select distinct 'event-tag:' || t
-        from events e, unnest(e.tags) t
-        where e.id in (select event_id from new_rows union select event_id from old_rows)
-        on conflict do nothing;
-    else
-        insert into list_changes (scope)
-        select case when tg_table_name = 'companies' then 'company' else 'partnership' end
-        where exists (select 1 from new_rows)
-        on conflict do nothing;
+    if tg_op in ('UPDATE', 'DELETE') then
+        changed := changed or exists (select 1 from old_rows);
+        if tg_table_name = 'events' then
+            tags := tags || array(select unnest(o.tags) from old_rows o);
+        elsif tg_table_name in ('event_companies', 'event_partnerships') then
+            linked := linked || array(select o.event_id from old_rows o);
+        end if;
     end if;
-    return null;
-end
-$$;
-
-create function note_deleted_rows() returns trigger
-language plpgsql as $$
-begin
-    if tg_table_name = 'events' then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from old_rows)
-        union
-        select distinct 'event-tag:' || t from old_rows o, unnest(o.tags) t
-        on conflict do nothing;
-    elsif tg_table_name in ('event_companies', 'event_partnerships') then
-        insert into list_changes (scope)
-        select 'event' where exists (select 1 from old_rows)
-        union
-        select distinct 'event-tag:' || t
-        from events e, unnest(e.tags) t
-        where e.id in (select event_id from old_rows)
-        on conflict do nothing;
-    else
-        insert into list_changes (scope)
-        select case when tg_table_name = 'companies' then 'company' else 'partnership' end
-        where exists (select 1 from old_rows)
-        on conflict do nothing;
+    if not changed then
+        return null;
     end if;
+    if linked <> '{}' then
+        tags := array(select unnest(e.tags) from events e where e.id = any(linked));
+    end if;
+    insert into list_changes (scope)
+    select case
+               when tg_table_name in ('events', 'event_companies', 'event_partnerships') then 'event'
+               when tg_table_name = 'companies' then 'company'
+               else 'partnership'
+           end
+    union
+    select distinct 'event-tag:' || t from unnest(tags) t
+    on conflict do nothing;
     return null;
 end
 $$;
@@ -125,15 +87,15 @@ begin
                              'event_partnerships', 'partnership_parties', 'partnership_tranches'] loop
         execute format(
             'create trigger %I after insert on %I referencing new table as new_rows
-             for each statement execute function note_inserted_rows()',
+             for each statement execute function note_changed_rows()',
             t || '_list_insert', t);
         execute format(
             'create trigger %I after update on %I referencing old table as old_rows new table as new_rows
-             for each statement execute function note_updated_rows()',
+             for each statement execute function note_changed_rows()',
             t || '_list_update', t);
         execute format(
             'create trigger %I after delete on %I referencing old table as old_rows
-             for each statement execute function note_deleted_rows()',
+             for each statement execute function note_changed_rows()',
             t || '_list_delete', t);
     end loop;
 end
@@ -192,6 +154,10 @@ create function drop_truncated_event_tags() returns trigger
 language plpgsql as $$
 begin
     truncate event_tags;
+    return null;
+exception when object_in_use then
+    -- The same TRUNCATE names event_tags too, and has already emptied it.
+    delete from event_tags;
     return null;
 end
 $$;

@@ -265,4 +265,14 @@ async fn removing_events_removes_their_tag_rows() {
         .await
         .unwrap();
     assert!(rows(app.db.clone()).await.is_empty());
+
+    // A TRUNCATE that names the tag table too (as a reload script does) works as well.
+    app.create_event(event("Again", "2024-01-03", &["ai"], "minor"))
+        .await;
+    assert_eq!(rows(app.db.clone()).await.len(), 1);
+    sqlx::query("truncate events, event_tags cascade")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(rows(app.db.clone()).await.is_empty());
 }
