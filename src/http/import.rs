@@ -9,7 +9,6 @@
 //! memory stays flat whatever the size of the file.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -23,7 +22,6 @@ use utoipa::IntoParams;
 use super::extract::Writer;
 use super::openapi::schemas::{ImportProblem, Problem};
 use super::{AppState, idempotency, respond};
-use crate::db::IDLE_IN_TRANSACTION;
 use crate::error::ApiError;
 use crate::import::{self, Importer};
 use crate::model::export::Exportable;
@@ -39,14 +37,6 @@ use crate::repo::records::Table;
 
 /// Body chunks queued for the reader.
 const QUEUE: usize = 64;
-
-/// How long an import waits for its next record before it answers a 408 and rolls
-/// back: a client that stops sending must not hold a transaction (and its locks) open.
-const BODY_STALL: Duration = IDLE_IN_TRANSACTION.saturating_sub(Duration::from_secs(2));
-
-/// How long the import's transaction may wait on its client before it runs a statement,
-/// well inside the server's own idle-in-transaction limit.
-const KEEP_ALIVE: Duration = Duration::from_secs(IDLE_IN_TRANSACTION.as_secs() / 3);
 
 /// How an import behaves.
 #[derive(IntoParams)]
@@ -176,24 +166,9 @@ where
         // Owned by the writer: one that stops drops it, which stops the reader, which
         // stops taking chunks, so the body's feeder cannot wait on a full queue.
         let mut records = records;
-        let mut last_record = Instant::now();
-        loop {
-            let stalled_at = last_record + BODY_STALL;
-            let keep_alive_at = importer.last_statement() + KEEP_ALIVE;
-            tokio::select! {
-                record = records.recv() => {
-                    let Some(record) = record else { break };
-                    last_record = Instant::now();
-                    importer.add(&mut tx, record).await?;
-                }
-                () = tokio::time::sleep_until(stalled_at.min(keep_alive_at).into()) => {
-                    if Instant::now() >= stalled_at {
-                        return Err(ApiError::BodyStalled { secs: BODY_STALL.as_secs() });
-                    }
-                    importer.keep_alive(&mut tx).await?;
-                }
-            }
-        }
+        importer
+            .take_all(&mut tx, &mut records, Some(import::BODY_STALL), |_| {})
+            .await?;
         Ok::<(), ApiError>(())
     };
     // A writer that stops early (a stalled body, a database failure) is the answer: the

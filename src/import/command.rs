@@ -64,10 +64,12 @@ where
     let actor = Actor::system("import");
     let mut tx = db.begin().await?;
     let mut importer = Importer::<T>::new(&actor, options);
-    while let Some(record) = records.recv().await {
-        importer.add(&mut tx, record).await?;
-        progress.records(importer.seen());
-    }
+    // A FILE that is a pipe may pause: the transaction is kept alive meanwhile.
+    importer
+        .take_all(&mut tx, &mut records, None, |importer| {
+            progress.records(importer.seen());
+        })
+        .await?;
     reader
         .await
         .context("the file's reader")?

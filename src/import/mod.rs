@@ -7,12 +7,13 @@
 pub mod command;
 
 use std::io::Read;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::PgConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::db::IDLE_IN_TRANSACTION;
 use crate::error::ApiError;
 use crate::model::FieldError;
 use crate::model::export::Exportable;
@@ -29,6 +30,15 @@ const BATCH: usize = 250;
 
 /// Records read ahead of the writer.
 const READ_AHEAD: usize = 1_024;
+
+/// How long an import over HTTP waits for its next record before it answers a 408 and
+/// rolls back: a client that stops sending must not hold a transaction (and its locks)
+/// open.
+pub const BODY_STALL: Duration = IDLE_IN_TRANSACTION.saturating_sub(Duration::from_secs(2));
+
+/// How long an import's transaction may wait on its source before it runs a statement,
+/// well inside the server's own idle-in-transaction limit.
+const KEEP_ALIVE: Duration = Duration::from_secs(IDLE_IN_TRANSACTION.as_secs() / 3);
 
 /// Starts reading `source` on a blocking thread: the records arrive on the receiver; the
 /// handle says how the reading ended. Dropping the receiver stops the reader.
@@ -85,15 +95,10 @@ impl<'a, T: Table> Importer<'a, T> {
         }
     }
 
-    /// When the import last ran a statement in its transaction (or began).
-    pub fn last_statement(&self) -> Instant {
-        self.last_statement
-    }
-
     /// Runs a statement now, so that a transaction waiting on a slow client is not
     /// ended as idle by the server: the batch read so far, or else a statement that
     /// does nothing.
-    pub async fn keep_alive(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
+    async fn keep_alive(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
         if self.batch.is_empty() {
             import::keep_alive(conn).await?;
             self.last_statement = Instant::now();
@@ -122,6 +127,42 @@ impl<'a, T: Table> Importer<'a, T> {
             self.flush(conn).await?;
         }
         Ok(())
+    }
+
+    /// Takes records as they arrive until the reader is done, and keeps the transaction
+    /// alive while it waits for them (a statement every few seconds: the batch read so
+    /// far, or one that does nothing), so a slow source does not lose it to the
+    /// server's idle-in-transaction limit. With `stall_after`, a source that sends no
+    /// record for that long is a 408 instead. `on_record` hears of each record.
+    pub async fn take_all(
+        &mut self,
+        conn: &mut PgConnection,
+        records: &mut mpsc::Receiver<ReadRecord>,
+        stall_after: Option<Duration>,
+        mut on_record: impl FnMut(&Self),
+    ) -> Result<(), ApiError> {
+        let mut last_record = Instant::now();
+        loop {
+            let keep_alive_at = self.last_statement + KEEP_ALIVE;
+            let stalled_at = stall_after.map(|stall| last_record + stall);
+            let wake_at = stalled_at.map_or(keep_alive_at, |at| at.min(keep_alive_at));
+            tokio::select! {
+                record = records.recv() => {
+                    let Some(record) = record else { return Ok(()) };
+                    last_record = Instant::now();
+                    self.add(conn, record).await?;
+                    on_record(self);
+                }
+                () = tokio::time::sleep_until(wake_at.into()) => {
+                    if let (Some(at), Some(stall)) = (stalled_at, stall_after)
+                        && Instant::now() >= at
+                    {
+                        return Err(ApiError::BodyStalled { secs: stall.as_secs() });
+                    }
+                    self.keep_alive(conn).await?;
+                }
+            }
+        }
     }
 
     /// Writes what is left and says what the import did: the summary (with the bad

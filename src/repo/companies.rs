@@ -2,17 +2,16 @@
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
-
-use sqlx::postgres::PgArguments;
-use sqlx::query::QueryAs;
 
 use super::audit::Action;
 use super::events::{self, Rewritten};
 use super::records::Table;
-use super::{keyset_page, slug_conflict, tag_strings};
+use super::{batch_conflict, keyset_page, slug_conflict, tag_strings};
 use crate::error::ApiError;
 use crate::model::{
     Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, Event, FieldError,
@@ -30,63 +29,123 @@ macro_rules! company_columns {
     };
 }
 
-/// The columns a write sets, in the order [`bind_new`] binds them after the id.
+/// The columns a write sets, in the order of `company_from_record!`.
 macro_rules! company_written {
     () => {
         "slug, name, kind, country, website, description, tags"
     };
 }
 
-/// The placeholders of `company_written!`.
-macro_rules! company_values {
+/// The rows a write stores, read from `$1`, a JSON array of [`WrittenRow`]s (its field
+/// names and types, column by column).
+macro_rules! company_recordset {
     () => {
-        "$2, $3, $4, $5, $6, $7, $8"
+        "jsonb_to_recordset($1) as r (id uuid, slug text, name text, kind text, \
+         country text, website text, description text, tags text[])"
     };
 }
 
+/// The values of `company_written!` from a row `r` of `company_recordset!`.
+macro_rules! company_from_record {
+    () => {
+        "r.slug, r.name, r.kind, r.country, r.website, r.description, r.tags"
+    };
+}
+
+/// Stores new companies: `$1` is a JSON array of [`WrittenRow`]s.
 const INSERT: &str = concat!(
     "insert into companies as c (id, ",
     company_written!(),
-    ") values ($1, ",
-    company_values!(),
-    ") returning ",
+    ") select r.id, ",
+    company_from_record!(),
+    " from ",
+    company_recordset!(),
+    " returning ",
     company_columns!()
 );
 
+/// Stores the next version of companies: `$1` is a JSON array of [`WrittenRow`]s.
 const UPDATE: &str = concat!(
     "update companies as c set (",
     company_written!(),
     ") = row(",
-    company_values!(),
-    ") where c.id = $1 returning ",
+    company_from_record!(),
+    ") from ",
+    company_recordset!(),
+    " where c.id = r.id returning ",
     company_columns!()
 );
 
-/// Binds what a write stores, in the order of `company_written!`.
-fn bind_new(
-    sql: &'static str,
+/// What a write stores, as one element of the JSON array `company_recordset!` reads (a
+/// batch of an import goes as one document, as events do).
+#[derive(Serialize)]
+struct WrittenRow<'a> {
     id: Uuid,
-    slug: &Slug,
-    new: &NewCompany,
-) -> QueryAs<'static, Postgres, CompanyRow, PgArguments> {
-    let NewCompany {
-        slug: _,
-        name,
-        kind,
-        country,
-        website,
-        description,
-        tags,
-    } = new;
-    sqlx::query_as(sql)
-        .bind(id)
-        .bind(slug.as_str().to_owned())
-        .bind(name.clone())
-        .bind(kind.as_str())
-        .bind(country.clone())
-        .bind(website.clone())
-        .bind(description.clone())
-        .bind(tag_strings(tags))
+    slug: &'a str,
+    name: &'a str,
+    kind: &'static str,
+    country: Option<&'a str>,
+    website: Option<&'a str>,
+    description: &'a str,
+    tags: Vec<String>,
+}
+
+impl<'a> WrittenRow<'a> {
+    fn new(id: Uuid, slug: &'a Slug, new: &'a NewCompany) -> Self {
+        let NewCompany {
+            slug: _,
+            name,
+            kind,
+            country,
+            website,
+            description,
+            tags,
+        } = new;
+        Self {
+            id,
+            slug: slug.as_str(),
+            name,
+            kind: kind.as_str(),
+            country: country.as_deref(),
+            website: website.as_deref(),
+            description,
+            tags: tag_strings(tags),
+        }
+    }
+}
+
+/// Stores companies with one statement: new ones when `insert`, else the next version
+/// of existing ones. Returned in the order given.
+async fn write_rows(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, Slug, &NewCompany)],
+    insert: bool,
+) -> Result<Vec<Company>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let written: Vec<WrittenRow<'_>> = rows
+        .iter()
+        .map(|(id, slug, new)| WrittenRow::new(*id, slug, new))
+        .collect();
+    let stored: Vec<CompanyRow> = sqlx::query_as(if insert { INSERT } else { UPDATE })
+        .bind(Json(&written))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| match rows {
+            [(_, slug, _)] => slug_conflict(KIND, e, slug),
+            _ => batch_conflict(KIND, e),
+        })?;
+    let mut by_id: std::collections::HashMap<Uuid, CompanyRow> =
+        stored.into_iter().map(|row| (row.id, row)).collect();
+    rows.iter()
+        .map(|(id, _, _)| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| anyhow!("the write returned no row for company {id}"))?
+                .into_company()
+        })
+        .collect()
 }
 
 /// A `companies` row as the database returns it.
@@ -270,6 +329,22 @@ impl Table for Companies {
             .ok_or_else(|| ApiError::not_found(KIND, reference))
     }
 
+    async fn lock_many(conn: &mut PgConnection, refs: &[Ref]) -> Result<Vec<Company>, ApiError> {
+        let (ids, slugs) = super::graph::split_refs(refs);
+        // In id order, so two writers locking overlapping sets cannot deadlock.
+        let rows: Vec<CompanyRow> = sqlx::query_as(concat!(
+            "select ",
+            company_columns!(),
+            " from companies c where c.id = any($1) or c.slug = any($2) order by c.id for update"
+        ))
+        .bind(ids)
+        .bind(slugs)
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter().map(CompanyRow::into_company).collect()
+    }
+
     async fn store(
         conn: &mut PgConnection,
         id: Uuid,
@@ -277,11 +352,24 @@ impl Table for Companies {
         new: &NewCompany,
         insert: bool,
     ) -> Result<Company, ApiError> {
-        bind_new(if insert { INSERT } else { UPDATE }, id, slug, new)
-            .fetch_one(conn)
-            .await
-            .map_err(|e| slug_conflict(KIND, e, slug))?
-            .into_company()
+        write_rows(conn, &[(id, slug.clone(), new)], insert)
+            .await?
+            .pop()
+            .ok_or_else(|| anyhow!("a write stored no company").into())
+    }
+
+    async fn store_new(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &NewCompany)],
+    ) -> Result<Vec<Company>, ApiError> {
+        write_rows(conn, rows, true).await
+    }
+
+    async fn store_existing(
+        conn: &mut PgConnection,
+        rows: &[(Uuid, Slug, &NewCompany)],
+    ) -> Result<Vec<Company>, ApiError> {
+        write_rows(conn, rows, false).await
     }
 
     /// The events that name a renamed company (the database rewrote them to show it).

@@ -811,3 +811,72 @@ async fn a_slow_but_steady_import_outlives_the_idle_transaction_limit() {
     );
     assert_eq!(all_events(&app).await.len(), 5);
 }
+
+/// Companies are imported, and re-imported over themselves, a batch at a time too, with
+/// what writing them one by one would leave (names in the events that show them, a
+/// second company of a taken name named by line).
+#[tokio::test]
+async fn companies_are_imported_and_updated_a_batch_at_a_time() {
+    let app = TestApp::new().await;
+    let company = |n: u32, description: &str| {
+        json!({"slug": format!("company-{n}"), "name": format!("Company {n}"),
+               "kind": "other", "description": description, "tags": ["bulk"]})
+    };
+    let first: Vec<Value> = (0..300).map(|n| company(n, "first")).collect();
+    let count = count_statements();
+    let res = import(&app, "/v1/companies/import", NDJSON, &ndjson(&first)).await;
+    let created_in = count.get();
+    drop(count);
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 300);
+    assert!(created_in < 60, "{created_in} statements for 300 companies");
+    let mut story = event("Company 7 news", "2024-01-01", &["ai"], "minor");
+    story["companies"] = json!([{"company": "company-7", "role": "subject"}]);
+    let story = app.create_event(story).await;
+
+    let mut again: Vec<Value> = (0..300).map(|n| company(n, "second")).collect();
+    again[7]["name"] = json!("Company Seven");
+    let count = count_statements();
+    let res = import(
+        &app,
+        "/v1/companies/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&again),
+    )
+    .await;
+    let updated_in = count.get();
+    drop(count);
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 300, "skipped": 0, "failed": 0})
+    );
+    assert!(updated_in < 60, "{updated_in} statements for 300 companies");
+    let seven = app.get("/v1/companies/company-7").await.json();
+    assert_eq!(seven["name"], "Company Seven");
+    assert_eq!(seven["description"], "second");
+    assert_eq!(seven["version"], 2);
+    let shown = app
+        .get(&format!("/v1/events/{}", story["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(shown["companies"][0]["name"], "Company Seven");
+
+    // A new company whose made slug is taken is refused and named; the rest are stored.
+    let res = import(
+        &app,
+        "/v1/companies/import?mode=partial",
+        NDJSON,
+        &ndjson(&[
+            json!({"name": "Fresh", "kind": "other"}),
+            json!({"name": "Company 3", "kind": "other"}),
+        ]),
+    )
+    .await;
+    res.assert_status(StatusCode::OK);
+    let answer = res.json();
+    assert_eq!(answer["created"], 1);
+    assert_eq!(answer["failed"], 1);
+    assert_eq!(answer["errors"][0]["line"], 2);
+    assert_eq!(answer["errors"][0]["field"], "slug");
+}
