@@ -97,13 +97,7 @@ pub trait Table {
         conn: &mut PgConnection,
         rows: &[(Uuid, Slug, &Self::New)],
     ) -> impl Future<Output = Result<Vec<Self::Record>, ApiError>> + Send {
-        async move {
-            let mut stored = Vec::with_capacity(rows.len());
-            for (id, slug, new) in rows {
-                stored.push(Self::store(&mut *conn, *id, slug, new, true).await?);
-            }
-            Ok(stored)
-        }
+        store_each::<Self>(conn, rows, true)
     }
 
     /// Stores the next version of existing records (`id`, slug, write), locked by the
@@ -114,13 +108,7 @@ pub trait Table {
         conn: &mut PgConnection,
         rows: &[(Uuid, Slug, &Self::New)],
     ) -> impl Future<Output = Result<Vec<Self::Record>, ApiError>> + Send {
-        async move {
-            let mut stored = Vec::with_capacity(rows.len());
-            for (id, slug, new) in rows {
-                stored.push(Self::store(&mut *conn, *id, slug, new, false).await?);
-            }
-            Ok(stored)
-        }
+        store_each::<Self>(conn, rows, false)
     }
 
     /// The events the database rewrote because of these writes of `action` (an event
@@ -142,6 +130,20 @@ pub trait Table {
         conn: &mut PgConnection,
         record: &Self::Record,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// [`Table::store`] for each row in turn: the bulk writes of a resource that has no
+/// set-based ones.
+async fn store_each<T: Table + ?Sized>(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, Slug, &T::New)],
+    insert: bool,
+) -> Result<Vec<T::Record>, ApiError> {
+    let mut stored = Vec::with_capacity(rows.len());
+    for (id, slug, new) in rows {
+        stored.push(T::store(&mut *conn, *id, slug, new, insert).await?);
+    }
+    Ok(stored)
 }
 
 /// Creates a record inside the caller's transaction (which may also hold its
