@@ -21,22 +21,11 @@ create table list_changes_purged (
 );
 insert into list_changes_purged (newest) values ('0');
 
-do $$
-declare
-    t text;
-begin
-    foreach t in array array['events', 'companies', 'partnerships', 'event_companies',
-                             'event_partnerships', 'partnership_parties', 'partnership_tranches'] loop
-        execute format('drop trigger %I on %I', t || '_list_change', t);
-    end loop;
-end
-$$;
-drop function note_list_change();
-
--- Notes the scopes of the rows one statement inserted, updated or deleted. A trigger
--- with transition tables fires for one kind of statement only, so each table has three
--- triggers, and each reads the tables its kind has: `new_rows` (inserted or updated)
--- and `old_rows` (updated or deleted).
+-- Notes the scopes of the rows one statement inserted, updated or deleted (replacing
+-- `note_list_change` and its row triggers, dropped below). A trigger with transition
+-- tables fires for one kind of statement only, so each table has three triggers, and
+-- each reads the tables its kind has: `new_rows` (inserted or updated) and `old_rows`
+-- (updated or deleted).
 create function note_changed_rows() returns trigger
 language plpgsql as $$
 declare
@@ -85,6 +74,7 @@ declare
 begin
     foreach t in array array['events', 'companies', 'partnerships', 'event_companies',
                              'event_partnerships', 'partnership_parties', 'partnership_tranches'] loop
+        execute format('drop trigger %I on %I', t || '_list_change', t);
         execute format(
             'create trigger %I after insert on %I referencing new table as new_rows
              for each statement execute function note_changed_rows()',
@@ -100,6 +90,7 @@ begin
     end loop;
 end
 $$;
+drop function note_list_change();
 
 -- Inserted events get their tag rows and pending counts in one go (one pending row per
 -- tag and statement, not per tag and event); updates keep the row trigger, which

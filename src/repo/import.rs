@@ -11,7 +11,7 @@ use super::audit::Actor;
 use super::records::{self, Sluggable, Table};
 use crate::error::ApiError;
 use crate::model::import::OnConflict;
-use crate::model::{FieldError, Ref, ResourceKind, Slug, Stored};
+use crate::model::{FieldError, Ref, Stored};
 
 /// A validated record waiting to be written.
 pub struct Pending<N> {
@@ -113,69 +113,49 @@ enum Plan<'a, T: Table> {
 }
 
 /// Writes a batch with a few statements for all of it, under a savepoint: its new
-/// records created together, its existing ones skipped or updated together as
-/// `on_conflict` says. `None` (with nothing written) when the batch needs the slow
-/// way: a record is refused (the slow way names it), `on_conflict=error` meets a
-/// record that exists (likewise), two records name the same key or record (the second
-/// must see the first), an update would change a record's slug (which frees the old
-/// one for the records after it), or a record known a moment ago is gone.
+/// records created together, its existing ones (`known`, locked) skipped or updated
+/// together as `on_conflict` says. `None` (with nothing written) when the batch needs
+/// the slow way: a record is refused (the slow way names it), `on_conflict=error` meets
+/// a record that exists (likewise), two records name the same key or record (the
+/// second must see the first), or an update would change a record's slug (which frees
+/// the old one for the records after it).
 async fn write_together<T: Table>(
     conn: &mut PgConnection,
     actor: &Actor,
     on_conflict: OnConflict,
     batch: &[Pending<T::New>],
-    known: &Known,
+    known: &Known<T::Record>,
 ) -> Result<Option<Vec<(u64, Result<Written, ApiError>)>>, ApiError> {
-    let existing: Vec<Ref> = batch
-        .iter()
-        .filter(|record| known.holds(record))
-        .filter_map(|record| reference_of(record).map(|(reference, _)| reference))
-        .collect();
-    if (!existing.is_empty() && on_conflict == OnConflict::Error) || names_a_key_twice(batch) {
+    let existing = batch.iter().filter(|record| known.holds(record)).count();
+    // A record named by two of them (say by id and by slug) must be written twice, in
+    // order: the slow way does that.
+    if (existing > 0 && on_conflict == OnConflict::Error)
+        || existing != known.records.len()
+        || names_a_key_twice(batch)
+    {
         return Ok(None);
     }
-    let mut savepoint = conn.begin().await?;
-    let current = if existing.is_empty() {
-        Vec::new()
-    } else {
-        T::lock_many(&mut savepoint, &existing).await?
-    };
-    if current.len() != existing.len() {
-        // Gone since it was looked up, or named twice (by id and by slug).
-        savepoint.rollback().await?;
-        return Ok(None);
-    }
+    let current = &known.records;
     let mut plans: Vec<Plan<'_, T>> = Vec::with_capacity(batch.len());
     for record in batch {
-        let held = reference_of(record).filter(|(reference, _)| known.has(reference));
-        let Some((reference, _)) = held else {
-            plans.push(Plan::Create(
-                record.id.unwrap_or_else(Uuid::now_v7),
-                &record.new,
-            ));
-            continue;
-        };
-        let found = current.iter().position(|c| match &reference {
-            Ref::Id(id) => c.id() == *id,
-            Ref::Slug(slug) => c.slug() == slug.as_str(),
-        });
+        let found = reference_of(record).and_then(|(reference, _)| known.find(&reference));
         let keeps_slug = |index: usize| {
             record
                 .new
                 .explicit_slug()
                 .is_none_or(|slug| slug.as_str() == current[index].slug())
         };
-        match (found, on_conflict) {
-            (Some(_), OnConflict::Skip) => plans.push(Plan::Skip),
+        let plan = match (found, on_conflict) {
+            (None, _) => Plan::Create(record.id.unwrap_or_else(Uuid::now_v7), &record.new),
+            (Some(_), OnConflict::Skip) => Plan::Skip,
             (Some(index), OnConflict::Update) if keeps_slug(index) => {
-                plans.push(Plan::Update(index, &record.new));
+                Plan::Update(index, &record.new)
             }
-            _ => {
-                savepoint.rollback().await?;
-                return Ok(None);
-            }
-        }
+            _ => return Ok(None),
+        };
+        plans.push(plan);
     }
+    let mut savepoint = conn.begin().await?;
     let updates: Vec<(&T::Record, &T::New)> = plans
         .iter()
         .filter_map(|plan| match plan {
@@ -238,60 +218,40 @@ fn names_a_key_twice<N: Sluggable>(batch: &[Pending<N>]) -> bool {
     })
 }
 
-/// The ids and slugs of a batch that name live records, read in one statement so that
-/// only those records are looked up (and locked) one by one.
-struct Known {
-    ids: HashSet<Uuid>,
-    slugs: HashSet<String>,
+/// The live records a batch names (each by the key it is matched on), read and locked
+/// with one statement: the set-based write updates or skips them, and the slow way
+/// looks up only those.
+struct Known<R> {
+    records: Vec<R>,
 }
 
-impl Known {
-    async fn of<T: Table>(
+impl<R: Stored> Known<R> {
+    async fn of<T: Table<Record = R>>(
         conn: &mut PgConnection,
         batch: &[Pending<T::New>],
     ) -> Result<Self, ApiError> {
-        let ids: Vec<Uuid> = batch.iter().filter_map(|r| r.id).collect();
-        let slugs: Vec<&str> = batch
+        let refs: Vec<Ref> = batch
             .iter()
-            .filter_map(|r| r.new.explicit_slug().map(Slug::as_str))
+            .filter_map(|record| reference_of(record).map(|(reference, _)| reference))
             .collect();
-        if ids.is_empty() && slugs.is_empty() {
-            return Ok(Self {
-                ids: HashSet::new(),
-                slugs: HashSet::new(),
-            });
-        }
-        let found: Vec<(Uuid, String)> = sqlx::query_as(match T::KIND {
-            ResourceKind::Event => {
-                "select id, slug from events \
-                 where deleted_at is null and (id = any($1) or slug = any($2))"
-            }
-            ResourceKind::Company => {
-                "select id, slug from companies where id = any($1) or slug = any($2)"
-            }
-            ResourceKind::Partnership => {
-                "select id, slug from partnerships where id = any($1) or slug = any($2)"
-            }
-        })
-        .bind(&ids)
-        .bind(&slugs)
-        // Planned afresh each time: a prepared statement's generic plan is made once,
-        // while the table is small, and kept; this one's scanned the whole slug index
-        // (with a filter) for every batch, a third of a 50,000-record import's time.
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(Self {
-            ids: found.iter().map(|(id, _)| *id).collect(),
-            slugs: found.into_iter().map(|(_, slug)| slug).collect(),
+        let records = if refs.is_empty() {
+            Vec::new()
+        } else {
+            T::lock_many(conn, &refs).await?
+        };
+        Ok(Self { records })
+    }
+
+    /// Which of the records `reference` names.
+    fn find(&self, reference: &Ref) -> Option<usize> {
+        self.records.iter().position(|record| match reference {
+            Ref::Id(id) => record.id() == *id,
+            Ref::Slug(slug) => record.slug() == slug.as_str(),
         })
     }
 
     fn has(&self, reference: &Ref) -> bool {
-        match reference {
-            Ref::Id(id) => self.ids.contains(id),
-            Ref::Slug(slug) => self.slugs.contains(slug.as_str()),
-        }
+        self.find(reference).is_some()
     }
 
     /// Whether the record names one that exists, by the key it is matched on.
@@ -318,7 +278,7 @@ async fn write_one<T: Table>(
     actor: &Actor,
     on_conflict: OnConflict,
     record: &Pending<T::New>,
-    known: Option<&Known>,
+    known: Option<&Known<T::Record>>,
 ) -> Result<Written, ApiError> {
     let (reference, field) = match reference_of(record) {
         Some((reference, field)) => (Some(reference), field),
