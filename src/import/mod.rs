@@ -9,7 +9,8 @@ pub mod command;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -70,11 +71,40 @@ where
     (records_rx, reader)
 }
 
-/// An import under way: what it has done, its bad records, and the batch being filled.
+/// How long an import waits for a second connection to prepare its batches on.
+const HELPER_WAIT: Duration = Duration::from_millis(250);
+
+/// A connection outside the import's transaction, to prepare its batches on
+/// ([`Table::prepare`]); `None` when the pool has none to spare soon, and the import
+/// then goes without (the database computes the same things as it writes).
+pub async fn helper(db: &PgPool) -> Option<PoolConnection<Postgres>> {
+    match tokio::time::timeout(HELPER_WAIT, db.acquire()).await {
+        Ok(Ok(conn)) => Some(conn),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "an import goes without a helper connection");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// A full batch being prepared on the helper connection, which comes back with it
+/// (unless it failed).
+type Preparing<N> = JoinHandle<(Vec<Pending<N>>, Option<PoolConnection<Postgres>>)>;
+
+/// An import under way: what it has done, its bad records, the batch being filled, and
+/// the full one before it, being prepared on the helper connection.
+///
+/// Batches go through a pipeline one deep: when a batch is full its preparation starts
+/// on the helper connection and the batch before it (prepared meanwhile) is written on
+/// the import's own, so the two run on both cores at once. Records are written in the
+/// order they were read.
 pub struct Importer<'a, T: Table> {
     actor: &'a Actor,
     options: ImportOptions,
     batch: Vec<Pending<T::New>>,
+    helper: Option<PoolConnection<Postgres>>,
+    preparing: Option<Preparing<T::New>>,
     summary: ImportSummary,
     errors: Vec<LineError>,
     seen: u64,
@@ -82,12 +112,19 @@ pub struct Importer<'a, T: Table> {
 }
 
 impl<'a, T: Table> Importer<'a, T> {
-    /// An import by `actor` with `options`.
-    pub fn new(actor: &'a Actor, options: ImportOptions) -> Self {
+    /// An import by `actor` with `options`, preparing its batches on `helper` when it
+    /// has one (see [`helper`]).
+    pub fn new(
+        actor: &'a Actor,
+        options: ImportOptions,
+        helper: Option<PoolConnection<Postgres>>,
+    ) -> Self {
         Self {
             actor,
             options,
             batch: Vec::with_capacity(BATCH),
+            helper,
+            preparing: None,
             summary: ImportSummary::default(),
             errors: Vec::new(),
             seen: 0,
@@ -96,15 +133,15 @@ impl<'a, T: Table> Importer<'a, T> {
     }
 
     /// Runs a statement now, so that a transaction waiting on a slow client is not
-    /// ended as idle by the server: the batch read so far, or else a statement that
+    /// ended as idle by the server: the batches read so far, or else a statement that
     /// does nothing.
     async fn keep_alive(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
-        if self.batch.is_empty() {
+        if self.batch.is_empty() && self.preparing.is_none() {
             import::keep_alive(conn).await?;
             self.last_statement = Instant::now();
             return Ok(());
         }
-        self.flush(conn).await
+        self.hand_over(conn, true).await
     }
 
     /// How many records have been read so far.
@@ -124,7 +161,7 @@ impl<'a, T: Table> Importer<'a, T> {
             self.batch.push(pending);
         }
         if self.batch.len() >= BATCH {
-            self.flush(conn).await?;
+            self.hand_over(conn, false).await?;
         }
         Ok(())
     }
@@ -171,7 +208,7 @@ impl<'a, T: Table> Importer<'a, T> {
         mut self,
         conn: &mut PgConnection,
     ) -> Result<(ImportSummary, Vec<LineError>), ApiError> {
-        self.flush(conn).await?;
+        self.hand_over(conn, true).await?;
         self.errors.sort_by_key(|e| e.line);
         let mut summary = self.summary;
         if self.options.mode == ImportMode::Partial {
@@ -180,14 +217,56 @@ impl<'a, T: Table> Importer<'a, T> {
         Ok((summary, self.errors))
     }
 
-    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
-        if self.batch.is_empty() {
+    /// Hands the batch being filled over to be written after the ones read before it:
+    /// its preparation starts on the helper connection (if there is one) while the
+    /// batch before it is written. With `drain`, it is written too before this returns.
+    async fn hand_over(&mut self, conn: &mut PgConnection, drain: bool) -> Result<(), ApiError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let before = self.prepared().await?;
+        let unprepared = match self.helper.take() {
+            Some(helper) if !batch.is_empty() => {
+                self.preparing = Some(tokio::spawn(prepare::<T>(helper, batch)));
+                None
+            }
+            helper => {
+                self.helper = helper;
+                Some(batch)
+            }
+        };
+        if let Some(before) = before {
+            self.write(conn, &before).await?;
+        }
+        if let Some(batch) = unprepared {
+            self.write(conn, &batch).await?;
+        }
+        if drain && let Some(batch) = self.prepared().await? {
+            self.write(conn, &batch).await?;
+        }
+        Ok(())
+    }
+
+    /// The batch being prepared, once it is (the helper connection comes back with it).
+    async fn prepared(&mut self) -> Result<Option<Vec<Pending<T::New>>>, ApiError> {
+        let Some(preparing) = self.preparing.take() else {
+            return Ok(None);
+        };
+        let (batch, helper) = preparing.await.map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("an import batch's preparation"))
+        })?;
+        self.helper = helper;
+        Ok(Some(batch))
+    }
+
+    async fn write(
+        &mut self,
+        conn: &mut PgConnection,
+        batch: &[Pending<T::New>],
+    ) -> Result<(), ApiError> {
+        if batch.is_empty() {
             return Ok(());
         }
-        let outcomes =
-            write_batch::<T>(conn, self.actor, self.options.on_conflict, &self.batch).await?;
+        let outcomes = write_batch::<T>(conn, self.actor, self.options.on_conflict, batch).await?;
         self.last_statement = Instant::now();
-        self.batch.clear();
         for (line, outcome) in outcomes {
             match outcome {
                 Ok(Written::Created) => self.summary.created += 1,
@@ -237,6 +316,24 @@ impl<'a, T: Table> Importer<'a, T> {
                     message: error.message,
                 });
             }
+        }
+    }
+}
+
+/// Prepares a batch on the helper connection. A failure costs only the speed (the
+/// import's own writes compute what was not prepared), so it is logged and the helper
+/// is let go rather than ending the import.
+async fn prepare<T: Table>(
+    mut helper: PoolConnection<Postgres>,
+    mut batch: Vec<Pending<T::New>>,
+) -> (Vec<Pending<T::New>>, Option<PoolConnection<Postgres>>) {
+    let mut news: Vec<&mut T::New> = batch.iter_mut().map(|record| &mut record.new).collect();
+    let prepared = T::prepare(&mut helper, &mut news).await;
+    match prepared {
+        Ok(()) => (batch, Some(helper)),
+        Err(error) => {
+            tracing::warn!(error = %error, "an import goes on without its helper connection");
+            (batch, None)
         }
     }
 }

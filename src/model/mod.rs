@@ -33,7 +33,8 @@ use serde::Serialize;
 
 pub use company::{Company, CompanyInput, CompanyKind, NewCompany};
 pub use event::{
-    Category, Event, EventInput, EventListItem, NewEvent, Significance, Source, Tombstone,
+    Category, Event, EventInput, EventListItem, NewEvent, SearchVector, Significance, Source,
+    Tombstone,
 };
 pub use list::companies::{CompanyCursor, CompanyFilter};
 pub use list::cursor::Cursor;

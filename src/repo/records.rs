@@ -27,7 +27,7 @@ pub trait Sluggable {
 }
 
 /// One resource's storage steps.
-pub trait Table {
+pub trait Table: 'static {
     /// The record as stored and shown.
     type Record: Stored + Serialize + Send + Sync;
     /// Which resource this is.
@@ -77,6 +77,20 @@ pub trait Table {
             }
             Ok(locked)
         }
+    }
+
+    /// Work on a batch of validated writes that needs no transaction, done on a second
+    /// connection while the import writes the batch before (so on the machine's other
+    /// core): events compute their search vectors there. What it adds to the writes is
+    /// what the database would otherwise compute as it stores them, so leaving it
+    /// undone (no connection to spare, a failure) changes nothing but the speed.
+    /// Nothing, by default.
+    fn prepare(
+        conn: &mut PgConnection,
+        news: &mut [&mut Self::New],
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let _ = (conn, news);
+        async { Ok(()) }
     }
 
     /// Stores `new` as the record `id` (a new one when `insert`) and returns it as it

@@ -595,6 +595,130 @@ async fn a_large_import_of_new_records_gets_what_posts_one_after_another_would()
     assert_eq!(bulk["data"].as_array().unwrap().len(), 100);
 }
 
+/// The search vectors of an import's events are computed on a second connection while
+/// the batch before is written: every imported event gets exactly the vector the
+/// database's own definition gives its texts, none of them computed by the import's
+/// writes (the table's trigger is made to count what it computes), and search finds
+/// them at once. A write that sends no vector (a `POST`, a `PATCH` of a text, a change
+/// made by hand) still gets the right one from the trigger.
+#[tokio::test]
+async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() {
+    let app = TestApp::new().await;
+    sqlx::raw_sql(
+        "create table search_fills (event_id uuid not null);
+         create or replace function fill_event_search() returns trigger
+         language plpgsql as $$
+         begin
+             insert into search_fills values (new.id);
+             new.search := event_search_vector(new.title, new.summary, new.what_happened,
+                                               new.why_it_matters);
+             return new;
+         end
+         $$;",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let count = |sql: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = "select count(*) from events \
+                 where search is distinct from \
+                       event_search_vector(title, summary, what_happened, why_it_matters)";
+    let fills = "select count(*) from search_fills";
+
+    // Two full batches and a part of one: the last, too, is prepared ahead.
+    let records: Vec<Value> = (0..610)
+        .map(|n| {
+            let mut record = event(&format!("Harbour {n}"), "2024-03-01", &["ports"], "minor");
+            record["why_it_matters"] = json!(format!("Shipping lanes reopened after {n} storms"));
+            record
+        })
+        .collect();
+    let res = import(&app, "/v1/events/import", NDJSON, &ndjson(&records)).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 610);
+    assert_eq!(
+        count(fills).await,
+        0,
+        "no imported vector computed by the write"
+    );
+    assert_eq!(count(wrong).await, 0);
+    assert_eq!(
+        count("select count(*) from events where search @@ to_tsquery('english', 'storm')").await,
+        610
+    );
+    let found = app.get("/v1/events?q=%22609%20storms%22").await.json();
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    assert_eq!(found["data"][0]["title"], "Harbour 609");
+
+    // Updated by a re-import: the new texts' vectors, again computed ahead.
+    let again: Vec<Value> = records
+        .iter()
+        .take(260)
+        .enumerate()
+        .map(|(n, record)| {
+            let mut record = record.clone();
+            record["slug"] = json!(format!("harbour-{n}"));
+            record["why_it_matters"] = json!("Dredging resumed");
+            record
+        })
+        .collect();
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&again),
+    )
+    .await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["updated"], 260);
+    assert_eq!(count(fills).await, 0);
+    assert_eq!(count(wrong).await, 0);
+    let dredging = app.get("/v1/events?q=dredge&limit=100").await.json();
+    assert_eq!(dredging["data"].as_array().unwrap().len(), 100);
+    assert!(dredging["next_cursor"].is_string());
+
+    // Writes that send no vector.
+    let posted = app
+        .post_json(
+            "/v1/events",
+            event("Quiet quay", "2024-03-02", &["ports"], "minor"),
+        )
+        .await;
+    posted.assert_status(StatusCode::CREATED);
+    assert_eq!(count(fills).await, 1);
+    app.patch_json(
+        "/v1/events/quiet-quay",
+        json!({"what_happened": "Icebreakers cleared the channel"}),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(count(fills).await, 2);
+    let found = app.get("/v1/events?q=icebreaker").await.json();
+    assert_eq!(ids(&found), [posted.json()["id"].as_str().unwrap()]);
+    sqlx::query("update events set summary = 'Tugboats idle' where slug = 'harbour-300'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count(fills).await, 3);
+    // A change that leaves the texts alone computes nothing.
+    sqlx::query("update events set tags = '{docks}' where slug = 'harbour-301'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count(fills).await, 3);
+    assert_eq!(count(wrong).await, 0);
+    let found = app.get("/v1/events?q=tugboat").await.json();
+    assert_eq!(found["data"][0]["slug"], "harbour-300");
+}
+
 /// A nightly file of records that mostly exist: updated (or skipped) together, batch by
 /// batch, with what updating them one after another would leave: versions, slugs,
 /// links in the row and in the tables filters read, tag counts, one audit row each.

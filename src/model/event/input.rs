@@ -165,7 +165,16 @@ pub struct NewEvent {
     pub companies: Vec<PartyInput>,
     /// The deals it belongs to (references, not yet resolved).
     pub partnerships: Vec<Ref>,
+    /// Derived, never read from input: its search vector, when an import computed it
+    /// ahead on another connection; `None` (always, after parsing) has the database
+    /// compute it as it writes the row.
+    pub search_vector: Option<SearchVector>,
 }
+
+/// An event's search vector in PostgreSQL's text form, as the database's
+/// `event_search_vector` made it from the event's four texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchVector(pub String);
 
 /// Most companies one event may name.
 pub const MAX_EVENT_COMPANIES: usize = 50;
@@ -212,6 +221,7 @@ impl NewEvent {
                 sources: sources.unwrap_or_default(),
                 companies: companies.unwrap_or_default(),
                 partnerships: partnerships.unwrap_or_default(),
+                search_vector: None,
             }),
             // `finish` has already reported each missing required field.
             _ => Err(vec![FieldError::new("", "required fields are missing")]),

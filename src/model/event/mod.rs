@@ -10,7 +10,7 @@ use super::partnership::PartnershipRef;
 use super::party::CompanyRole;
 use super::wire::wire_enum;
 
-pub use input::{EventInput, NewEvent, SourceInput};
+pub use input::{EventInput, NewEvent, SearchVector, SourceInput};
 
 wire_enum! {
     /// What kind of thing happened.

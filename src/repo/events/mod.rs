@@ -15,7 +15,9 @@ use super::graph;
 use super::records::Table;
 use crate::error::ApiError;
 use crate::model::role::Role;
-use crate::model::{Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, Slug, Source, Tag};
+use crate::model::{
+    Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, SearchVector, Slug, Source, Tag,
+};
 pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
 };
@@ -72,6 +74,8 @@ struct WrittenRow<'a> {
     company_ids: Vec<Uuid>,
     roles: Vec<&'static str>,
     partnerships: &'a [Uuid],
+    /// The search vector computed ahead, if it was (else the database computes it).
+    search: Option<&'a str>,
 }
 
 impl<'a> WrittenRow<'a> {
@@ -90,6 +94,7 @@ impl<'a> WrittenRow<'a> {
             // Resolved to `links` first.
             companies: _,
             partnerships: _,
+            search_vector,
         } = new;
         Self {
             id,
@@ -106,6 +111,7 @@ impl<'a> WrittenRow<'a> {
             company_ids: links.companies.iter().map(|(id, _)| *id).collect(),
             roles: links.companies.iter().map(|(_, r)| r.as_str()).collect(),
             partnerships: &links.partnerships,
+            search: search_vector.as_ref().map(|v| v.0.as_str()),
         }
     }
 }
@@ -243,6 +249,34 @@ async fn write_rows(
         .collect()
 }
 
+/// The search vectors of `news`, in order, as the database makes them from their texts
+/// (`event_search_vector`, the function the table's trigger uses).
+async fn search_vectors(
+    conn: &mut PgConnection,
+    news: &[&mut NewEvent],
+) -> Result<Vec<SearchVector>, ApiError> {
+    let texts =
+        |text: fn(&NewEvent) -> &str| -> Vec<&str> { news.iter().map(|new| text(new)).collect() };
+    let vectors: Vec<String> = sqlx::query_scalar(
+        "select event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters)::text \
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[]) with ordinality \
+              as t (title, summary, what_happened, why_it_matters, n) \
+         order by t.n",
+    )
+    .bind(texts(|new| &new.title))
+    .bind(texts(|new| &new.summary))
+    .bind(texts(|new| &new.what_happened))
+    .bind(texts(|new| &new.why_it_matters))
+    .fetch_all(conn)
+    .await?;
+    if vectors.len() != news.len() {
+        return Err(
+            anyhow::anyhow!("{} search vectors for {} events", vectors.len(), news.len()).into(),
+        );
+    }
+    Ok(vectors.into_iter().map(SearchVector).collect())
+}
+
 /// Which events to look for among those a write of another record made the database
 /// rewrite in this transaction (an event shows the names of its companies and deals).
 pub enum Rewritten<'a> {
@@ -328,6 +362,14 @@ impl Table for Events {
         .fetch_all(&mut *conn)
         .await?;
         rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn prepare(conn: &mut PgConnection, news: &mut [&mut NewEvent]) -> Result<(), ApiError> {
+        let vectors = search_vectors(conn, news).await?;
+        for (new, vector) in news.iter_mut().zip(vectors) {
+            new.search_vector = Some(vector);
+        }
+        Ok(())
     }
 
     async fn store(

@@ -31,7 +31,7 @@ pub(super) use event_columns;
 macro_rules! event_written {
     () => {
         "slug, title, occurred_on, category, significance, summary, what_happened, \
-         why_it_matters, tags, sources, companies, partnerships"
+         why_it_matters, tags, sources, companies, partnerships, search"
     };
 }
 pub(super) use event_written;
@@ -43,18 +43,20 @@ macro_rules! event_recordset {
         "jsonb_to_recordset($1) as r (id uuid, slug text, title text, occurred_on date, \
          category text, significance smallint, summary text, what_happened text, \
          why_it_matters text, tags text[], sources jsonb, company_ids uuid[], \
-         roles text[], partnerships uuid[])"
+         roles text[], partnerships uuid[], search tsvector)"
     };
 }
 pub(super) use event_recordset;
 
 /// The values of [`event_written`] made from a row `r` of [`event_recordset`]: the
-/// links' JSON is rendered by the database from the ids.
+/// links' JSON is rendered by the database from the ids; a `search` left null is
+/// computed by the table's trigger.
 macro_rules! event_from_record {
     () => {
         "r.slug, r.title, r.occurred_on, r.category, r.significance, r.summary, \
          r.what_happened, r.why_it_matters, r.tags, r.sources, \
-         event_company_links(r.company_ids, r.roles), event_partnership_links(r.partnerships)"
+         event_company_links(r.company_ids, r.roles), event_partnership_links(r.partnerships), \
+         r.search"
     };
 }
 pub(super) use event_from_record;
