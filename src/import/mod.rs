@@ -77,9 +77,13 @@ where
 const HELPER_WAIT: Duration = Duration::from_millis(250);
 
 /// A connection outside the import's transaction, to prepare its batches on
-/// ([`Table::prepare`]); `None` when the pool has none to spare soon, and the import
-/// then goes without (the database computes the same things as it writes).
-pub async fn helper(db: &PgPool) -> Option<PoolConnection<Postgres>> {
+/// ([`Table::prepare`]); `None` when `T` prepares nothing, or the pool has none to spare
+/// soon, and the import then goes without (the database computes the same things as it
+/// writes).
+pub async fn helper<T: Table>(db: &PgPool) -> Option<PoolConnection<Postgres>> {
+    if !T::PREPARES {
+        return None;
+    }
     match tokio::time::timeout(HELPER_WAIT, db.acquire()).await {
         Ok(Ok(conn)) => Some(conn),
         Ok(Err(error)) => {

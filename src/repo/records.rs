@@ -34,6 +34,9 @@ pub trait Table: 'static {
     const KIND: ResourceKind = <Self::Record as Stored>::KIND;
     /// A validated write.
     type New: Sluggable + Send + Sync;
+    /// Whether [`Table::prepare`] does anything: an import of a resource that prepares
+    /// nothing takes no second connection.
+    const PREPARES: bool = false;
     /// The request type: what a client sends, and what a merge patch is applied to.
     type Input: Serialize + for<'a> From<&'a Self::Record>;
 
@@ -84,7 +87,7 @@ pub trait Table: 'static {
     /// core): events compute their search vectors there. What it adds to the writes is
     /// what the database would otherwise compute as it stores them, so leaving it
     /// undone (no connection to spare, a failure) changes nothing but the speed.
-    /// Nothing, by default.
+    /// Nothing, by default ([`Table::PREPARES`] says whether there is anything).
     fn prepare(
         conn: &mut PgConnection,
         news: &mut [&mut Self::New],

@@ -247,6 +247,18 @@ async fn errors_are_problem_json_and_writes_need_the_bearer_scheme() {
         patch["application/merge-patch+json"]["schema"]["$ref"],
         "#/components/schemas/EventPatch"
     );
+    // The stall limit the import routes document is the one they apply (the attribute
+    // takes a literal, so a change of the constant must be mirrored there).
+    let stall = format!(
+        "no record came for {} s",
+        industry_events::import::BODY_STALL.as_secs()
+    );
+    for path in ["/v1/events/import", "/v1/companies/import"] {
+        let described = doc["paths"][path]["post"]["responses"]["408"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(described.contains(&stall), "{path}: {described}");
+    }
 }
 
 #[tokio::test]

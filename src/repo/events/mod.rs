@@ -328,6 +328,7 @@ impl Table for Events {
     type Record = Event;
     type New = NewEvent;
     type Input = EventInput;
+    const PREPARES: bool = true;
 
     fn parse(document: Value) -> Result<NewEvent, Vec<FieldError>> {
         NewEvent::from_json(document)
