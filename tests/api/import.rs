@@ -634,13 +634,17 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     let fills = "select count(*) from search_fills";
 
     // Two full batches and a part of one: the last, too, is prepared ahead.
-    let records: Vec<Value> = (0..610)
+    let mut records: Vec<Value> = (0..610)
         .map(|n| {
             let mut record = event(&format!("Harbour {n}"), "2024-03-01", &["ports"], "minor");
             record["why_it_matters"] = json!(format!("Shipping lanes reopened after {n} storms"));
             record
         })
         .collect();
+    // Text whose vector's text form needs quoting and escaping on its way back in.
+    records[5]["what_happened"] = json!(
+        "O'Brien's \"deal\" at C:\\ports\\x and https://example.com/a'b?q=1 -- café naïve 東京"
+    );
     let res = import(&app, "/v1/events/import", NDJSON, &ndjson(&records)).await;
     res.assert_status(StatusCode::CREATED);
     assert_eq!(res.json()["created"], 610);
@@ -654,6 +658,8 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
         count("select count(*) from events where search @@ to_tsquery('english', 'storm')").await,
         610
     );
+    let found = app.get("/v1/events?q=brien").await.json();
+    assert_eq!(found["data"][0]["title"], "Harbour 5");
     let found = app.get("/v1/events?q=%22609%20storms%22").await.json();
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
     assert_eq!(found["data"][0]["title"], "Harbour 609");
