@@ -161,7 +161,11 @@ where
     let feeding = feed(body, limit, chunks_tx, &mut hash);
 
     let mut tx = app.db.begin().await?;
-    let mut importer = Importer::<T>::new(&actor, options, import::helper::<T>(&app.db).await);
+    let mut importer = Importer::<T>::new(
+        &actor,
+        options,
+        import::helper::<T>(&app.db, &options).await,
+    );
     let writing = async {
         // Owned by the writer: one that stops drops it, which stops the reader, which
         // stops taking chunks, so the body's feeder cannot wait on a full queue.

@@ -63,7 +63,7 @@ where
 
     let actor = Actor::system("import");
     let mut tx = db.begin().await?;
-    let mut importer = Importer::<T>::new(&actor, options, super::helper::<T>(db).await);
+    let mut importer = Importer::<T>::new(&actor, options, super::helper::<T>(db, &options).await);
     // A FILE that is a pipe may pause: the transaction is kept alive meanwhile.
     importer
         .take_all(&mut tx, &mut records, None, |importer| {

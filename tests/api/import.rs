@@ -723,6 +723,30 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     assert_eq!(count(wrong).await, 0);
     let found = app.get("/v1/events?q=tugboat").await.json();
     assert_eq!(found["data"][0]["slug"], "harbour-300");
+
+    // A skip import prepares nothing (its records mostly exist and are not written):
+    // its few new records get their vectors from the trigger.
+    let mut skipping = again.clone();
+    for n in 0..5 {
+        skipping.push(event(
+            &format!("Pier {n}"),
+            "2024-03-03",
+            &["ports"],
+            "minor",
+        ));
+    }
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=skip",
+        NDJSON,
+        &ndjson(&skipping),
+    )
+    .await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["skipped"], 260);
+    assert_eq!(res.json()["created"], 5);
+    assert_eq!(count(fills).await, 8);
+    assert_eq!(count(wrong).await, 0);
 }
 
 /// A nightly file of records that mostly exist: updated (or skipped) together, batch by
