@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::audit::Action;
 use super::events::{self, Rewritten};
 use super::records::Table;
-use super::{batch_conflict, keyset_page, slug_conflict, tag_strings};
+use super::{in_order, keyset_page, rows_conflict, tag_strings};
 use crate::error::ApiError;
 use crate::model::{
     Company, CompanyCursor, CompanyFilter, CompanyInput, CompanyKind, Event, FieldError,
@@ -132,20 +132,13 @@ async fn write_rows(
         .bind(Json(&written))
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| match rows {
-            [(_, slug, _)] => slug_conflict(KIND, e, slug),
-            _ => batch_conflict(KIND, e),
-        })?;
-    let mut by_id: std::collections::HashMap<Uuid, CompanyRow> =
-        stored.into_iter().map(|row| (row.id, row)).collect();
-    rows.iter()
-        .map(|(id, _, _)| {
-            by_id
-                .remove(id)
-                .ok_or_else(|| anyhow!("the write returned no row for company {id}"))?
-                .into_company()
-        })
-        .collect()
+        .map_err(|e| rows_conflict(KIND, e, rows))?;
+    in_order(KIND, rows.iter().map(|(id, _, _)| *id), stored, |row| {
+        row.id
+    })?
+    .into_iter()
+    .map(CompanyRow::into_company)
+    .collect()
 }
 
 /// A `companies` row as the database returns it.

@@ -88,9 +88,17 @@ pub(crate) fn slug_conflict(kind: ResourceKind, error: sqlx::Error, slug: &Slug)
     }
 }
 
-/// [`slug_conflict`] for a write of several records: which one's slug or id was taken
-/// is not known here (the caller writes them one at a time to find out).
-pub(crate) fn batch_conflict(kind: ResourceKind, error: sqlx::Error) -> ApiError {
+/// [`slug_conflict`] for a write of `rows` (id, slug, write) with one statement: for one
+/// record, its slug or id; for several, which one's was taken is not known here (the
+/// caller writes them one at a time to find out).
+pub(crate) fn rows_conflict<N>(
+    kind: ResourceKind,
+    error: sqlx::Error,
+    rows: &[(Uuid, Slug, N)],
+) -> ApiError {
+    if let [(_, slug, _)] = rows {
+        return slug_conflict(kind, error, slug);
+    }
     if is_unique_violation(&error, slug_key(kind))
         || is_unique_violation(&error, &format!("{}_pkey", kind.plural()))
     {
@@ -98,6 +106,25 @@ pub(crate) fn batch_conflict(kind: ResourceKind, error: sqlx::Error) -> ApiError
     } else {
         error.into()
     }
+}
+
+/// The rows a statement that wrote `ids` returned, put in the order of `ids` (a
+/// statement returns them in no set order); one missing is a server error.
+pub(crate) fn in_order<R>(
+    kind: ResourceKind,
+    ids: impl IntoIterator<Item = Uuid>,
+    returned: Vec<R>,
+    id_of: impl Fn(&R) -> Uuid,
+) -> Result<Vec<R>, ApiError> {
+    let mut by_id: std::collections::HashMap<Uuid, R> =
+        returned.into_iter().map(|row| (id_of(&row), row)).collect();
+    ids.into_iter()
+        .map(|id| {
+            by_id
+                .remove(&id)
+                .ok_or_else(|| anyhow::anyhow!("the write returned no row for {kind} {id}").into())
+        })
+        .collect()
 }
 
 /// What one write asks of [`pick_slugs`].

@@ -218,10 +218,7 @@ async fn write_rows(
         .bind(Json(&written))
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| match rows {
-            [(_, slug, _)] => super::slug_conflict(KIND, e, slug),
-            _ => super::batch_conflict(KIND, e),
-        })?;
+        .map_err(|e| super::rows_conflict(KIND, e, rows))?;
     // The link tables, which filters and foreign keys use, follow the rows.
     let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
     if !insert {
@@ -237,15 +234,9 @@ async fn write_rows(
         })
         .collect();
     graph::insert_event_links(conn, &linked).await?;
-    let mut by_id: std::collections::HashMap<Uuid, EventRow> =
-        stored.into_iter().map(|row| (row.id, row)).collect();
-    ids.iter()
-        .map(|id| {
-            by_id
-                .remove(id)
-                .ok_or_else(|| anyhow::anyhow!("the write returned no row for event {id}"))?
-                .into_event()
-        })
+    super::in_order(KIND, ids, stored, |row| row.id)?
+        .into_iter()
+        .map(EventRow::into_event)
         .collect()
 }
 
