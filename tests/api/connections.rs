@@ -4,55 +4,36 @@
 //! metrics still answer. Each test runs the real binary on a loopback port.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::helpers::TestDb;
-use crate::ops::{binary, free_port};
+use crate::ops::binary;
+use crate::serving::Serving;
 
-/// The binary serving a fresh database on a free port; killed when dropped.
+/// The binary serving a fresh database; stopped when dropped.
 struct Server {
-    child: Child,
+    /// Held so the process lives as long as this.
+    _serving: Serving,
     address: SocketAddr,
     _database: TestDb,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     async fn start(settings: &[(&str, &str)]) -> Self {
         let database = TestDb::create().await;
-        let port = free_port();
         let mut command = binary(&database);
-        command
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("RATE_LIMIT_RPS", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        command.env("RATE_LIMIT_RPS", "0");
         for (name, value) in settings {
             command.env(name, value);
         }
-        let child = command.spawn().unwrap();
-        let server = Self {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
+        let serving = Serving::start(command).await;
+        Self {
+            address: serving.address,
+            _serving: serving,
             _database: database,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok((200, _)) = server.get_from([127, 0, 0, 9], "/readyz").await {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "the server never became ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

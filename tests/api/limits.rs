@@ -7,8 +7,7 @@
 //! burst takes, and the one test that waits for a refill waits just over a second.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -17,7 +16,8 @@ use industry_events::config::ServeConfig;
 use industry_events::model::Scope;
 
 use crate::helpers::{TestApp, TestDb, TestResponse};
-use crate::ops::{binary, free_port};
+use crate::ops::binary;
+use crate::serving::Serving;
 
 /// An app allowing `burst` requests at once and `rps` a second after that.
 async fn limited(rps: u32, burst: u32, change: impl FnOnce(&mut ServeConfig)) -> TestApp {
@@ -263,16 +263,12 @@ async fn health_readiness_and_metrics_are_never_limited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_limits_by_the_connections_peer_address() {
     let database = TestDb::create().await;
-    let port = free_port();
-    let mut child = binary(&database)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+    let mut command = binary(&database);
+    command
         .env("RATE_LIMIT_RPS", "1")
         .env("RATE_LIMIT_BURST", "2")
-        .env("TRUSTED_PROXIES", "127.0.0.2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .env("TRUSTED_PROXIES", "127.0.0.2");
+    let server = Serving::start(command).await;
     let client = |local: [u8; 4]| {
         reqwest::Client::builder()
             .local_address(std::net::IpAddr::from(local))
@@ -280,18 +276,7 @@ async fn the_binary_limits_by_the_connections_peer_address() {
             .unwrap()
     };
     let (proxy, direct) = (client([127, 0, 0, 2]), client([127, 0, 0, 1]));
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !matches!(
-        direct.get(format!("{base}/readyz")).send().await,
-        Ok(res) if res.status() == 200
-    ) {
-        if started.elapsed() > Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            panic!("the server never became ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let base = server.base();
     let status = |client: &reqwest::Client, forwarded: &'static str| {
         let request = client
             .get(format!("{base}/v1/events"))
@@ -329,8 +314,7 @@ async fn the_binary_limits_by_the_connections_peer_address() {
             }
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(through_proxy, [200; 6]);
     assert_eq!(direct_statuses, [200, 200, 429]);
     assert!(

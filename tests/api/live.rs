@@ -659,29 +659,12 @@ async fn a_stream_too_far_behind_is_reset_and_the_others_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_ends_its_streams_with_a_retry_hint_on_sigterm_without_waiting_for_them() {
     use crate::helpers::TestDb;
-    use crate::ops::{binary, free_port};
+    use crate::ops::binary;
+    use crate::serving::Serving;
     let database = TestDb::create().await;
-    let port = free_port();
-    let mut child = binary(&database)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Serving::start(binary(&database)).await;
+    let base = server.base();
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let mut stream = client
         .get(format!("{base}/v1/events/stream"))
         .send()
@@ -690,13 +673,7 @@ async fn the_binary_ends_its_streams_with_a_retry_hint_on_sigterm_without_waitin
     assert_eq!(stream.status(), reqwest::StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
     let mut received = String::new();
     while let Ok(Some(chunk)) = tokio::time::timeout(SOON, stream.chunk()).await.unwrap() {
         received.push_str(std::str::from_utf8(&chunk).unwrap());
@@ -705,12 +682,7 @@ async fn the_binary_ends_its_streams_with_a_retry_hint_on_sigterm_without_waitin
         received.contains("retry: 1000") || received.contains("retry:1000"),
         "{received:?}"
     );
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server.exit(Duration::from_secs(30)).await;
     assert!(exit.success(), "{exit:?}");
     // Well inside the drain's 25 s: the open stream did not hold the shutdown.
     assert!(

@@ -29,6 +29,7 @@ mod replicas;
 mod resilience;
 mod retention;
 mod safety;
+mod serving;
 mod tags;
 mod timeline;
 mod webhooks;

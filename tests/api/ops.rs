@@ -2,7 +2,7 @@
 //! and the binary itself (zero-configuration start, bad configuration, tokens CLI).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -10,6 +10,7 @@ use industry_events::{AppState, app, seed};
 use serde_json::json;
 
 use crate::helpers::{TestApp, TestDb, event};
+use crate::serving::Serving;
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_when_all_is_well() {
@@ -324,46 +325,12 @@ pub(crate) fn binary(database: &TestDb) -> Command {
     command
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_starts_with_no_configuration_serves_and_stops_cleanly_on_sigterm() {
     let database = TestDb::create().await;
-    let port = free_port();
-    let mut child = binary(&database)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = Serving::start(binary(&database)).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    let ready = loop {
-        if let Ok(res) = client.get(format!("{base}/readyz")).send().await
-            && res.status() == 200
-        {
-            break true;
-        }
-        if started.elapsed() > Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    if !ready {
-        let _ = child.kill();
-        let output = child.wait_with_output().unwrap();
-        panic!(
-            "the server never became ready: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let base = server.base();
     let res = client
         .get(format!("{base}/v1/events"))
         .send()
@@ -382,24 +349,13 @@ async fn the_binary_starts_with_no_configuration_serves_and_stops_cleanly_on_sig
         .unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(exit.success(), "exit after SIGTERM: {exit}");
+    server.terminate();
+    let exit = server.exit(Duration::from_secs(15)).await;
+    assert!(
+        exit.success(),
+        "exit after SIGTERM: {exit}; {}",
+        server.log()
+    );
 }
 
 #[test]
@@ -552,25 +508,9 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
     .unwrap();
     tx.commit().await.unwrap();
 
-    let port = free_port();
-    let mut child = binary(&database)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Serving::start(binary(&database)).await;
+    let base = server.base();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "the server never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // Hold the row so the PATCH stays in flight.
     let mut blocker = pool.begin().await.unwrap();
@@ -587,17 +527,10 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
             .send(),
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        child.try_wait().unwrap().is_none(),
+        server.exited().is_none(),
         "the server must wait for the request in flight"
     );
 
@@ -608,17 +541,7 @@ async fn sigterm_lets_a_request_in_flight_finish_before_the_server_exits() {
         res.json::<serde_json::Value>().await.unwrap()["significance"],
         "major"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not exit after draining"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server.exit(Duration::from_secs(15)).await;
     assert!(exit.success(), "{exit}");
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::helpers::{PrivateServer, event, test_db_config};
+use crate::serving::Serving;
 
 /// A primary, one replica, and the service reading from both.
 struct Topology {
@@ -328,45 +329,26 @@ async fn a_replica_that_goes_away_is_skipped_and_used_again_when_it_returns() {
 /// The release of the service under test, as a process of its own.
 const BIN: &str = env!("CARGO_BIN_EXE_industry-events");
 
-/// A `serve` process on a free loopback port, stopped when dropped.
+/// A `serve` process on a loopback port, stopped when dropped.
 struct Instance {
     base: String,
     /// Held so the process lives as long as this; killed when dropped.
-    _child: tokio::process::Child,
+    _serving: Serving,
 }
 
 impl Instance {
     async fn start(primary: &str, replica: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(BIN)
+        let mut command = std::process::Command::new(BIN);
+        command
             .arg("serve")
             .env("DATABASE_URL", primary)
             .env("DATABASE_READ_URL", replica)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("RATE_LIMIT_RPS", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let instance = Self {
-            base: format!("http://127.0.0.1:{port}"),
-            _child: child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{}/readyz", instance.base))
-            .await
-            .map_or(true, |r| !r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "the instance did not get ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            .env("RATE_LIMIT_RPS", "0");
+        let serving = Serving::start(command).await;
+        Self {
+            base: serving.base(),
+            _serving: serving,
         }
-        instance
     }
 
     /// Waits until this instance serves reads from its replica.
