@@ -15,8 +15,7 @@ use crate::serving::Serving;
 
 /// The binary serving a fresh database; stopped when dropped.
 struct Server {
-    /// Held so the process lives as long as this.
-    _serving: Serving,
+    serving: Serving,
     address: SocketAddr,
     _database: TestDb,
 }
@@ -32,7 +31,7 @@ impl Server {
         let serving = Serving::start(command).await;
         Self {
             address: serving.address,
-            _serving: serving,
+            serving,
             _database: database,
         }
     }
@@ -150,16 +149,28 @@ async fn thousands_of_trickling_heads_are_closed_after_the_header_timeout_and_ot
     );
 }
 
-/// `GET /v1/events` from `from` once the server has accepted the connections held open
-/// before it: asked again (for up to 5 s) while the answer is not yet the cap's 503.
-async fn over_the_cap(server: &Server, from: [u8; 4]) -> (u16, String) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+/// Waits (up to 10 s) until the server counts at least `held` connections open in its
+/// full lane, asking `/metrics` from `from`: it accepts the connections a test holds
+/// open in its own time, slower on a busy machine, and only then does a cap hold.
+async fn wait_until_held(server: &Server, from: [u8; 4], held: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (status, answer) = server.get_from(from, "/v1/events").await.unwrap();
-        if status == 503 || tokio::time::Instant::now() >= deadline {
-            return (status, answer);
+        let (status, metrics) = server.get_from(from, "/metrics").await.unwrap();
+        assert_eq!(status, 200, "{metrics}");
+        let open = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("connections_open{lane=\"full\"} "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if open >= held as f64 {
+            return;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server counts {open} connections open, not the {held} held; its log:\n{}",
+            server.serving.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -175,7 +186,8 @@ async fn the_per_address_cap_holds_and_another_address_is_still_served() {
             .unwrap();
         held.push(stream);
     }
-    let (status, answer) = over_the_cap(&server, [127, 0, 0, 1]).await;
+    wait_until_held(&server, [127, 0, 0, 2], 20).await;
+    let (status, answer) = server.get_from([127, 0, 0, 1], "/v1/events").await.unwrap();
     assert_eq!(status, 503, "{answer}");
     let lower = answer.to_ascii_lowercase();
     assert!(lower.contains("retry-after: "), "{answer}");
@@ -206,9 +218,8 @@ async fn the_total_cap_holds_and_health_readiness_and_metrics_still_answer() {
     for i in 0..10u8 {
         held.push(server.connect_from([127, 0, 1, i + 1]).await.unwrap());
     }
-    // The server accepts the held connections in its own time (slower on a busy
-    // machine): the cap holds once it has.
-    let (status, answer) = over_the_cap(&server, [127, 0, 2, 1]).await;
+    wait_until_held(&server, [127, 0, 2, 1], 10).await;
+    let (status, answer) = server.get_from([127, 0, 2, 1], "/v1/events").await.unwrap();
     assert_eq!(status, 503, "{answer}");
     assert!(answer.contains("too-many-connections"), "{answer}");
     for path in ["/healthz", "/readyz", "/metrics"] {
