@@ -259,6 +259,10 @@ async fn get_one(
     answer(StatusCode::OK, &subscription, &subscription)
 }
 
+/// How often a `PATCH` of a subscription checks its new URL before taking the row's
+/// lock, when others change the subscription meanwhile, before it checks under the lock.
+const PATCH_ATTEMPTS: u32 = 3;
+
 /// `PATCH /v1/webhooks/{id}`: a JSON Merge Patch of `url`, `types`, `filter`,
 /// `description` and `status`, honouring `If-Match`. Setting `status` to `active`
 /// re-enables a disabled subscription.
@@ -274,25 +278,54 @@ async fn patch(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let uuid = subscription_id(&id)?;
-    let mut tx = app.db.begin().await?;
-    let current = repo::webhooks::lock(&mut tx, uuid)
-        .await?
-        .ok_or_else(|| no_subscription(&id))?;
-    if_match(&headers)
-        .check(current.id, current.version)
-        .map_err(|current| ApiError::PreconditionFailed { current })?;
-    let merged = merge_into(&SubscriptionInput::from(&current), &body)?;
-    let new = NewSubscription::parse(merged, app.config.webhook_allow_http, true)?;
-    let company_ids = checked(&app, &new, Some(&current.url)).await?;
-    let changed = repo::webhooks::update(&mut tx, uuid, &new, &company_ids).await?;
-    tx.commit().await?;
-    if current.status == SubscriptionStatus::Disabled
-        && changed.status == SubscriptionStatus::Active
-    {
-        // Its pending deliveries are claimable again.
-        app.webhooks.wake();
+    let precondition = if_match(&headers);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // A new URL's name is resolved and its addresses checked before the row is
+        // locked, so a slow resolver holds neither the subscription (its deliveries
+        // and other writes wait on that lock) nor a transaction; the row is then
+        // locked and must still be the version the patch was checked against, else
+        // it is merged and checked again. The last attempt checks under the lock, so
+        // a subscription that others keep changing is still patched.
+        let last = attempt >= PATCH_ATTEMPTS;
+        let (seen, mut held) = if last {
+            let mut tx = app.db.begin().await?;
+            let current = repo::webhooks::lock(&mut tx, uuid).await?;
+            (current, Some(tx))
+        } else {
+            (repo::webhooks::find(&app.db, uuid).await?, None)
+        };
+        let seen = seen.ok_or_else(|| no_subscription(&id))?;
+        precondition
+            .check(seen.id, seen.version)
+            .map_err(|current| ApiError::PreconditionFailed { current })?;
+        let merged = merge_into(&SubscriptionInput::from(&seen), &body)?;
+        let new = NewSubscription::parse(merged, app.config.webhook_allow_http, true)?;
+        let company_ids = checked(&app, &new, Some(&seen.url)).await?;
+        let mut tx = match held.take() {
+            Some(tx) => tx,
+            None => {
+                let mut tx = app.db.begin().await?;
+                let current = repo::webhooks::lock(&mut tx, uuid)
+                    .await?
+                    .ok_or_else(|| no_subscription(&id))?;
+                if current.version != seen.version {
+                    continue;
+                }
+                tx
+            }
+        };
+        let changed = repo::webhooks::update(&mut tx, uuid, &new, &company_ids).await?;
+        tx.commit().await?;
+        if seen.status == SubscriptionStatus::Disabled
+            && changed.status == SubscriptionStatus::Active
+        {
+            // Its pending deliveries are claimable again.
+            app.webhooks.wake();
+        }
+        return answer(StatusCode::OK, &changed, &changed);
     }
-    answer(StatusCode::OK, &changed, &changed)
 }
 
 /// `DELETE /v1/webhooks/{id}`: 204; its messages and delivery log go with it.

@@ -660,6 +660,90 @@ async fn a_name_that_turns_to_loopback_after_registration_is_refused_at_delivery
     hooks.shut_down().await;
 }
 
+/// Answers `slow.test` with 127.0.0.1, each lookup only when the test lets it go: it
+/// hands the test a sender to do so.
+struct SteppedResolver {
+    asked: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Resolver for SteppedResolver {
+    fn lookup(&self, host: String, _port: u16) -> BoxFuture<'static, io::Result<Vec<IpAddr>>> {
+        let (go, wait) = tokio::sync::oneshot::channel();
+        let asked = self.asked.send(go);
+        Box::pin(async move {
+            if host != "slow.test" || asked.is_err() || wait.await.is_err() {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "no such name"));
+            }
+            Ok(vec![IpAddr::from([127, 0, 0, 1])])
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_patch_resolves_its_new_url_without_holding_the_subscription() {
+    let (asked, mut lookups) = tokio::sync::mpsc::unbounded_channel();
+    let hooks = Hooks::start_resolving(|_| {}, Arc::new(SteppedResolver { asked })).await;
+    let (id, _) = hooks
+        .subscribe(json!({"url": "http://127.0.0.1:9/hook", "types": ["*"]}))
+        .await;
+    let uri = format!("/v1/webhooks/{id}");
+    let moved = hooks.admin_send(
+        Method::PATCH,
+        &uri,
+        Some(json!({"url": "http://slow.test/hook"})),
+    );
+    let others = async {
+        let mut etags = Vec::new();
+        for round in 1..=2 {
+            let go = lookups.recv().await.unwrap();
+            // While the new URL's name is looked up, the subscription is not locked:
+            // another change goes through, and the patch is then merged again.
+            let changed = tokio::time::timeout(
+                Duration::from_secs(10),
+                hooks.admin_send(
+                    Method::PATCH,
+                    &uri,
+                    Some(json!({"description": format!("changed meanwhile {round}")})),
+                ),
+            )
+            .await
+            .expect("a change waited for another patch's name lookup");
+            changed.assert_status(StatusCode::OK);
+            etags.push(changed.header("etag").unwrap().to_owned());
+            go.send(()).unwrap();
+        }
+        // The third try looks the name up under the lock, so it ends whatever others do.
+        lookups.recv().await.unwrap().send(()).unwrap();
+        etags
+    };
+    let (moved, etags) = tokio::join!(moved, others);
+    moved.assert_status(StatusCode::OK);
+    let body = moved.json();
+    assert_eq!(body["url"], "http://slow.test/hook");
+    assert_eq!(
+        body["description"], "changed meanwhile 2",
+        "merged with the latest"
+    );
+    assert_eq!(body["version"], 4);
+    assert!(lookups.try_recv().is_err(), "three lookups, no more");
+    // An If-Match of a version others replaced is still refused.
+    hooks
+        .app
+        .send(
+            Request::builder()
+                .method(Method::PATCH)
+                .uri(&uri)
+                .header(header::AUTHORIZATION, format!("Bearer {}", hooks.admin))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, &etags[1])
+                .body(Body::from(json!({"description": "late"}).to_string()))
+                .unwrap(),
+        )
+        .await
+        .assert_problem(StatusCode::PRECONDITION_FAILED);
+    hooks.shut_down().await;
+}
+
 #[tokio::test]
 async fn deliveries_connect_to_the_address_the_resolver_checked() {
     // `hooks.test` exists only in this resolver: the client cannot have asked another.
