@@ -162,26 +162,35 @@ impl ClientRateLimiter {
         match bearer_token(headers) {
             None => self.check(&address).await,
             Some(token) => {
-                let allowance = self
-                    .check(&ClientKey::Token(crate::auth::hash_token(token)))
-                    .await?;
-                if allowance.retry_after_secs.is_some() {
-                    return Some(allowance);
-                }
-                let ceiling = match &self.store {
-                    Store::Memory { addresses, .. } => addresses.check(&address),
+                let token = ClientKey::Token(crate::auth::hash_token(token));
+                let (allowance, ceiling) = match &self.store {
+                    Store::Memory { clients, addresses } => {
+                        let allowance = clients.check(&token);
+                        if allowance.retry_after_secs.is_some() {
+                            return Some(allowance);
+                        }
+                        (allowance, Some(addresses.check(&address)))
+                    }
+                    // One round trip for both: the script checks the ceiling only when
+                    // the token's allowance lets the request go ahead.
                     Store::Redis {
-                        limits, addresses, ..
+                        limits,
+                        clients,
+                        addresses,
                     } => {
-                        limits
-                            .check(&address.store_key("address"), *addresses)
+                        let mut checked = limits
+                            .check_in_turn(&[
+                                (&token.store_key("client"), *clients),
+                                (&address.store_key("address"), *addresses),
+                            ])
                             .await?
+                            .into_iter();
+                        (checked.next()?, checked.next())
                     }
                 };
-                Some(if ceiling.retry_after_secs.is_some() {
-                    ceiling
-                } else {
-                    allowance
+                Some(match ceiling {
+                    Some(ceiling) if ceiling.retry_after_secs.is_some() => ceiling,
+                    _ => allowance,
                 })
             }
         }

@@ -23,26 +23,33 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// How long one check may take before it counts as a failure.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// GCRA over one key. KEYS[1]: the key. ARGV[1]: the emission interval in
-/// microseconds; ARGV[2]: the burst. Returns `{allowed, remaining, wait_us, reset_us}`.
+/// GCRA over each key in turn, stopping at the first that refuses (a request refused
+/// by one allowance spends nothing of the next). KEYS: the keys. ARGV[2i-1] and ARGV[2i]:
+/// key i's emission interval in microseconds and its burst. Returns
+/// `{allowed, remaining, wait_us, reset_us}` for each key checked, flattened.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tolerance = interval * (burst - 1)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local allow_at = tat - tolerance
-if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
+local answers = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tolerance = interval * (burst - 1)
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local allow_at = tat - tolerance
+  if now < allow_at then
+    for _, n in ipairs({0, 0, allow_at - now, tat - now}) do table.insert(answers, n) end
+    return answers
+  end
+  local new_tat = tat + interval
+  redis.call('SET', KEYS[i], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1)
+  local remaining = math.floor((now + tolerance - new_tat) / interval) + 1
+  if remaining < 0 then remaining = 0 end
+  if remaining > burst then remaining = burst end
+  for _, n in ipairs({1, remaining, 0, new_tat - now}) do table.insert(answers, n) end
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1)
-local remaining = math.floor((now + tolerance - new_tat) / interval) + 1
-if remaining < 0 then remaining = 0 end
-if remaining > burst then remaining = burst end
-return {1, remaining, 0, new_tat - now}
+return answers
 ";
 
 /// One quota: a request every `interval`, `burst` at once.
@@ -83,40 +90,53 @@ impl RedisLimits {
     /// Counts one request against `key` under `quota`; `None` when the store could not
     /// say (the request then goes ahead: fail open).
     pub async fn check(&self, key: &str, quota: Quota) -> Option<Allowance> {
+        self.check_in_turn(&[(key, quota)]).await?.pop()
+    }
+
+    /// Counts one request against each key under its quota in turn, in one round trip,
+    /// stopping at the first that refuses: the allowances checked, in order (the last
+    /// is the refusal, if any). `None` when the store could not say (fail open).
+    /// (Several keys in one script need one Redis, not a cluster, which this is.)
+    pub async fn check_in_turn(&self, checks: &[(&str, Quota)]) -> Option<Vec<Allowance>> {
         if self.resting() {
             return None;
         }
         let mut connection = self.connection.clone();
-        let interval_us = u64::try_from(quota.interval.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let mut invocation = self.script.key(key);
-        invocation.arg(interval_us).arg(quota.burst);
+        let mut invocation = self.script.prepare_invoke();
+        for (key, quota) in checks {
+            let interval_us = u64::try_from(quota.interval.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            invocation.key(*key).arg(interval_us).arg(quota.burst);
+        }
         let answer = tokio::time::timeout(
             CHECK_TIMEOUT,
-            invocation.invoke_async::<(i64, i64, i64, i64)>(&mut connection),
+            invocation.invoke_async::<Vec<i64>>(&mut connection),
         )
         .await;
-        match answer {
-            Ok(Ok((allowed, remaining, wait_us, reset_us))) => {
-                self.answered();
-                Some(allowance(
-                    quota.burst,
-                    allowed == 1,
-                    remaining,
-                    wait_us,
-                    reset_us,
-                ))
-            }
+        let numbers = match answer {
+            Ok(Ok(numbers)) => numbers,
             Ok(Err(e)) => {
                 self.failed(&e.to_string());
-                None
+                return None;
             }
             Err(_) => {
                 self.failed("no answer in time");
-                None
+                return None;
             }
+        };
+        if numbers.is_empty() || numbers.len() % 4 != 0 || numbers.len() / 4 > checks.len() {
+            self.failed(&format!("the script answered {numbers:?}"));
+            return None;
         }
+        self.answered();
+        Some(
+            numbers
+                .chunks_exact(4)
+                .zip(checks)
+                .map(|(n, (_, quota))| allowance(quota.burst, n[0] == 1, n[1], n[2], n[3]))
+                .collect(),
+        )
     }
 
     fn resting(&self) -> bool {

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use industry_events::AppState;
 use industry_events::config::{RateLimitStore, ServeConfig};
+use industry_events::model::Scope;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, TestResponse, reference_story};
@@ -157,6 +158,56 @@ async fn the_redis_limiter_answers_as_the_memory_one_does() {
     }
     assert_eq!(from_redis, from_memory);
     assert_eq!(from_redis[5].0, 429, "{from_redis:?}");
+}
+
+/// A token's request is counted against its token and then its address's ceiling, both
+/// in one round trip to Redis: the token's burst, then its 429; then made-up tokens from
+/// the same address, each with a burst of its own, until the address's ceiling (ten
+/// times a client's burst) refuses them.
+#[tokio::test]
+async fn with_redis_a_tokens_allowance_and_its_addresss_ceiling_both_hold() {
+    let redis = PrivateRedis::start();
+    let app = TestApp::with_config(shared_limit(&redis, 1, 2)).await;
+    let with_token = |token: String| {
+        Request::get("/v1/events?limit=1")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let token = app.token("reader", Scope::Read).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(limit_headers(&app.send(with_token(token.clone())).await));
+    }
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        answers,
+        [
+            (200, some("2"), some("1"), None),
+            (200, some("2"), some("0"), None),
+            (429, some("2"), some("0"), some("1")),
+        ]
+    );
+    // The two requests the token was allowed count against the ceiling of 20; the
+    // refused one does not. Each made-up token is a client with a full burst (the
+    // limiter counts before any token is looked up).
+    let mut refused = None;
+    for n in 0..200 {
+        let response = app.send(with_token(format!("ie_made-up-{n}"))).await;
+        let (status, limit, _, retry) = limit_headers(&response);
+        if status == 429 {
+            refused = Some((n, limit, retry));
+            break;
+        }
+        assert_eq!((status, limit.as_deref()), (200, Some("2")), "request {n}");
+    }
+    let (n, limit, retry) = refused.expect("the address's ceiling never refused");
+    assert_eq!(limit.as_deref(), Some("20"), "refused by the ceiling");
+    assert!(retry.is_some());
+    assert!(
+        n >= 18,
+        "the ceiling refused after {n} requests, before its burst"
+    );
 }
 
 #[tokio::test]
