@@ -149,25 +149,37 @@ async fn thousands_of_trickling_heads_are_closed_after_the_header_timeout_and_ot
     );
 }
 
-/// Waits (up to 10 s) until the server counts at least `held` connections open in its
-/// full lane, asking `/metrics` from `from`: it accepts the connections a test holds
-/// open in its own time, slower on a busy machine, and only then does a cap hold.
-async fn wait_until_held(server: &Server, from: [u8; 4], held: usize) {
+/// The server's own count of the connections open in its (full, reserve) lanes, asked
+/// from `from` (the connection asking counts itself in one of them).
+async fn open_connections(server: &Server, from: [u8; 4]) -> (u64, u64) {
+    let (status, metrics) = server.get_from(from, "/metrics").await.unwrap();
+    assert_eq!(status, 200, "{metrics}");
+    let gauge = |lane: &str| {
+        let prefix = format!("connections_open{{lane=\"{lane}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .map_or(0, |value| value as u64)
+    };
+    (gauge("full"), gauge("reserve"))
+}
+
+/// Waits (up to 10 s) until the server's counts are `expected`: it accepts and closes
+/// connections in its own time (slower on a busy machine), so a test holding some open
+/// first waits until the ones before are gone (else a held one could land in the
+/// reserve, which closes it within 2 s), then until the held ones are all counted.
+async fn wait_for_counts(server: &Server, from: [u8; 4], expected: (u64, u64)) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, metrics) = server.get_from(from, "/metrics").await.unwrap();
-        assert_eq!(status, 200, "{metrics}");
-        let open = metrics
-            .lines()
-            .find_map(|line| line.strip_prefix("connections_open{lane=\"full\"} "))
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if open >= held as f64 {
+        let counts = open_connections(server, from).await;
+        if counts == expected {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the server counts {open} connections open, not the {held} held; its log:\n{}",
+            "the server counts {counts:?} connections (full, reserve) open, not {expected:?}; \
+             its log:\n{}",
             server.serving.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -177,6 +189,7 @@ async fn wait_until_held(server: &Server, from: [u8; 4], held: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_per_address_cap_holds_and_another_address_is_still_served() {
     let server = Server::start(&[("MAX_CONNECTIONS_PER_IP", "20")]).await;
+    wait_for_counts(&server, [127, 0, 0, 2], (1, 0)).await;
     let mut held = Vec::new();
     for _ in 0..20 {
         let mut stream = server.connect_from([127, 0, 0, 1]).await.unwrap();
@@ -186,7 +199,8 @@ async fn the_per_address_cap_holds_and_another_address_is_still_served() {
             .unwrap();
         held.push(stream);
     }
-    wait_until_held(&server, [127, 0, 0, 2], 20).await;
+    // The twenty held, and the one asking from another address.
+    wait_for_counts(&server, [127, 0, 0, 2], (21, 0)).await;
     let (status, answer) = server.get_from([127, 0, 0, 1], "/v1/events").await.unwrap();
     assert_eq!(status, 503, "{answer}");
     let lower = answer.to_ascii_lowercase();
@@ -206,7 +220,7 @@ async fn the_per_address_cap_holds_and_another_address_is_still_served() {
 
     // A place given back is usable again.
     held.truncate(10);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_counts(&server, [127, 0, 0, 2], (11, 0)).await;
     let (status, _) = server.get_from([127, 0, 0, 1], "/v1/events").await.unwrap();
     assert_eq!(status, 200);
 }
@@ -214,11 +228,13 @@ async fn the_per_address_cap_holds_and_another_address_is_still_served() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_total_cap_holds_and_health_readiness_and_metrics_still_answer() {
     let server = Server::start(&[("MAX_CONNECTIONS", "10")]).await;
+    wait_for_counts(&server, [127, 0, 2, 1], (1, 0)).await;
     let mut held = Vec::new();
     for i in 0..10u8 {
         held.push(server.connect_from([127, 0, 1, i + 1]).await.unwrap());
     }
-    wait_until_held(&server, [127, 0, 2, 1], 10).await;
+    // The ten held, and the one asking, in the reserve.
+    wait_for_counts(&server, [127, 0, 2, 1], (10, 1)).await;
     let (status, answer) = server.get_from([127, 0, 2, 1], "/v1/events").await.unwrap();
     assert_eq!(status, 503, "{answer}");
     assert!(answer.contains("too-many-connections"), "{answer}");
@@ -227,7 +243,7 @@ async fn the_total_cap_holds_and_health_readiness_and_metrics_still_answer() {
         assert_eq!(status, 200, "{path}");
     }
     drop(held);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_counts(&server, [127, 0, 2, 1], (1, 0)).await;
     let (status, answer) = server.get_from([127, 0, 2, 1], "/metrics").await.unwrap();
     assert_eq!(status, 200);
     assert!(

@@ -2,10 +2,11 @@
 //! server binds it.
 //!
 //! Choosing a free port first and handing it to the child left a window (the child
-//! migrates before it binds) in which another test's server could take the same port;
-//! the test then talked to that server and failed in puzzling ways (a connection cap
-//! that never held). Here the child binds `127.0.0.1:0` and the test reads the address
-//! from the child's own "serving" log line, so the address is always the child's.
+//! migrates before it binds) in which another listener could take the same port, and
+//! the test would then talk to whatever answered there. Here the child binds
+//! `127.0.0.1:0` and the test reads the address from the child's own "serving" log
+//! line, so the address is always the child's; a child that exits early fails the test
+//! with its log.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
