@@ -289,7 +289,7 @@ async fn patch(
         // it is merged and checked again. The last attempt checks under the lock, so
         // a subscription that others keep changing is still patched.
         let last = attempt >= PATCH_ATTEMPTS;
-        let (seen, mut held) = if last {
+        let (seen, held) = if last {
             let mut tx = app.db.begin().await?;
             let current = repo::webhooks::lock(&mut tx, uuid).await?;
             (current, Some(tx))
@@ -303,7 +303,7 @@ async fn patch(
         let merged = merge_into(&SubscriptionInput::from(&seen), &body)?;
         let new = NewSubscription::parse(merged, app.config.webhook_allow_http, true)?;
         let company_ids = checked(&app, &new, Some(&seen.url)).await?;
-        let mut tx = match held.take() {
+        let mut tx = match held {
             Some(tx) => tx,
             None => {
                 let mut tx = app.db.begin().await?;

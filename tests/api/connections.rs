@@ -16,7 +16,6 @@ use crate::serving::Serving;
 /// The binary serving a fresh database; stopped when dropped.
 struct Server {
     serving: Serving,
-    address: SocketAddr,
     _database: TestDb,
 }
 
@@ -30,7 +29,6 @@ impl Server {
         }
         let serving = Serving::start(command).await;
         Self {
-            address: serving.address,
             serving,
             _database: database,
         }
@@ -40,7 +38,7 @@ impl Server {
     async fn connect_from(&self, local: [u8; 4]) -> std::io::Result<TcpStream> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(IpAddr::from(local), 0))?;
-        socket.connect(self.address).await
+        socket.connect(self.serving.address).await
     }
 
     /// `GET path` on a new connection from `local`: the status and the whole answer.
