@@ -9,6 +9,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::model::partnership::PartnershipRef;
 use crate::model::party::CompanyRole;
 use crate::model::role::Role;
 use crate::model::{FieldError, Ref, ResourceKind};
@@ -26,50 +27,89 @@ pub(crate) fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uu
     (ids, slugs)
 }
 
-/// The statement that finds records of `kind` by id or slug (live events only).
+/// The statement that finds records of `kind` by id or slug (live events only): each
+/// one's id, slug and label (what an event shows of it: a company's name, a deal's or
+/// event's title).
 fn lookup_sql(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::Event => {
-            "select id, slug from events where (id = any($1) or slug = any($2)) and deleted_at is null"
+            "select id, slug, title from events \
+             where (id = any($1) or slug = any($2)) and deleted_at is null"
         }
         ResourceKind::Company => {
-            "select id, slug from companies where id = any($1) or slug = any($2)"
+            "select id, slug, name from companies where id = any($1) or slug = any($2)"
         }
         ResourceKind::Partnership => {
-            "select id, slug from partnerships where id = any($1) or slug = any($2)"
+            "select id, slug, title from partnerships where id = any($1) or slug = any($2)"
         }
     }
 }
 
-/// The ids of `refs` in order; `None` for each that matches no record of `kind`. The
-/// one way a `{ref}` becomes an id: the HTTP layer decides whether a miss is a 404 (a
-/// path), a 400 (a query parameter) or a 422 (a body field).
-pub async fn lookup(
+/// A record a reference found: its id, slug and label (see [`lookup_sql`]).
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The record's id.
+    pub id: Uuid,
+    /// Its slug.
+    pub slug: String,
+    /// Its name (a company) or title (a deal, an event).
+    pub label: String,
+}
+
+/// The records `refs` name, in order; `None` for each that matches no record of `kind`.
+/// The one way a `{ref}` becomes a record: the HTTP layer decides whether a miss is a
+/// 404 (a path), a 400 (a query parameter) or a 422 (a body field).
+pub async fn find(
     db: impl PgExecutor<'_>,
     kind: ResourceKind,
     refs: &[&Ref],
-) -> Result<Vec<Option<Uuid>>, ApiError> {
+) -> Result<Vec<Option<Found>>, ApiError> {
     if refs.is_empty() {
         return Ok(Vec::new());
     }
     let (ids, slugs) = split_refs(refs.iter().copied());
-    let found: Vec<(Uuid, String)> = sqlx::query_as(lookup_sql(kind))
+    let found: Vec<(Uuid, String, String)> = sqlx::query_as(lookup_sql(kind))
         .bind(ids)
         .bind(slugs)
         .fetch_all(db)
         .await?;
     // Indexed, so a long list (an import's batch) is matched in linear time.
-    let ids: std::collections::HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
-    let by_slug: std::collections::HashMap<&str, Uuid> = found
+    let by_id: HashMap<Uuid, usize> = found.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+    let by_slug: HashMap<&str, usize> = found
         .iter()
-        .map(|(id, slug)| (slug.as_str(), *id))
+        .enumerate()
+        .map(|(i, f)| (f.1.as_str(), i))
         .collect();
     Ok(refs
         .iter()
-        .map(|r| match r {
-            Ref::Id(want) => ids.contains(want).then_some(*want),
-            Ref::Slug(want) => by_slug.get(want.as_str()).copied(),
+        .map(|r| {
+            let at = match r {
+                Ref::Id(want) => by_id.get(want),
+                Ref::Slug(want) => by_slug.get(want.as_str()),
+            };
+            at.map(|&i| {
+                let (id, slug, label) = &found[i];
+                Found {
+                    id: *id,
+                    slug: slug.clone(),
+                    label: label.clone(),
+                }
+            })
         })
+        .collect())
+}
+
+/// The ids of `refs` in order; `None` for each that matches no record of `kind` (see
+/// [`find`]).
+pub async fn lookup(
+    db: impl PgExecutor<'_>,
+    kind: ResourceKind,
+    refs: &[&Ref],
+) -> Result<Vec<Option<Uuid>>, ApiError> {
+    Ok(find(db, kind, refs)
+        .await?
+        .into_iter()
+        .map(|found| found.map(|f| f.id))
         .collect())
 }
 
@@ -83,16 +123,16 @@ pub async fn id_of(
 }
 
 /// A 422 field error for each of `refs` that [`lookup`] did not find.
-pub fn unknown_refs(
+pub fn unknown_refs<T>(
     kind: ResourceKind,
     refs: &[&Ref],
-    found: &[Option<Uuid>],
+    found: &[Option<T>],
     field: impl Fn(usize) -> String,
 ) -> Vec<FieldError> {
     found
         .iter()
         .enumerate()
-        .filter(|(_, id)| id.is_none())
+        .filter(|(_, found)| found.is_none())
         .map(|(i, _)| FieldError::new(field(i), format!("no {kind} matches `{}`", refs[i])))
         .collect()
 }
@@ -175,9 +215,9 @@ pub struct EventLinks<'a> {
     /// The event.
     pub event: Uuid,
     /// Its companies, with roles.
-    pub companies: &'a [(Uuid, Role)],
+    pub companies: &'a [CompanyRole],
     /// Its deals.
-    pub partnerships: &'a [Uuid],
+    pub partnerships: &'a [PartnershipRef],
 }
 
 /// Writes the link rows of events that have none (new ones, or ones whose links were
@@ -194,15 +234,15 @@ pub async fn insert_event_links(
         partnerships,
     } in events
     {
-        for (position, (company, role)) in (0i16..).zip(companies.iter()) {
+        for (position, company) in (0i16..).zip(companies.iter()) {
             company_rows.0.push(*event_id);
-            company_rows.1.push(*company);
-            company_rows.2.push(role.as_str());
+            company_rows.1.push(company.id);
+            company_rows.2.push(company.role.as_str());
             company_rows.3.push(position);
         }
         for (position, deal) in (0i16..).zip(partnerships.iter()) {
             deal_rows.0.push(*event_id);
-            deal_rows.1.push(*deal);
+            deal_rows.1.push(deal.id);
             deal_rows.2.push(position);
         }
     }

@@ -4,7 +4,9 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, count_statements, event, reference_story};
+use crate::helpers::{
+    TestApp, assert_links_as_the_database_renders_them, count_statements, event, reference_story,
+};
 
 async fn company(app: &TestApp, slug: &str, name: &str, kind: &str) -> Value {
     let res = app
@@ -239,6 +241,7 @@ async fn events_name_companies_and_deals_and_the_deal_shows_its_timeline() {
         .await
         .json();
     assert_eq!(fetched, story);
+    assert_links_as_the_database_renders_them(&app.db).await;
 
     let deal = app
         .get("/v1/partnerships/amazon-anthropic-strategic-collaboration")

@@ -613,3 +613,21 @@ pub fn ids(body: &Value) -> Vec<String> {
 pub fn encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+/// Asserts that every live event keeps its links as the database's own definitions
+/// render them from the link tables (`event_company_links_of`, and the deals' one: what
+/// a rename rewrites them to): the service renders them itself as it writes a row.
+pub async fn assert_links_as_the_database_renders_them(db: &PgPool) {
+    let differing: Vec<String> = sqlx::query_scalar(
+        "select slug from events where deleted_at is null \
+           and (companies::jsonb is distinct from event_company_links_of(id)::jsonb \
+                or partnerships::jsonb is distinct from event_partnership_links_of(id)::jsonb)",
+    )
+    .fetch_all(db)
+    .await
+    .expect("compare the links");
+    assert!(
+        differing.is_empty(),
+        "links rendered otherwise: {differing:?}"
+    );
+}

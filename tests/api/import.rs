@@ -5,7 +5,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestResponse, count_statements, event, ids};
+use crate::helpers::{
+    TestApp, TestResponse, assert_links_as_the_database_renders_them, count_statements, event, ids,
+};
 use industry_events::model::Scope;
 
 const NDJSON: &str = "application/x-ndjson";
@@ -570,6 +572,7 @@ async fn a_large_import_of_new_records_gets_what_posts_one_after_another_would()
     assert_eq!(linked["companies"][1]["slug"], "amazon");
     let investee = app.get("/v1/events?company=anthropic&role=investee").await;
     assert_eq!(ids(&investee.json()), [id(7)]);
+    assert_links_as_the_database_renders_them(&app.db).await;
     // One audit row (and so one revision) each, tag counts, every record listed.
     let audited: i64 = sqlx::query_scalar(
         "select count(*) from audit_log where resource = 'event' and action = 'create'",
@@ -747,6 +750,64 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     assert_eq!(res.json()["created"], 5);
     assert_eq!(count(fills).await, 8);
     assert_eq!(count(wrong).await, 0);
+}
+
+/// An import merges the entries waiting in the pending lists of the events' two GIN
+/// indexes (search and tags) between its batches, on its helper connection, so that its
+/// own inserts never stop to merge them. Five batches' worth: at most the entries of the
+/// last two are still pending afterwards (they are written after the last merge began),
+/// where without the merges all of them would be (the lists stay under the size at which
+/// an insert merges them).
+#[tokio::test]
+async fn an_import_merges_the_gin_indexes_pending_entries_as_it_goes() {
+    let app = TestApp::new().await;
+    sqlx::query("create extension if not exists pgstattuple")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let records: Vec<Value> = (0..1250)
+        .map(|n| {
+            event(
+                &format!("Lighthouse {n}"),
+                "2024-04-01",
+                &["coast"],
+                "minor",
+            )
+        })
+        .collect();
+    let res = import(&app, "/v1/events/import", NDJSON, &ndjson(&records)).await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 1250);
+    let pending = |index: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("select pending_tuples from pgstatginindex($1::regclass)")
+                .bind(index)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    // One tag an event: one entry each.
+    let tags_pending = pending("events_tags_idx").await;
+    assert!(tags_pending <= 500, "{tags_pending} tag entries pending");
+    let search_entries: i64 = sqlx::query_scalar("select sum(length(search))::int8 from events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let search_pending = pending("events_search_idx").await;
+    assert!(
+        search_pending * 5 <= search_entries * 2,
+        "{search_pending} of {search_entries} search entries pending"
+    );
+    // What is still pending is found like the rest.
+    let found = app
+        .get("/v1/events?q=lighthouse&tag=coast&limit=100")
+        .await
+        .json();
+    assert_eq!(found["data"].as_array().unwrap().len(), 100);
+    let last = app.get("/v1/events?q=%221249%22").await.json();
+    assert_eq!(last["data"][0]["title"], "Lighthouse 1249");
 }
 
 /// A nightly file of records that mostly exist: updated (or skipped) together, batch by

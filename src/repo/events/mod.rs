@@ -4,6 +4,8 @@ pub mod changes;
 mod list;
 mod row;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::Value;
@@ -11,10 +13,11 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::graph;
+use super::graph::{self, Found};
 use super::records::Table;
 use crate::error::ApiError;
-use crate::model::role::Role;
+use crate::model::partnership::PartnershipRef;
+use crate::model::party::CompanyRole;
 use crate::model::{
     Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, SearchVector, Slug, Source, Tag,
 };
@@ -25,10 +28,11 @@ use row::{EventRow, event_columns, event_from_record, event_recordset, event_wri
 
 const KIND: ResourceKind = ResourceKind::Event;
 
-/// The companies (with roles) and deals an event names, resolved to ids, in order.
+/// The companies (with roles) and deals an event names, resolved, in order: as the
+/// event shows them (the row keeps them so).
 struct Links {
-    companies: Vec<(Uuid, Role)>,
-    partnerships: Vec<Uuid>,
+    companies: Vec<CompanyRole>,
+    partnerships: Vec<PartnershipRef>,
 }
 
 /// Stores new events: `$1` is a JSON array of [`WrittenRow`]s.
@@ -71,9 +75,12 @@ struct WrittenRow<'a> {
     why_it_matters: &'a str,
     tags: Vec<&'a str>,
     sources: &'a [Source],
-    company_ids: Vec<Uuid>,
-    roles: Vec<&'static str>,
-    partnerships: &'a [Uuid],
+    /// The links as the event shows them. Rendered here from the references' lookup
+    /// rather than by the database's `event_company_links`/`event_partnership_links`
+    /// (which make the same JSON from the link tables, for the rewrites after a rename):
+    /// called once per row, those were a tenth of an import's insert.
+    companies: &'a [CompanyRole],
+    partnerships: &'a [PartnershipRef],
     /// The search vector computed ahead, if it was (else the database computes it).
     search: Option<&'a str>,
 }
@@ -108,8 +115,7 @@ impl<'a> WrittenRow<'a> {
             why_it_matters,
             tags: tags.iter().map(Tag::as_str).collect(),
             sources,
-            company_ids: links.companies.iter().map(|(id, _)| *id).collect(),
-            roles: links.companies.iter().map(|(_, r)| r.as_str()).collect(),
+            companies: &links.companies,
             partnerships: &links.partnerships,
             search: search_vector.as_ref().map(|v| v.0.as_str()),
         }
@@ -158,19 +164,19 @@ async fn resolve_links(
         .iter()
         .flat_map(|new| new.partnerships.iter())
         .collect();
-    let mut companies = graph::lookup(&mut *conn, ResourceKind::Company, &company_refs)
+    let mut companies = graph::find(&mut *conn, ResourceKind::Company, &company_refs)
         .await?
         .into_iter();
-    let mut deals = graph::lookup(&mut *conn, ResourceKind::Partnership, &deal_refs)
+    let mut deals = graph::find(&mut *conn, ResourceKind::Partnership, &deal_refs)
         .await?
         .into_iter();
     let mut resolved = Vec::with_capacity(news.len());
     for new in news {
         let company_refs: Vec<&Ref> = new.companies.iter().map(|c| &c.company).collect();
         let deal_refs: Vec<&Ref> = new.partnerships.iter().collect();
-        let its_companies: Vec<Option<Uuid>> =
+        let its_companies: Vec<Option<Found>> =
             companies.by_ref().take(company_refs.len()).collect();
-        let its_deals: Vec<Option<Uuid>> = deals.by_ref().take(deal_refs.len()).collect();
+        let its_deals: Vec<Option<Found>> = deals.by_ref().take(deal_refs.len()).collect();
         let mut errors: Vec<FieldError> =
             graph::unknown_refs(ResourceKind::Company, &company_refs, &its_companies, |i| {
                 format!("companies[{i}].company")
@@ -189,15 +195,29 @@ async fn resolve_links(
                 .into_iter()
                 .flatten()
                 .zip(new.companies.iter().map(|c| c.role))
+                .map(|(company, role)| CompanyRole {
+                    id: company.id,
+                    slug: company.slug,
+                    name: company.label,
+                    role,
+                })
                 .collect(),
-            partnerships: its_deals.into_iter().flatten().collect(),
+            partnerships: its_deals
+                .into_iter()
+                .flatten()
+                .map(|deal| PartnershipRef {
+                    id: deal.id,
+                    slug: deal.slug,
+                    title: deal.label,
+                })
+                .collect(),
         });
     }
     Ok(resolved)
 }
 
-/// Stores events with one statement per table: the rows (their links rendered by the
-/// same statement) and then the link rows; new ones when `insert`, else the next
+/// Stores events with one statement per table: the rows (with their links as they show
+/// them) and then the link rows; new ones when `insert`, else the next
 /// version of existing ones (whose old links go first). Returned in the order given.
 async fn write_rows(
     conn: &mut PgConnection,
@@ -266,6 +286,48 @@ async fn search_vectors(
         );
     }
     Ok(vectors.into_iter().map(SearchVector).collect())
+}
+
+/// Set once the database has refused to merge the GIN indexes' pending entries (the
+/// service's role does not own them), so that imports stop asking.
+static PENDING_MERGE_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// SQLSTATE `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+/// Merges the entries waiting in the pending lists of the events' two GIN indexes into
+/// the indexes proper. An insert appends its search and tag entries to such a list,
+/// and the insert that finds the list over `gin_pending_list_limit` merges all of it
+/// while its own statement waits: for an import, about a quarter of an event insert's
+/// time, on the one core its transaction runs on. Merged here, between batches, on the
+/// import's helper connection, the list stays short, so the import's own inserts find
+/// nothing to merge. The entries of rows not yet committed merge like any other (a
+/// GIN entry carries no visibility; the heap does). Best effort: only the indexes'
+/// owner may merge, and without it the writer merges as before.
+async fn merge_pending_index_entries(conn: &mut PgConnection) {
+    if PENDING_MERGE_REFUSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let merged = sqlx::query(
+        "select gin_clean_pending_list('events_search_idx'::regclass), \
+                gin_clean_pending_list('events_tags_idx'::regclass)",
+    )
+    .execute(conn)
+    .await;
+    let Err(error) = merged else { return };
+    let refused = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == INSUFFICIENT_PRIVILEGE);
+    if refused {
+        PENDING_MERGE_REFUSED.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            error = %error,
+            "imports leave the GIN indexes' pending entries to the inserts that find them"
+        );
+    } else {
+        tracing::warn!(error = %error, "an import batch's GIN pending entries were not merged");
+    }
 }
 
 /// Which events to look for among those a write of another record made the database
@@ -361,6 +423,7 @@ impl Table for Events {
         for (new, vector) in news.iter_mut().zip(vectors) {
             new.search_vector = Some(vector);
         }
+        merge_pending_index_entries(conn).await;
         Ok(())
     }
 

@@ -42,20 +42,18 @@ macro_rules! event_recordset {
     () => {
         "jsonb_to_recordset($1) as r (id uuid, slug text, title text, occurred_on date, \
          category text, significance smallint, summary text, what_happened text, \
-         why_it_matters text, tags text[], sources jsonb, company_ids uuid[], \
-         roles text[], partnerships uuid[], search tsvector)"
+         why_it_matters text, tags text[], sources jsonb, companies json, \
+         partnerships json, search tsvector)"
     };
 }
 pub(super) use event_recordset;
 
-/// The values of [`event_written`] made from a row `r` of [`event_recordset`]: the
-/// links' JSON is rendered by the database from the ids; a `search` left null is
-/// computed by the table's trigger.
+/// The values of [`event_written`] made from a row `r` of [`event_recordset`]: a
+/// `search` left null is computed by the table's trigger.
 macro_rules! event_from_record {
     () => {
         "r.slug, r.title, r.occurred_on, r.category, r.significance, r.summary, \
-         r.what_happened, r.why_it_matters, r.tags, r.sources, \
-         event_company_links(r.company_ids, r.roles), event_partnership_links(r.partnerships), \
+         r.what_happened, r.why_it_matters, r.tags, r.sources, r.companies, r.partnerships, \
          r.search"
     };
 }
