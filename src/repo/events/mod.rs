@@ -298,8 +298,8 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// Merges the entries waiting in the pending lists of the events' two GIN indexes into
 /// the indexes proper. An insert appends its search and tag entries to such a list,
 /// and the insert that finds the list over `gin_pending_list_limit` merges all of it
-/// while its own statement waits: for an import, about a quarter of an event insert's
-/// time, on the one core its transaction runs on. Merged here, between batches, on the
+/// while its own statement waits: for an import, about a tenth of its writing
+/// backend's time (profiled), on the one core its transaction runs on. Merged here, between batches, on the
 /// import's helper connection, the list stays short, so the import's own inserts find
 /// nothing to merge. The entries of rows not yet committed merge like any other (a
 /// GIN entry carries no visibility; the heap does). Best effort: only the indexes'
