@@ -27,26 +27,26 @@ pub(crate) fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uu
     (ids, slugs)
 }
 
-/// The statement that finds records of `kind` by id or slug (live events only): each
-/// one's id, slug and label (what an event shows of it: a company's name, a deal's or
-/// event's title).
+/// The statement that finds records of `kind` by id or slug (live events only), as
+/// [`Found`] rows.
 fn lookup_sql(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::Event => {
-            "select id, slug, title from events \
+            "select id, slug, title as label from events \
              where (id = any($1) or slug = any($2)) and deleted_at is null"
         }
         ResourceKind::Company => {
-            "select id, slug, name from companies where id = any($1) or slug = any($2)"
+            "select id, slug, name as label from companies where id = any($1) or slug = any($2)"
         }
         ResourceKind::Partnership => {
-            "select id, slug, title from partnerships where id = any($1) or slug = any($2)"
+            "select id, slug, title as label from partnerships \
+             where id = any($1) or slug = any($2)"
         }
     }
 }
 
-/// A record a reference found: its id, slug and label (see [`lookup_sql`]).
-#[derive(Debug, Clone)]
+/// A record a reference found, with what an event shows of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Found {
     /// The record's id.
     pub id: Uuid,
@@ -68,33 +68,19 @@ pub async fn find(
         return Ok(Vec::new());
     }
     let (ids, slugs) = split_refs(refs.iter().copied());
-    let found: Vec<(Uuid, String, String)> = sqlx::query_as(lookup_sql(kind))
+    let found: Vec<Found> = sqlx::query_as(lookup_sql(kind))
         .bind(ids)
         .bind(slugs)
         .fetch_all(db)
         .await?;
     // Indexed, so a long list (an import's batch) is matched in linear time.
-    let by_id: HashMap<Uuid, usize> = found.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
-    let by_slug: HashMap<&str, usize> = found
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.1.as_str(), i))
-        .collect();
+    let by_id: HashMap<Uuid, &Found> = found.iter().map(|f| (f.id, f)).collect();
+    let by_slug: HashMap<&str, &Found> = found.iter().map(|f| (f.slug.as_str(), f)).collect();
     Ok(refs
         .iter()
-        .map(|r| {
-            let at = match r {
-                Ref::Id(want) => by_id.get(want),
-                Ref::Slug(want) => by_slug.get(want.as_str()),
-            };
-            at.map(|&i| {
-                let (id, slug, label) = &found[i];
-                Found {
-                    id: *id,
-                    slug: slug.clone(),
-                    label: label.clone(),
-                }
-            })
+        .map(|r| match r {
+            Ref::Id(want) => by_id.get(want).map(|&f| f.clone()),
+            Ref::Slug(want) => by_slug.get(want.as_str()).map(|&f| f.clone()),
         })
         .collect())
 }
