@@ -3,13 +3,15 @@
 # in one request to the release binary, on a database that holds the kit's companies
 # and deals; the server's peak RSS; and, for scale, a plain COPY of the same rows into
 # the same schema (triggers on, as the table is).
-# Usage: [BENCH_TEXT=short] bench/import.sh [EVENTS]    (build first: cargo build --release)
-# BENCH_TEXT=short: events with texts a fifth as long (see generate.py).
+# Usage: [BENCH_TEXT=short] [BIN=binary] [COPY=0] bench/import.sh [EVENTS]
+# (build first: cargo build --release)
+# BENCH_TEXT=short: events with texts a fifth as long (see generate.py). BIN: another
+# build to measure (an A/B of two commits). COPY=0: the import alone.
 set -euo pipefail
 events=${1:-50000}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-bin=$root/target/release/industry-events
+bin=${BIN:-$root/target/release/industry-events}
 work=$(mktemp -d)
 db=ie_bench_import
 copy_db=ie_bench_copy
@@ -49,6 +51,7 @@ seconds=$(echo "$end - $start" | bc)
 echo "import: HTTP $status $(cat "$work/answer.json") in ${seconds} s: $(echo "$events / $seconds" | bc) records/s"
 echo "server RSS: $((rss_before / 1024)) MiB before, peak $((hwm / 1024)) MiB (growth $(((hwm - rss_before) / 1024)) MiB)"
 
+[ "${COPY:-1}" = 0 ] && exit 0
 start=$(date +%s.%N)
 python3 "$here/generate.py" events "$events" |
   psql -q -X -h 127.0.0.1 -U postgres -d "$copy_db" -c "\\copy events (id, slug, title, occurred_on, category, significance, summary, what_happened, why_it_matters, tags, sources, companies, partnerships) from stdin with (format csv)"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Re-import speed (issue 14): EVENTS events (default 10,000) imported as NDJSON into a
 # database that holds the kit's companies and deals, then the same file again with
-# on_conflict=skip and with on_conflict=update (every record exists: the nightly file).
-# Usage: [BENCH_TEXT=short] bench/reimport.sh [EVENTS]    (build first: cargo build --release)
+# on_conflict=skip and with on_conflict=update (every record exists: the nightly file,
+# which leaves records equal to the stored ones alone), then a file of the same records
+# each with a changed summary, with on_conflict=update (every record a new version).
+# Usage: [BENCH_TEXT=short] [BIN=binary] bench/reimport.sh [EVENTS]    (build first: cargo build --release)
 set -euo pipefail
 events=${1:-10000}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-bin=$root/target/release/industry-events
+bin=${BIN:-$root/target/release/industry-events}
 db=ie_bench_reimport
 work=$(mktemp -d)
 pid=
@@ -23,6 +25,7 @@ psql_admin -c "drop database if exists $db with (force)" -c "create database $db
 DATABASE_NAME=$db "$bin" migrate >/dev/null 2>&1
 bash "$here/load.sh" "$db" 0 >/dev/null 2>&1
 python3 "$here/generate.py" import-events "$events" >"$work/events.ndjson"
+sed 's/"summary": "/"summary": "Revised. /' "$work/events.ndjson" >"$work/changed.ndjson"
 token=$(DATABASE_NAME=$db "$bin" tokens create --name bench --scope write 2>/dev/null | tail -n 1)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0.1:$port \
@@ -30,12 +33,14 @@ DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0
 pid=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
 
-for query in "" "?on_conflict=skip" "?on_conflict=update"; do
+for run in ":events" "?on_conflict=skip:events" "?on_conflict=update:events" "?on_conflict=update:changed"; do
+  query=${run%%:*}
+  file=${run##*:}
   start=$(date +%s.%N)
   answer=$(curl -sS -w ' HTTP %{http_code}' -X POST \
     -H 'content-type: application/x-ndjson' -H "authorization: Bearer $token" \
-    --data-binary @"$work/events.ndjson" "http://127.0.0.1:$port/v1/events/import$query")
+    --data-binary @"$work/$file.ndjson" "http://127.0.0.1:$port/v1/events/import$query")
   end=$(date +%s.%N)
   seconds=$(echo "$end - $start" | bc)
-  echo "import$query: $answer in ${seconds} s: $(echo "$events / $seconds" | bc) records/s"
+  echo "import$query ($file): $answer in ${seconds} s: $(echo "$events / $seconds" | bc) records/s"
 done

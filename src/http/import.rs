@@ -48,7 +48,8 @@ pub struct ImportParams {
     #[param(inline, schema_with = mode_schema)]
     mode: Option<String>,
     /// What a record whose `id` (or, without one, chosen `slug`) exists means: `error`
-    /// (default: it is bad), `skip` it, or `update` the stored record with it.
+    /// (default: it is bad), `skip` it, or `update` the stored record with it (a record
+    /// equal to the stored one is left alone, no new version, and counted as skipped).
     #[param(inline, schema_with = on_conflict_schema)]
     on_conflict: Option<String>,
 }

@@ -13,6 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::db::IDLE_IN_TRANSACTION;
 use crate::error::ApiError;
@@ -338,7 +339,10 @@ async fn prepare<T: Table>(
     mut helper: PoolConnection<Postgres>,
     mut batch: Vec<Pending<T::New>>,
 ) -> (Vec<Pending<T::New>>, Option<PoolConnection<Postgres>>) {
-    let mut news: Vec<&mut T::New> = batch.iter_mut().map(|record| &mut record.new).collect();
+    let mut news: Vec<(Option<Uuid>, &mut T::New)> = batch
+        .iter_mut()
+        .map(|record| (record.id, &mut record.new))
+        .collect();
     let prepared = T::prepare(&mut helper, &mut news).await;
     match prepared {
         Ok(()) => (batch, Some(helper)),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::fields::{self, MAX_TEXT_LEN, MAX_TITLE_LEN, ObjectReader};
 use super::schema::{HttpUrl, SlugText, TagName};
-use super::tag::parse_tags;
+use super::tag::{parse_tags, same_tags};
 use super::wire::wire_enum;
 use super::{FieldError, ResourceKind, Slug, Tag, country};
 
@@ -85,6 +85,43 @@ impl NewCompany {
             // `finish` has already reported each missing required field.
             _ => Err(vec![FieldError::new("", "required fields are missing")]),
         }
+    }
+}
+
+impl NewCompany {
+    /// Whether storing this over `company` would leave it as it is: every field it
+    /// writes equal. Without a slug it keeps the company's, as an import's update does.
+    pub fn restates(&self, company: &Company) -> bool {
+        let Self {
+            slug,
+            name,
+            kind,
+            country,
+            website,
+            description,
+            tags,
+        } = self;
+        let Company {
+            id: _,
+            slug: stored_slug,
+            name: stored_name,
+            kind: stored_kind,
+            country: stored_country,
+            website: stored_website,
+            description: stored_description,
+            tags: stored_tags,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = company;
+        slug.as_ref()
+            .is_none_or(|slug| slug.as_str() == stored_slug)
+            && name == stored_name
+            && kind == stored_kind
+            && country == stored_country
+            && website == stored_website
+            && description == stored_description
+            && same_tags(tags, stored_tags)
     }
 }
 

@@ -63,7 +63,8 @@ pub enum OnConflict {
     Error,
     /// The record is left out and counted as skipped.
     Skip,
-    /// The stored record is replaced by this one, as a new version.
+    /// The stored record is replaced by this one, as a new version; a record equal to
+    /// the stored one is left alone and counted as skipped.
     Update,
 }
 
@@ -126,7 +127,8 @@ pub struct ImportSummary {
     pub created: u64,
     /// Existing records replaced (`on_conflict=update`).
     pub updated: u64,
-    /// Existing records left alone (`on_conflict=skip`).
+    /// Existing records left alone (`on_conflict=skip`, or under `update` those equal to
+    /// what is stored).
     pub skipped: u64,
     /// Bad records.
     pub failed: u64,

@@ -93,6 +93,12 @@ impl utoipa::PartialSchema for Money {
 impl utoipa::ToSchema for Money {}
 
 impl Money {
+    /// Whether `other` is this amount written the same way: `1.50` and `1.5` are equal
+    /// amounts (`==`), but a record that holds one shows it as written.
+    pub fn same_as_written(&self, other: &Money) -> bool {
+        self == other && self.amount.scale() == other.amount.scale()
+    }
+
     /// Reads `{"amount": "2750000000", "currency": "USD"}`; errors are named under
     /// `field` (`total.amount`, `tranches[1].amount.currency`, ...).
     pub fn from_json(value: &Value, field: &str) -> Result<Self, Vec<FieldError>> {

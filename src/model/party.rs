@@ -105,3 +105,12 @@ pub struct CompanyRole {
     /// Its role.
     pub role: Role,
 }
+
+/// Whether `parties` name the companies of `stored`, in the same order and roles: a
+/// write of them would link the same records (a company named by id or by slug alike).
+pub fn same_parties(parties: &[PartyInput], stored: &[CompanyRole]) -> bool {
+    parties.len() == stored.len()
+        && parties.iter().zip(stored).all(|(party, company)| {
+            party.role == company.role && party.company.names(company.id, &company.slug)
+        })
+}

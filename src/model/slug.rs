@@ -108,6 +108,14 @@ impl fmt::Display for Ref {
 }
 
 impl Ref {
+    /// Whether this names the record with `id` and `slug` (by either).
+    pub fn names(&self, id: Uuid, slug: &str) -> bool {
+        match self {
+            Self::Id(named) => *named == id,
+            Self::Slug(named) => named.as_str() == slug,
+        }
+    }
+
     /// Reads a path segment; `None` when it can be neither an id nor a slug, so no
     /// resource can match it and the database need not be asked.
     pub fn parse(raw: &str) -> Option<Self> {

@@ -158,3 +158,10 @@ mod tests {
         assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
     }
 }
+
+/// Whether `stored` (a record's tags as read back) are `tags`, in the same order.
+pub fn same_tags(tags: &[Tag], stored: &[String]) -> bool {
+    tags.iter()
+        .map(Tag::as_str)
+        .eq(stored.iter().map(String::as_str))
+}

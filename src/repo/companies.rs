@@ -312,6 +312,10 @@ impl Table for Companies {
         NewCompany::from_json(document)
     }
 
+    fn restates(new: &NewCompany, current: &Company) -> bool {
+        new.restates(current)
+    }
+
     async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Company>, ApiError> {
         fetch(db, reference, false).await
     }

@@ -30,7 +30,8 @@ pub enum Written {
     Created,
     /// Replaced an existing record.
     Updated,
-    /// Left out: it exists (`on_conflict=skip`).
+    /// Left out: it exists (`on_conflict=skip`), or it is what is stored
+    /// (`on_conflict=update`, which makes no new version that differs in nothing).
     Skipped,
 }
 
@@ -148,6 +149,9 @@ async fn write_together<T: Table>(
         let plan = match (found, on_conflict) {
             (None, _) => Plan::Create(record.id.unwrap_or_else(Uuid::now_v7), &record.new),
             (Some(_), OnConflict::Skip) => Plan::Skip,
+            (Some(index), OnConflict::Update) if T::restates(&record.new, &current[index]) => {
+                Plan::Skip
+            }
             (Some(index), OnConflict::Update) if keeps_slug(index) => {
                 Plan::Update(index, &record.new)
             }
@@ -314,6 +318,9 @@ async fn write_one<T: Table>(
             )]))
         }
         (Some(_), OnConflict::Skip) => Ok(Written::Skipped),
+        (Some(current), OnConflict::Update) if T::restates(&record.new, &current) => {
+            Ok(Written::Skipped)
+        }
         (Some(current), OnConflict::Update) => {
             records::replace::<T>(conn, actor, &current, &record.new, true).await?;
             Ok(Written::Updated)

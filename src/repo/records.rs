@@ -43,6 +43,12 @@ pub trait Table: 'static {
     /// Validates a request document.
     fn parse(document: Value) -> Result<Self::New, Vec<FieldError>>;
 
+    /// Whether storing `new` over `current` would leave it as it is (every field it
+    /// writes equal; without a slug it keeps the record's): an import's
+    /// `on_conflict=update` leaves such a record alone instead of making a new version
+    /// that differs in nothing.
+    fn restates(new: &Self::New, current: &Self::Record) -> bool;
+
     /// One record by id or slug, with everything it shows.
     fn find(
         db: &PgPool,
@@ -86,11 +92,12 @@ pub trait Table: 'static {
     /// connection while the import writes the batch before (so on the machine's other
     /// core): events compute their search vectors there. What it adds to the writes is
     /// what the database would otherwise compute as it stores them, so leaving it
-    /// undone (no connection to spare, a failure) changes nothing but the speed.
-    /// Nothing, by default ([`Table::PREPARES`] says whether there is anything).
+    /// undone (no connection to spare, a failure) changes nothing but the speed. Each
+    /// write comes with the id its record carries, if any. Nothing, by default
+    /// ([`Table::PREPARES`] says whether there is anything).
     fn prepare(
         conn: &mut PgConnection,
-        news: &mut [&mut Self::New],
+        news: &mut [(Option<Uuid>, &mut Self::New)],
     ) -> impl Future<Output = Result<(), ApiError>> + Send {
         let _ = (conn, news);
         async { Ok(()) }

@@ -694,6 +694,50 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     assert_eq!(dredging["data"].as_array().unwrap().len(), 100);
     assert!(dredging["next_cursor"].is_string());
 
+    // Updated again with the same texts (only the tags change): each stored vector is
+    // taken over, none computed again. Shown by one stored vector that the function
+    // would not make (written directly): it stays.
+    let marked = "update events set search = to_tsvector('simple', 'marker') \
+                  where slug = 'harbour-3'";
+    sqlx::query(marked).execute(&app.db).await.unwrap();
+    let retagged: Vec<Value> = again
+        .iter()
+        .map(|record| {
+            let mut record = record.clone();
+            record["tags"] = json!(["ports", "dredging"]);
+            record
+        })
+        .collect();
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&retagged),
+    )
+    .await;
+    assert_eq!(res.json()["updated"], 260);
+    assert_eq!(count(fills).await, 0);
+    assert_eq!(count(wrong).await, 1);
+    let kept: String =
+        sqlx::query_scalar("select search::text from events where slug = 'harbour-3'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(kept, "'marker':1");
+    assert_eq!(
+        app.get("/v1/events/harbour-3").await.json()["tags"],
+        json!(["ports", "dredging"])
+    );
+    sqlx::query(
+        "update events set search = event_search_vector(title, summary, what_happened, \
+                                                         why_it_matters) \
+         where slug = 'harbour-3'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(count(wrong).await, 0);
+
     // Writes that send no vector.
     let posted = app
         .post_json(
@@ -1094,4 +1138,195 @@ async fn companies_are_imported_and_updated_a_batch_at_a_time() {
     assert_eq!(answer["failed"], 1);
     assert_eq!(answer["errors"][0]["line"], 2);
     assert_eq!(answer["errors"][0]["field"], "slug");
+}
+
+#[tokio::test]
+async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let deal = json!({
+        "slug": "amazon-anthropic",
+        "title": "Amazon-Anthropic strategic collaboration",
+        "kind": "investment",
+        "status": "completed",
+        "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+        "announced_on": "2023-09-25",
+        "tranches": [{"amount": {"amount": "1250000000.50", "currency": "USD"}, "on": "2023-09-25"}],
+    });
+    app.post_json("/v1/partnerships", deal)
+        .await
+        .assert_status(StatusCode::CREATED);
+    let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
+    let records: Vec<Value> = (0..300)
+        .map(|n| {
+            let mut record = crate::helpers::reference_story();
+            record["id"] = json!(id(n));
+            record["title"] = json!(format!("Story {n}"));
+            record["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
+            record["partnerships"] = json!(["amazon-anthropic"]);
+            record
+        })
+        .collect();
+    import(&app, "/v1/events/import", NDJSON, &ndjson(&records))
+        .await
+        .assert_status(StatusCode::CREATED);
+    let update_rows = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from audit_log where resource = 'event' and action = 'update'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let since = app
+        .get("/v1/events")
+        .await
+        .header("next-updated-since")
+        .unwrap()
+        .to_owned();
+    let polled = || async {
+        app.get(&format!("/v1/events?updated_since={since}&limit=100"))
+            .await
+            .json()["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let nothing_changed = json!({"created": 0, "updated": 0, "skipped": 300, "failed": 0});
+
+    // The same file again (the nightly re-import), written together: nothing to write.
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&records),
+    )
+    .await;
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json(), nothing_changed);
+    // The same records as an export writes them, and with the companies and the deal
+    // named by id instead of by slug, are the same.
+    let exported = app.get("/v1/events/export?format=csv").await;
+    let csv = String::from_utf8(exported.body.clone()).unwrap();
+    let res = import(&app, "/v1/events/import?on_conflict=update", CSV, &csv).await;
+    assert_eq!(res.json(), nothing_changed);
+    let stored = app.get(&format!("/v1/events/{}", id(0))).await.json();
+    let by_id: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            let mut record = record.clone();
+            record["companies"] = json!([
+                {"company": stored["companies"][0]["id"], "role": "investor"},
+                {"company": stored["companies"][1]["id"], "role": "investee"},
+            ]);
+            record["partnerships"] = json!([stored["partnerships"][0]["id"]]);
+            record
+        })
+        .collect();
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&by_id),
+    )
+    .await;
+    assert_eq!(res.json(), nothing_changed);
+    assert_eq!(update_rows().await, 0);
+    assert_eq!(polled().await, 0, "no new version for a poll to see");
+    assert_eq!(
+        app.get(&format!("/v1/events/{}", id(0))).await.json()["version"],
+        1
+    );
+
+    // Each change of one field, however small, is an update; the stored slug given
+    // explicitly is no change.
+    let mut changed = records.clone();
+    changed[1]["tags"] = json!([
+        "consolidation",
+        "partnership",
+        "#Cloud Computing",
+        "investment"
+    ]);
+    changed[2]["sources"][0]["title"] = json!("Amazon's newsroom");
+    changed[3]["companies"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
+    changed[4]["partnerships"] = json!([]);
+    changed[5]["why_it_matters"] = json!("It ties a leading AI lab to AWS.");
+    changed[6]["slug"] = json!("story-6");
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&changed),
+    )
+    .await;
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 5, "skipped": 295, "failed": 0})
+    );
+    assert_eq!(update_rows().await, 5);
+    assert_eq!(polled().await, 5);
+    for (n, version) in [(0, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (6, 1)] {
+        let event = app.get(&format!("/v1/events/{}", id(n))).await.json();
+        assert_eq!(event["version"], version, "event {n}");
+    }
+    let revisions = app.get(&format!("/v1/events/{}/revisions", id(0))).await;
+    assert_eq!(revisions.json()["data"].as_array().unwrap().len(), 1);
+
+    // Written one at a time (a record named twice goes the slow way): the second,
+    // equal to what the first left, changes nothing.
+    let mut twice = changed[1].clone();
+    twice["title"] = json!("Story 1, revised");
+    let res = import(
+        &app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&[twice.clone(), twice]),
+    )
+    .await;
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 1, "skipped": 1, "failed": 0})
+    );
+    assert_eq!(
+        app.get(&format!("/v1/events/{}", id(1))).await.json()["version"],
+        3
+    );
+
+    // Companies: their export imported over them changes nothing; a new description does.
+    let companies_csv = String::from_utf8(
+        app.get("/v1/companies/export?format=csv")
+            .await
+            .body
+            .clone(),
+    )
+    .unwrap();
+    let res = import(
+        &app,
+        "/v1/companies/import?on_conflict=update",
+        CSV,
+        &companies_csv,
+    )
+    .await;
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 0, "skipped": 2, "failed": 0})
+    );
+    let amazon = json!({"slug": "amazon", "name": "Amazon", "kind": "cloud_provider", "description": "Sells things"});
+    let anthropic = json!({"slug": "anthropic", "name": "Anthropic", "kind": "ai_lab"});
+    let res = import(
+        &app,
+        "/v1/companies/import?on_conflict=update",
+        NDJSON,
+        &ndjson(&[amazon, anthropic]),
+    )
+    .await;
+    assert_eq!(
+        res.json(),
+        json!({"created": 0, "updated": 1, "skipped": 1, "failed": 0})
+    );
+    assert_eq!(app.get("/v1/companies/amazon").await.json()["version"], 2);
+    assert_eq!(
+        app.get("/v1/companies/anthropic").await.json()["version"],
+        1
+    );
 }

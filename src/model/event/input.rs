@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::{Category, Event, Significance, Source};
 use crate::model::fields::{self, MAX_SUMMARY_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ObjectReader};
-use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
+use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles, same_parties};
 use crate::model::schema::{HttpUrl, RefText, SlugText, TagName};
-use crate::model::tag::{Tag, parse_tags};
+use crate::model::tag::{Tag, parse_tags, same_tags};
 use crate::model::{FieldError, Ref, ResourceKind, Slug};
 
 /// The most sources one event may cite.
@@ -226,6 +226,65 @@ impl NewEvent {
             // `finish` has already reported each missing required field.
             _ => Err(vec![FieldError::new("", "required fields are missing")]),
         }
+    }
+}
+
+impl NewEvent {
+    /// Whether storing this over `event` would leave it as it is: every field it writes
+    /// equal and its companies and deals the same, in the same order (named by id or by
+    /// slug alike). Without a slug it keeps the event's, as an import's update does.
+    pub fn restates(&self, event: &Event) -> bool {
+        let Self {
+            slug,
+            title,
+            occurred_on,
+            category,
+            significance,
+            summary,
+            what_happened,
+            why_it_matters,
+            tags,
+            sources,
+            companies,
+            partnerships,
+            // Derived from the texts, which are compared.
+            search_vector: _,
+        } = self;
+        let Event {
+            id: _,
+            slug: stored_slug,
+            title: stored_title,
+            occurred_on: stored_occurred_on,
+            category: stored_category,
+            significance: stored_significance,
+            summary: stored_summary,
+            what_happened: stored_what_happened,
+            why_it_matters: stored_why_it_matters,
+            tags: stored_tags,
+            sources: stored_sources,
+            companies: stored_companies,
+            partnerships: stored_partnerships,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = event;
+        slug.as_ref()
+            .is_none_or(|slug| slug.as_str() == stored_slug)
+            && title == stored_title
+            && occurred_on == stored_occurred_on
+            && category == stored_category
+            && significance == stored_significance
+            && summary == stored_summary
+            && what_happened == stored_what_happened
+            && why_it_matters == stored_why_it_matters
+            && same_tags(tags, stored_tags)
+            && sources == stored_sources
+            && same_parties(companies, stored_companies)
+            && partnerships.len() == stored_partnerships.len()
+            && partnerships
+                .iter()
+                .zip(stored_partnerships)
+                .all(|(named, deal)| named.names(deal.id, &deal.slug))
     }
 }
 

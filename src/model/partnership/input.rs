@@ -9,9 +9,9 @@ use super::terms::{check_total, parse_terms, parse_tranches};
 use super::{MAX_PARTIES, Partnership, PartnershipKind, PartnershipStatus, Tranche};
 use crate::model::fields::{self, MAX_TITLE_LEN, ObjectReader};
 use crate::model::money::Money;
-use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles};
+use crate::model::party::{CompanyRoleInput, PartyInput, parse_company_roles, same_parties};
 use crate::model::schema::{SlugText, TagName, TermText};
-use crate::model::tag::{Tag, parse_tags};
+use crate::model::tag::{Tag, parse_tags, same_tags};
 use crate::model::{FieldError, Slug};
 
 /// One payment of a deal, as a client sends it.
@@ -233,6 +233,74 @@ impl NewPartnership {
     }
 }
 
+impl NewPartnership {
+    /// Whether storing this over `deal` would leave it as it is: every field it writes
+    /// equal (amounts written the same way) and the same parties in the same order and
+    /// roles. Without a slug it keeps the deal's.
+    pub fn restates(&self, deal: &Partnership) -> bool {
+        let Self {
+            slug,
+            title,
+            kind,
+            status,
+            parties,
+            announced_on,
+            ended_on,
+            total,
+            tranches,
+            terms,
+            exclusive,
+            tags,
+        } = self;
+        let Partnership {
+            id: _,
+            slug: stored_slug,
+            title: stored_title,
+            kind: stored_kind,
+            status: stored_status,
+            parties: stored_parties,
+            announced_on: stored_announced_on,
+            ended_on: stored_ended_on,
+            total: stored_total,
+            tranches: stored_tranches,
+            terms: stored_terms,
+            exclusive: stored_exclusive,
+            tags: stored_tags,
+            // Written by events, not by the deal.
+            events: _,
+            created_at: _,
+            updated_at: _,
+            version: _,
+        } = deal;
+        let same_total = match (total, stored_total) {
+            (Some(total), Some(stored)) => total.same_as_written(stored),
+            (None, None) => true,
+            _ => false,
+        };
+        slug.as_ref()
+            .is_none_or(|slug| slug.as_str() == stored_slug)
+            && title == stored_title
+            && kind == stored_kind
+            && status == stored_status
+            && same_parties(parties, stored_parties)
+            && announced_on == stored_announced_on
+            && ended_on == stored_ended_on
+            && same_total
+            && tranches.len() == stored_tranches.len()
+            && tranches
+                .iter()
+                .zip(stored_tranches)
+                .all(|(tranche, stored)| {
+                    tranche.amount.same_as_written(&stored.amount)
+                        && tranche.on == stored.on
+                        && tranche.note == stored.note
+                })
+            && terms == stored_terms
+            && exclusive == stored_exclusive
+            && same_tags(tags, stored_tags)
+    }
+}
+
 /// Reads `[{company, role}]`: at least two, each company once per role.
 fn parse_parties(value: &Value, field: &str) -> Result<Vec<PartyInput>, Vec<FieldError>> {
     let items = fields::array(value, MAX_PARTIES).map_err(|m| vec![FieldError::new(field, m)])?;
@@ -348,5 +416,65 @@ mod tests {
         let errors = NewPartnership::from_json(doc).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["parties[1].company", "parties[1].role"]);
+    }
+
+    /// The deal `new` describes as stored, its parties 1 (Amazon) and 2 (Anthropic).
+    fn stored(new: &NewPartnership) -> Partnership {
+        let party = |n: u128, slug: &str, party: &PartyInput| crate::model::party::CompanyRole {
+            id: uuid::Uuid::from_u128(n),
+            slug: slug.to_owned(),
+            name: slug.to_uppercase(),
+            role: party.role,
+        };
+        Partnership {
+            id: uuid::Uuid::nil(),
+            slug: "amazon-anthropic".to_owned(),
+            title: new.title.clone(),
+            kind: new.kind,
+            status: new.status,
+            parties: vec![
+                party(1, "amazon", &new.parties[0]),
+                party(2, "anthropic", &new.parties[1]),
+            ],
+            announced_on: new.announced_on,
+            ended_on: new.ended_on,
+            total: new.total.clone(),
+            tranches: new.tranches.clone(),
+            terms: new.terms.clone(),
+            exclusive: new.exclusive,
+            tags: new.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            events: Vec::new(),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_deal_is_restated_only_by_the_same_fields_written_the_same_way() {
+        let deal = stored(&NewPartnership::from_json(amazon_anthropic()).unwrap());
+        let restates = |doc: Value| NewPartnership::from_json(doc).unwrap().restates(&deal);
+        assert!(restates(amazon_anthropic()));
+        let mut doc = amazon_anthropic();
+        doc["slug"] = json!("amazon-anthropic");
+        doc["parties"][0]["company"] = json!("00000000-0000-0000-0000-000000000001");
+        assert!(restates(doc), "the stored slug, a party named by id");
+
+        let mut other_scale = amazon_anthropic();
+        other_scale["tranches"][0]["amount"]["amount"] = json!("1250000000.00");
+        let mut swapped = amazon_anthropic();
+        swapped["parties"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
+        let mut renamed = amazon_anthropic();
+        renamed["slug"] = json!("another-slug");
+        let mut untagged = amazon_anthropic();
+        untagged["tags"] = json!(["investment"]);
+        for (changed, why) in [
+            (other_scale, "an amount at another scale"),
+            (swapped, "the parties in another order"),
+            (renamed, "another slug"),
+            (untagged, "a tag fewer"),
+        ] {
+            assert!(!restates(changed), "{why}");
+        }
     }
 }

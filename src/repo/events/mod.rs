@@ -260,20 +260,41 @@ async fn write_rows(
         .collect()
 }
 
-/// The search vectors of `news`, in order, as the database makes them from their texts
-/// (`event_search_vector`, the function the table's trigger uses).
+/// The search vectors of `news` (each with the id its record carries, if any), in
+/// order, as the database's `event_search_vector` (the function the table's trigger
+/// uses) makes them from their texts. A record that exists with the same four texts
+/// (by its id, or else by its chosen slug) takes the stored vector instead, which that
+/// function made from those texts: a re-import of mostly unchanged records would
+/// otherwise compute them all again. Outside the import's transaction this reads the
+/// committed rows; whichever version it finds, equal texts mean an equal vector.
 async fn search_vectors(
     conn: &mut PgConnection,
-    news: &[&mut NewEvent],
+    news: &[(Option<Uuid>, &mut NewEvent)],
 ) -> Result<Vec<SearchVector>, ApiError> {
-    let texts =
-        |text: fn(&NewEvent) -> &str| -> Vec<&str> { news.iter().map(|new| text(new)).collect() };
+    let texts = |text: fn(&NewEvent) -> &str| -> Vec<&str> {
+        news.iter().map(|(_, new)| text(new)).collect()
+    };
+    let ids: Vec<Option<Uuid>> = news.iter().map(|(id, _)| *id).collect();
+    let slugs: Vec<Option<&str>> = news
+        .iter()
+        .map(|(_, new)| new.slug.as_ref().map(Slug::as_str))
+        .collect();
     let vectors: Vec<String> = sqlx::query_scalar(
-        "select event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters)::text \
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[]) with ordinality \
-              as t (title, summary, what_happened, why_it_matters, n) \
+        "select coalesce( \
+           (select e.search::text from events e \
+             where e.id = t.id and e.title = t.title and e.summary = t.summary \
+               and e.what_happened = t.what_happened and e.why_it_matters = t.why_it_matters), \
+           (select e.search::text from events e \
+             where t.id is null and e.slug = t.slug and e.deleted_at is null \
+               and e.title = t.title and e.summary = t.summary \
+               and e.what_happened = t.what_happened and e.why_it_matters = t.why_it_matters), \
+           event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters)::text) \
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              with ordinality as t (id, slug, title, summary, what_happened, why_it_matters, n) \
          order by t.n",
     )
+    .bind(ids)
+    .bind(slugs)
     .bind(texts(|new| &new.title))
     .bind(texts(|new| &new.summary))
     .bind(texts(|new| &new.what_happened))
@@ -387,6 +408,10 @@ impl Table for Events {
         NewEvent::from_json(document)
     }
 
+    fn restates(new: &NewEvent, current: &Event) -> bool {
+        new.restates(current)
+    }
+
     /// A live event by id or slug, with its companies and deals: one statement.
     async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Event>, ApiError> {
         fetch(db, reference, false).await
@@ -418,9 +443,12 @@ impl Table for Events {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
-    async fn prepare(conn: &mut PgConnection, news: &mut [&mut NewEvent]) -> Result<(), ApiError> {
+    async fn prepare(
+        conn: &mut PgConnection,
+        news: &mut [(Option<Uuid>, &mut NewEvent)],
+    ) -> Result<(), ApiError> {
         let vectors = search_vectors(conn, news).await?;
-        for (new, vector) in news.iter_mut().zip(vectors) {
+        for ((_, new), vector) in news.iter_mut().zip(vectors) {
             new.search_vector = Some(vector);
         }
         merge_pending_index_entries(conn).await;

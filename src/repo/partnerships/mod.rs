@@ -167,6 +167,10 @@ impl Table for Partnerships {
         NewPartnership::from_json(document)
     }
 
+    fn restates(new: &NewPartnership, current: &Partnership) -> bool {
+        new.restates(current)
+    }
+
     /// A deal with its parties, tranches and timeline.
     async fn find(db: &PgPool, reference: &Ref) -> Result<Option<Partnership>, ApiError> {
         let mut conn = db.acquire().await?;
