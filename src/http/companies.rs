@@ -87,7 +87,7 @@ async fn create(
 
 /// `PATCH /v1/companies/{ref}`: JSON Merge Patch, honouring `If-Match`.
 #[utoipa::path(patch, path = "/v1/companies/{ref}", tag = "companies", params(RefParam, IfMatchParam),
-    responses((status = 200, description = "Changed.", body = Company, headers(("ETag" = String)))))]
+    responses((status = 200, description = "Changed; a patch that changes nothing answers the record as it stands, at the same version.", body = Company, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,

@@ -292,7 +292,7 @@ async fn create(
 
 /// `PATCH /v1/events/{ref}`: JSON Merge Patch, honouring `If-Match`.
 #[utoipa::path(patch, path = "/v1/events/{ref}", tag = "events", params(RefParam, IfMatchParam),
-    responses((status = 200, description = "Changed.", body = Event, headers(("ETag" = String)))))]
+    responses((status = 200, description = "Changed; a patch that changes nothing answers the record as it stands, at the same version.", body = Event, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,

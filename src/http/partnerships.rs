@@ -115,7 +115,7 @@ async fn create(
 
 /// `PATCH /v1/partnerships/{ref}`: JSON Merge Patch, honouring `If-Match`.
 #[utoipa::path(patch, path = "/v1/partnerships/{ref}", tag = "partnerships", params(RefParam, IfMatchParam),
-    responses((status = 200, description = "Changed.", body = Partnership, headers(("ETag" = String)))))]
+    responses((status = 200, description = "Changed; a patch that changes nothing answers the record as it stands, at the same version.", body = Partnership, headers(("ETag" = String)))))]
 async fn patch(
     State(app): State<AppState>,
     path: RefPath,

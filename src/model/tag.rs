@@ -111,6 +111,13 @@ pub fn parse_tags(value: &Value, field: &str) -> Result<Vec<Tag>, Vec<FieldError
     Ok(tags)
 }
 
+/// Whether `stored` (a record's tags as read back) are `tags`, in the same order.
+pub fn same_tags(tags: &[Tag], stored: &[String]) -> bool {
+    tags.iter()
+        .map(Tag::as_str)
+        .eq(stored.iter().map(String::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,11 +164,4 @@ mod tests {
         let errors = Tag::parse_list(["ok", "", "c++"]).unwrap_err();
         assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
     }
-}
-
-/// Whether `stored` (a record's tags as read back) are `tags`, in the same order.
-pub fn same_tags(tags: &[Tag], stored: &[String]) -> bool {
-    tags.iter()
-        .map(Tag::as_str)
-        .eq(stored.iter().map(String::as_str))
 }

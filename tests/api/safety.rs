@@ -479,3 +479,99 @@ async fn the_audit_resource_filter_takes_the_singular_and_the_paths_plural() {
         .json();
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_makes_no_new_version() {
+    let app = TestApp::new().await;
+    let created = app.post_json("/v1/events", reference_story()).await;
+    created.assert_status(StatusCode::CREATED);
+    let etag = created.header("etag").unwrap().to_owned();
+    let stored = created.json();
+    let uri = format!("/v1/events/{}", stored["id"].as_str().unwrap());
+    for patch in [
+        json!({}),
+        json!({"title": stored["title"], "significance": "major", "tags": stored["tags"]}),
+        json!({"slug": stored["slug"], "sources": stored["sources"]}),
+    ] {
+        let res = app
+            .patch_with(&uri, patch.clone(), &[("if-match", &etag)])
+            .await;
+        res.assert_status(StatusCode::OK);
+        assert_eq!(res.header("etag"), Some(etag.as_str()), "{patch}");
+        assert_eq!(res.json(), stored, "{patch}");
+    }
+    // The precondition still holds a patch that would change nothing.
+    app.patch_with(&uri, json!({}), &[("if-match", "\"stale\"")])
+        .await
+        .assert_problem(StatusCode::PRECONDITION_FAILED);
+    let updates = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'update'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(updates().await, 0);
+    let revisions = app.get(&format!("{uri}/revisions")).await.json();
+    assert_eq!(revisions["data"].as_array().unwrap().len(), 1);
+
+    // A change, however small, is a version.
+    let res = app
+        .patch_json(&uri, json!({"tags": ["partnership", "investment"]}))
+        .await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json()["version"], 2);
+    assert_eq!(updates().await, 1);
+
+    // Companies and deals alike; a deal's amount written at another scale is a change.
+    for (slug, name, kind) in [
+        ("amazon", "Amazon", "cloud_provider"),
+        ("anthropic", "Anthropic", "ai_lab"),
+    ] {
+        app.post_json(
+            "/v1/companies",
+            json!({"slug": slug, "name": name, "kind": kind}),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    }
+    let res = app
+        .patch_json(
+            "/v1/companies/amazon",
+            json!({"name": "Amazon", "tags": []}),
+        )
+        .await;
+    assert_eq!(res.json()["version"], 1);
+    let deal = app
+        .post_json(
+            "/v1/partnerships",
+            json!({
+                "slug": "amazon-anthropic",
+                "title": "Amazon-Anthropic",
+                "kind": "investment",
+                "status": "completed",
+                "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+                "announced_on": "2023-09-25",
+                "tranches": [{"amount": {"amount": "1.50", "currency": "USD"}, "on": "2023-09-25"}],
+            }),
+        )
+        .await
+        .json();
+    let deal_uri = "/v1/partnerships/amazon-anthropic";
+    let same = app
+        .patch_json(
+            deal_uri,
+            json!({"tranches": deal["tranches"], "exclusive": false}),
+        )
+        .await;
+    same.assert_status(StatusCode::OK);
+    assert_eq!(same.json()["version"], 1);
+    let mut rescaled = deal["tranches"].clone();
+    rescaled[0]["amount"]["amount"] = json!("1.5");
+    let changed = app
+        .patch_json(deal_uri, json!({"tranches": rescaled, "total": null}))
+        .await;
+    changed.assert_status(StatusCode::OK);
+    assert_eq!(changed.json()["version"], 2);
+    assert_eq!(changed.json()["tranches"][0]["amount"]["amount"], "1.5");
+    assert_eq!(updates().await, 2);
+}
