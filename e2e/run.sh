@@ -115,10 +115,16 @@ export RATE_LIMIT_RPS=0
 export WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32
 WEBHOOK_SECRET_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
 export WEBHOOK_SECRET_KEY
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export BIND_ADDR="127.0.0.1:$PORT"
-BASE="http://127.0.0.1:$PORT"
 server_pid=
+BASE=
+# A free loopback port, as the kernel hands one out; another process may take it before
+# the server binds it, so start_server tries again on another when that happens.
+pick_port() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export BIND_ADDR="127.0.0.1:$port"
+  BASE="http://127.0.0.1:$port"
+}
 
 drop_db() {
   local sql="DROP DATABASE IF EXISTS \"$DATABASE_NAME\" WITH (FORCE)"
@@ -149,15 +155,36 @@ TOKEN=$("$BIN" tokens create --name e2e --scope admin 2>>"$OUT/setup.log" | tail
 [ -n "$TOKEN" ] || setup_failed "tokens create (no token on the last line)"
 "$BIN" seed --demo >>"$OUT/setup.log" 2>&1 || setup_failed "seed --demo"
 
-log "starting the server on $BASE (log: $OUT/server.log)"
-"$BIN" serve >"$OUT/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 120); do
-  curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { tail -n 30 "$OUT/server.log"; echo "e2e: server died" >&2; exit 1; }
-  sleep 0.5
-done
-curl -fsS -o /dev/null "$BASE/readyz" || { tail -n 30 "$OUT/server.log"; echo "e2e: server not ready" >&2; exit 1; }
+# Starts the server on a free port and waits until it is ready: up to three ports, when
+# the one picked was taken before the server could bind it.
+start_server() {
+  local attempt
+  for attempt in 1 2 3; do
+    pick_port
+    log "starting the server on $BASE (log: $OUT/server.log)"
+    "$BIN" serve >"$OUT/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 120); do
+      curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && return 0
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=
+        if grep -qi "address already in use" "$OUT/server.log" && [ "$attempt" -lt 3 ]; then
+          log "port taken before the server bound it (attempt $attempt); another"
+          continue 2
+        fi
+        tail -n 30 "$OUT/server.log"
+        echo "e2e: server died" >&2
+        exit 1
+      fi
+      sleep 0.5
+    done
+    tail -n 30 "$OUT/server.log"
+    echo "e2e: server not ready" >&2
+    exit 1
+  done
+}
+start_server
 curl -fsS -o "$OUT/openapi.json" "$BASE/openapi.json" || echo "e2e: GET /openapi.json failed" >&2
 
 export E2E_BASE_URL="$BASE" E2E_TOKEN="$TOKEN"
