@@ -584,6 +584,34 @@ pub fn event(title: &str, occurred_on: &str, tags: &[&str], significance: &str) 
     })
 }
 
+/// Creates the companies `amazon` and `anthropic`.
+pub async fn amazon_and_anthropic(app: &TestApp) {
+    for (slug, name, kind) in [
+        ("amazon", "Amazon", "cloud_provider"),
+        ("anthropic", "Anthropic", "ai_lab"),
+    ] {
+        app.post_json(
+            "/v1/companies",
+            serde_json::json!({"slug": slug, "name": name, "kind": kind}),
+        )
+        .await
+        .assert_status(axum::http::StatusCode::CREATED);
+    }
+}
+
+/// The deal `amazon-anthropic` between those two, paid in one tranche of `amount` USD.
+pub fn amazon_anthropic_deal(amount: &str) -> Value {
+    serde_json::json!({
+        "slug": "amazon-anthropic",
+        "title": "Amazon-Anthropic strategic collaboration",
+        "kind": "investment",
+        "status": "completed",
+        "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
+        "announced_on": "2023-09-25",
+        "tranches": [{"amount": {"amount": amount, "currency": "USD"}, "on": "2023-09-25"}],
+    })
+}
+
 /// The reference story.
 pub fn reference_story() -> Value {
     serde_json::json!({

@@ -6,7 +6,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestResponse, assert_links_as_the_database_renders_them, count_statements, event, ids,
+    TestApp, TestResponse, amazon_and_anthropic, amazon_anthropic_deal,
+    assert_links_as_the_database_renders_them, count_statements, event, ids, reference_story,
 };
 use industry_events::model::Scope;
 
@@ -38,18 +39,28 @@ fn ndjson(records: &[Value]) -> String {
     records.iter().map(|r| format!("{r}\n")).collect()
 }
 
-async fn companies(app: &TestApp) {
-    for (slug, name, kind) in [
-        ("amazon", "Amazon", "cloud_provider"),
-        ("anthropic", "Anthropic", "ai_lab"),
-    ] {
-        app.post_json(
-            "/v1/companies",
-            json!({"slug": slug, "name": name, "kind": kind}),
-        )
-        .await
-        .assert_status(StatusCode::CREATED);
-    }
+/// Posts `records` as NDJSON to the events import with `on_conflict=update`.
+async fn update_events(app: &TestApp, records: &[Value]) -> TestResponse {
+    import(
+        app,
+        "/v1/events/import?on_conflict=update",
+        NDJSON,
+        &ndjson(records),
+    )
+    .await
+}
+
+/// Copies of `records`, each changed by `change` (given its index).
+fn changed(records: &[Value], change: impl Fn(usize, &mut Value)) -> Vec<Value> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(n, record)| {
+            let mut record = record.clone();
+            change(n, &mut record);
+            record
+        })
+        .collect()
 }
 
 async fn all_events(app: &TestApp) -> Vec<Value> {
@@ -62,7 +73,7 @@ async fn all_events(app: &TestApp) -> Vec<Value> {
 #[tokio::test]
 async fn an_ndjson_import_stores_every_record_as_a_post_would() {
     let app = TestApp::new().await;
-    companies(&app).await;
+    amazon_and_anthropic(&app).await;
     let before = app
         .get("/v1/events")
         .await
@@ -126,7 +137,7 @@ async fn an_ndjson_import_stores_every_record_as_a_post_would() {
 #[tokio::test]
 async fn an_atomic_import_with_a_bad_record_stores_nothing_and_names_each_by_line_and_field() {
     let app = TestApp::new().await;
-    companies(&app).await;
+    amazon_and_anthropic(&app).await;
     let mut unknown = event("Unknown company", "2024-02-02", &["ai"], "minor");
     unknown["companies"] = json!([{"company": "amazn", "role": "investor"}]);
     let body = format!(
@@ -212,7 +223,7 @@ async fn a_partial_import_stores_the_good_records_and_lists_the_bad() {
 #[tokio::test]
 async fn csv_with_bom_crlf_quotes_and_empty_cells_imports_and_lines_count_quoted_newlines() {
     let app = TestApp::new().await;
-    companies(&app).await;
+    amazon_and_anthropic(&app).await;
     let csv = "\u{feff}title,occurred_on,category,significance,summary,what_happened,why_it_matters,tags,sources,companies,slug\r\n\
         \"Amazon, again\",2024-03-27,funding,major,\"Two\r\nlines, with commas\",w,y,ai;investment,\"[{\"\"url\"\":\"\"https://example.com/a\"\",\"\"title\"\":\"\"A\"\"}]\",\"[{\"\"company\"\":\"\"amazon\"\",\"\"role\"\":\"\"investor\"\"}]\",\r\n\
         Plain,2024-01-01,other,minor,s,w,y,,,,plain-one\r\n\
@@ -510,7 +521,7 @@ async fn the_import_command_reports_progress_a_summary_and_the_bad_lines() {
 #[tokio::test]
 async fn a_large_import_of_new_records_gets_what_posts_one_after_another_would() {
     let app = TestApp::new().await;
-    companies(&app).await;
+    amazon_and_anthropic(&app).await;
     app.post_json(
         "/v1/events",
         event("Same title", "2024-01-01", &["ai"], "minor"),
@@ -668,24 +679,11 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     assert_eq!(found["data"][0]["title"], "Harbour 609");
 
     // Updated by a re-import: the new texts' vectors, again computed ahead.
-    let again: Vec<Value> = records
-        .iter()
-        .take(260)
-        .enumerate()
-        .map(|(n, record)| {
-            let mut record = record.clone();
-            record["slug"] = json!(format!("harbour-{n}"));
-            record["why_it_matters"] = json!("Dredging resumed");
-            record
-        })
-        .collect();
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&again),
-    )
-    .await;
+    let again = changed(&records[..260], |n, record| {
+        record["slug"] = json!(format!("harbour-{n}"));
+        record["why_it_matters"] = json!("Dredging resumed");
+    });
+    let res = update_events(&app, &again).await;
     res.assert_status(StatusCode::CREATED);
     assert_eq!(res.json()["updated"], 260);
     assert_eq!(count(fills).await, 0);
@@ -700,21 +698,10 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
     let marked = "update events set search = to_tsvector('simple', 'marker') \
                   where slug = 'harbour-3'";
     sqlx::query(marked).execute(&app.db).await.unwrap();
-    let retagged: Vec<Value> = again
-        .iter()
-        .map(|record| {
-            let mut record = record.clone();
-            record["tags"] = json!(["ports", "dredging"]);
-            record
-        })
-        .collect();
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&retagged),
-    )
-    .await;
+    let retagged = changed(&again, |_, record| {
+        record["tags"] = json!(["ports", "dredging"])
+    });
+    let res = update_events(&app, &retagged).await;
     assert_eq!(res.json()["updated"], 260);
     assert_eq!(count(fills).await, 0);
     assert_eq!(count(wrong).await, 1);
@@ -862,7 +849,7 @@ async fn an_import_merges_the_gin_indexes_pending_entries_as_it_goes() {
 #[tokio::test]
 async fn a_large_import_over_existing_records_updates_them_as_one_at_a_time_would() {
     let app = TestApp::new().await;
-    companies(&app).await;
+    amazon_and_anthropic(&app).await;
     let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
     let record = |n: u32, title: &str, tag: &str, role: &str| {
         let mut record = event(title, "2024-02-01", &[tag], "minor");
@@ -900,13 +887,7 @@ async fn a_large_import_over_existing_records_updates_them_as_one_at_a_time_woul
         }
     }
     let count = count_statements();
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&again),
-    )
-    .await;
+    let res = update_events(&app, &again).await;
     let statements = count.get();
     drop(count);
     res.assert_status(StatusCode::CREATED);
@@ -960,13 +941,7 @@ async fn a_large_import_over_existing_records_updates_them_as_one_at_a_time_woul
         takes_old,
         record(1, "Story 1, fourth", "after", "investor"),
     ];
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&tricky),
-    )
-    .await;
+    let res = update_events(&app, &tricky).await;
     res.assert_status(StatusCode::CREATED);
     assert_eq!(
         res.json(),
@@ -1143,23 +1118,14 @@ async fn companies_are_imported_and_updated_a_batch_at_a_time() {
 #[tokio::test]
 async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
     let app = TestApp::new().await;
-    companies(&app).await;
-    let deal = json!({
-        "slug": "amazon-anthropic",
-        "title": "Amazon-Anthropic strategic collaboration",
-        "kind": "investment",
-        "status": "completed",
-        "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
-        "announced_on": "2023-09-25",
-        "tranches": [{"amount": {"amount": "1250000000.50", "currency": "USD"}, "on": "2023-09-25"}],
-    });
-    app.post_json("/v1/partnerships", deal)
+    amazon_and_anthropic(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic_deal("1250000000.50"))
         .await
         .assert_status(StatusCode::CREATED);
     let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
     let records: Vec<Value> = (0..300)
         .map(|n| {
-            let mut record = crate::helpers::reference_story();
+            let mut record = reference_story();
             record["id"] = json!(id(n));
             record["title"] = json!(format!("Story {n}"));
             record["companies"] = json!([{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}]);
@@ -1195,13 +1161,7 @@ async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
     let nothing_changed = json!({"created": 0, "updated": 0, "skipped": 300, "failed": 0});
 
     // The same file again (the nightly re-import), written together: nothing to write.
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&records),
-    )
-    .await;
+    let res = update_events(&app, &records).await;
     res.assert_status(StatusCode::CREATED);
     assert_eq!(res.json(), nothing_changed);
     // The same records as an export writes them, and with the companies and the deal
@@ -1211,25 +1171,14 @@ async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
     let res = import(&app, "/v1/events/import?on_conflict=update", CSV, &csv).await;
     assert_eq!(res.json(), nothing_changed);
     let stored = app.get(&format!("/v1/events/{}", id(0))).await.json();
-    let by_id: Vec<Value> = records
-        .iter()
-        .map(|record| {
-            let mut record = record.clone();
-            record["companies"] = json!([
-                {"company": stored["companies"][0]["id"], "role": "investor"},
-                {"company": stored["companies"][1]["id"], "role": "investee"},
-            ]);
-            record["partnerships"] = json!([stored["partnerships"][0]["id"]]);
-            record
-        })
-        .collect();
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&by_id),
-    )
-    .await;
+    let by_id = changed(&records, |_, record| {
+        record["companies"] = json!([
+            {"company": stored["companies"][0]["id"], "role": "investor"},
+            {"company": stored["companies"][1]["id"], "role": "investee"},
+        ]);
+        record["partnerships"] = json!([stored["partnerships"][0]["id"]]);
+    });
+    let res = update_events(&app, &by_id).await;
     assert_eq!(res.json(), nothing_changed);
     assert_eq!(update_rows().await, 0);
     assert_eq!(polled().await, 0, "no new version for a poll to see");
@@ -1240,25 +1189,19 @@ async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
 
     // Each change of one field, however small, is an update; the stored slug given
     // explicitly is no change.
-    let mut changed = records.clone();
-    changed[1]["tags"] = json!([
+    let mut edited = records.clone();
+    edited[1]["tags"] = json!([
         "consolidation",
         "partnership",
         "#Cloud Computing",
         "investment"
     ]);
-    changed[2]["sources"][0]["title"] = json!("Amazon's newsroom");
-    changed[3]["companies"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
-    changed[4]["partnerships"] = json!([]);
-    changed[5]["why_it_matters"] = json!("It ties a leading AI lab to AWS.");
-    changed[6]["slug"] = json!("story-6");
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&changed),
-    )
-    .await;
+    edited[2]["sources"][0]["title"] = json!("Amazon's newsroom");
+    edited[3]["companies"] = json!([{"company": "anthropic", "role": "investee"}, {"company": "amazon", "role": "investor"}]);
+    edited[4]["partnerships"] = json!([]);
+    edited[5]["why_it_matters"] = json!("It ties a leading AI lab to AWS.");
+    edited[6]["slug"] = json!("story-6");
+    let res = update_events(&app, &edited).await;
     assert_eq!(
         res.json(),
         json!({"created": 0, "updated": 5, "skipped": 295, "failed": 0})
@@ -1274,15 +1217,9 @@ async fn an_update_that_changes_nothing_leaves_the_record_as_it_is() {
 
     // Written one at a time (a record named twice goes the slow way): the second,
     // equal to what the first left, changes nothing.
-    let mut twice = changed[1].clone();
+    let mut twice = edited[1].clone();
     twice["title"] = json!("Story 1, revised");
-    let res = import(
-        &app,
-        "/v1/events/import?on_conflict=update",
-        NDJSON,
-        &ndjson(&[twice.clone(), twice]),
-    )
-    .await;
+    let res = update_events(&app, &[twice.clone(), twice]).await;
     assert_eq!(
         res.json(),
         json!({"created": 0, "updated": 1, "skipped": 1, "failed": 0})

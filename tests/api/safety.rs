@@ -7,7 +7,9 @@ use futures::future::join_all;
 use industry_events::model::Scope;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestResponse, event, reference_story};
+use crate::helpers::{
+    TestApp, TestResponse, amazon_and_anthropic, amazon_anthropic_deal, event, reference_story,
+};
 
 #[tokio::test]
 async fn of_twenty_concurrent_patches_with_one_if_match_exactly_one_wins() {
@@ -523,17 +525,7 @@ async fn a_patch_that_changes_nothing_makes_no_new_version() {
     assert_eq!(updates().await, 1);
 
     // Companies and deals alike; a deal's amount written at another scale is a change.
-    for (slug, name, kind) in [
-        ("amazon", "Amazon", "cloud_provider"),
-        ("anthropic", "Anthropic", "ai_lab"),
-    ] {
-        app.post_json(
-            "/v1/companies",
-            json!({"slug": slug, "name": name, "kind": kind}),
-        )
-        .await
-        .assert_status(StatusCode::CREATED);
-    }
+    amazon_and_anthropic(&app).await;
     let res = app
         .patch_json(
             "/v1/companies/amazon",
@@ -542,18 +534,7 @@ async fn a_patch_that_changes_nothing_makes_no_new_version() {
         .await;
     assert_eq!(res.json()["version"], 1);
     let deal = app
-        .post_json(
-            "/v1/partnerships",
-            json!({
-                "slug": "amazon-anthropic",
-                "title": "Amazon-Anthropic",
-                "kind": "investment",
-                "status": "completed",
-                "parties": [{"company": "amazon", "role": "investor"}, {"company": "anthropic", "role": "investee"}],
-                "announced_on": "2023-09-25",
-                "tranches": [{"amount": {"amount": "1.50", "currency": "USD"}, "on": "2023-09-25"}],
-            }),
-        )
+        .post_json("/v1/partnerships", amazon_anthropic_deal("1.50"))
         .await
         .json();
     let deal_uri = "/v1/partnerships/amazon-anthropic";
