@@ -27,11 +27,7 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
 }
 
 /// Serves HTTP until SIGTERM or Ctrl-C, then drains requests in flight.
-pub async fn serve(
-    database: Database,
-    config: ServeConfig,
-    replica_max_lag_ms: u64,
-) -> anyhow::Result<()> {
+pub async fn serve(database: Database, config: ServeConfig) -> anyhow::Result<()> {
     migrate(&database.pool).await?;
     let listener = TcpListener::bind(config.bind_addr)
         .await
@@ -42,7 +38,7 @@ pub async fn serve(
     let replicas = (!database.replicas.is_empty()).then(|| {
         Arc::new(Replicas::new(
             database.replicas.clone(),
-            Duration::from_millis(replica_max_lag_ms),
+            database.replica_max_lag,
         ))
     });
     let state = match &replicas {

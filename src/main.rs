@@ -39,7 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let database = db::open(&cli.db).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            return commands::serve(database, cli.serve, cli.db.replica_max_lag_ms).await;
+            return commands::serve(database, cli.serve).await;
         }
         Command::Migrate => commands::migrate(&database.pool).await?,
         Command::Seed { demo: true } => commands::seed_demo(&database.pool).await?,

@@ -25,6 +25,8 @@ pub struct Database {
     pub private: Option<PrivateCluster>,
     /// Pools on the streaming replicas of `DATABASE_READ_URL` (they connect on first use).
     pub replicas: Vec<PgPool>,
+    /// How far behind a replica may be and still serve reads (`REPLICA_MAX_LAG_MS`).
+    pub replica_max_lag: Duration,
 }
 
 /// How long a session may sit idle inside a transaction before PostgreSQL ends it
@@ -125,6 +127,7 @@ pub async fn open(config: &DbConfig) -> anyhow::Result<Database> {
         location,
         private,
         replicas,
+        replica_max_lag: Duration::from_millis(config.replica_max_lag_ms),
     })
 }
 
