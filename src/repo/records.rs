@@ -44,8 +44,8 @@ pub trait Table: 'static {
     fn parse(document: Value) -> Result<Self::New, Vec<FieldError>>;
 
     /// Whether storing `new` over `current` would leave it as it is (every field it
-    /// writes equal; without a slug it keeps the record's): an import's
-    /// `on_conflict=update` leaves such a record alone instead of making a new version
+    /// writes equal; without a slug it keeps the record's): a `PATCH` and an import's
+    /// `on_conflict=update` leave such a record alone instead of making a new version
     /// that differs in nothing.
     fn restates(new: &Self::New, current: &Self::Record) -> bool;
 
