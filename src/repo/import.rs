@@ -248,10 +248,9 @@ impl<R: Stored> Known<R> {
 
     /// Which of the records `reference` names.
     fn find(&self, reference: &Ref) -> Option<usize> {
-        self.records.iter().position(|record| match reference {
-            Ref::Id(id) => record.id() == *id,
-            Ref::Slug(slug) => record.slug() == slug.as_str(),
-        })
+        self.records
+            .iter()
+            .position(|record| reference.names(record.id(), record.slug()))
     }
 
     fn has(&self, reference: &Ref) -> bool {

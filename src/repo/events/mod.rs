@@ -282,10 +282,8 @@ async fn search_vectors(
     let vectors: Vec<String> = sqlx::query_scalar(
         "select coalesce( \
            (select e.search::text from events e \
-             where e.id = t.id and e.title = t.title and e.summary = t.summary \
-               and e.what_happened = t.what_happened and e.why_it_matters = t.why_it_matters), \
-           (select e.search::text from events e \
-             where t.id is null and e.slug = t.slug and e.deleted_at is null \
+             where e.id = coalesce(t.id, (select s.id from events s \
+                                          where s.slug = t.slug and s.deleted_at is null)) \
                and e.title = t.title and e.summary = t.summary \
                and e.what_happened = t.what_happened and e.why_it_matters = t.why_it_matters), \
            event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters)::text) \
