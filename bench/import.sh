@@ -3,10 +3,11 @@
 # in one request to the release binary, on a database that holds the kit's companies
 # and deals; the server's peak RSS; and, for scale, a plain COPY of the same rows into
 # the same schema (triggers on, as the table is).
-# Usage: [BENCH_TEXT=short] [BIN=binary] [COPY=0] bench/import.sh [EVENTS]
+# Usage: [BENCH_TEXT=short] [BIN=binary] [COPY=0] [CPU=1] bench/import.sh [EVENTS]
 # (build first: cargo build --release)
 # BENCH_TEXT=short: events with texts a fifth as long (see generate.py). BIN: another
-# build to measure (an A/B of two commits). COPY=0: the import alone.
+# build to measure (an A/B of two commits). COPY=0: the import alone. CPU=1: the CPU
+# time each process (server, each PostgreSQL backend) spent during the import.
 set -euo pipefail
 events=${1:-50000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,16 +42,23 @@ pid=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
 rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
+sampler=
+if [ "${CPU:-0}" = 1 ]; then
+  python3 "$here/cpu_by_process.py" >"$work/cpu.txt" &
+  sampler=$!
+fi
 start=$(date +%s.%N)
 status=$(curl -sS -o "$work/answer.json" -w '%{http_code}' -X POST \
   -H 'content-type: application/x-ndjson' -H "authorization: Bearer $token" \
   --data-binary @"$work/events.ndjson" "http://127.0.0.1:$port/v1/events/import")
 end=$(date +%s.%N)
+if [ -n "$sampler" ]; then kill -TERM "$sampler" && wait "$sampler" || true; fi
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 seconds=$(echo "$end - $start" | bc)
 echo "import: HTTP $status $(cat "$work/answer.json") in ${seconds} s: $(echo "$events / $seconds" | bc) records/s"
 echo "server RSS: $((rss_before / 1024)) MiB before, peak $((hwm / 1024)) MiB (growth $(((hwm - rss_before) / 1024)) MiB)"
 
+[ -n "$sampler" ] && cat "$work/cpu.txt"
 [ "${COPY:-1}" = 0 ] && exit 0
 start=$(date +%s.%N)
 python3 "$here/generate.py" events "$events" |

@@ -1,7 +1,7 @@
 //! The one import flow, shared by `POST /v1/{events,companies}/import` and the
-//! `import` command: a file's records are read on a blocking thread (the `csv` crate
-//! reads from `std::io::Read`) and handed over through a bounded queue, validated as
-//! `POST` would validate them, and written in batches inside the caller's transaction.
+//! `import` command: a file's records are read and validated as `POST` would validate
+//! them on a blocking thread (the `csv` crate reads from `std::io::Read`), handed over
+//! through a bounded queue, and written in batches inside the caller's transaction.
 //! Memory is bounded by the queue and one batch, whatever the size of the file.
 
 pub mod command;
@@ -30,6 +30,16 @@ use crate::repo::records::Table;
 /// Records written under one savepoint.
 const BATCH: usize = 250;
 
+/// How much the records prepared between two calls of [`Table::tidy`] on the helper
+/// connection may leave for it ([`Table::tidy_load`]: for events, bytes of text their
+/// search index takes in). A tidy merges the entries the writes since the last one left
+/// in the GIN indexes' pending lists; each lexeme's posting list is read and rewritten
+/// once a merge, so a merge of 1,000 records' entries costs less than twice one of 250,
+/// and merging after every batch cost the helper a fifth more time. A MiB of event text
+/// leaves about 2 MB of pending entries (about 1,400 short events, 300 long ones),
+/// under `gin_pending_list_limit` (4 MB), at which the writer's own insert would merge.
+const TIDY_AFTER: usize = 1 << 20;
+
 /// Records read ahead of the writer. Short: the pipeline already holds a batch ahead
 /// (being prepared), and a longer queue only held memory (at 1,024, a 50,000-record
 /// import of 3.4 KB events grew the server by some 105 MiB; at 256, 82 MiB, as fast).
@@ -44,13 +54,22 @@ pub const BODY_STALL: Duration = IDLE_IN_TRANSACTION.saturating_sub(Duration::fr
 /// well inside the server's own idle-in-transaction limit.
 const KEEP_ALIVE: Duration = Duration::from_secs(IDLE_IN_TRANSACTION.as_secs() / 3);
 
-/// Starts reading `source` on a blocking thread: the records arrive on the receiver; the
-/// handle says how the reading ended. Dropping the receiver stops the reader.
+/// A record as the reader hands it over: checked as `POST` would check it, or refused
+/// with the line it starts on and what is wrong with it.
+pub type Checked<N> = Result<Pending<N>, (u64, Vec<FieldError>)>;
+
+/// The reader's thread: how the reading ended.
+pub type Reading = JoinHandle<Result<(), ReadStop>>;
+
+/// Starts reading `source` on a blocking thread, which also checks each record (so the
+/// checks run while the batches before it are written): the records arrive on the
+/// receiver; the handle says how the reading ended. Dropping the receiver stops the
+/// reader.
 pub fn read<T, R>(
     format: ImportFormat,
     source: R,
     max_record: usize,
-) -> (mpsc::Receiver<ReadRecord>, JoinHandle<Result<(), ReadStop>>)
+) -> (mpsc::Receiver<Checked<T::New>>, Reading)
 where
     T: Table,
     T::Record: Exportable,
@@ -64,7 +83,7 @@ where
         };
         let mut reader = RecordReader::new(format, source, columns, max_record)?;
         while let Some(record) = reader.next_record()? {
-            if records_tx.blocking_send(record).is_err() {
+            if records_tx.blocking_send(check::<T>(record)).is_err() {
                 // The writer stopped (a database failure): nothing more to read for.
                 break;
             }
@@ -72,6 +91,22 @@ where
         Ok(())
     });
     (records_rx, reader)
+}
+
+/// Checks a record read from the file: its `id` taken out, the rest validated as
+/// `POST` validates it.
+fn check<T: Table>(record: ReadRecord) -> Checked<T::New> {
+    let mut document = record
+        .document
+        .map_err(|message| (record.line, vec![FieldError::new("", message)]))?;
+    let id = take_id(&mut document)
+        .map_err(|message| (record.line, vec![FieldError::new("id", message)]))?;
+    let new = T::parse(document).map_err(|errors| (record.line, errors))?;
+    Ok(Pending {
+        line: record.line,
+        id,
+        new,
+    })
 }
 
 /// How long an import waits for a second connection to prepare its batches on.
@@ -100,23 +135,71 @@ pub async fn helper<T: Table>(
     }
 }
 
-/// A full batch being prepared on the helper connection, which comes back with it
-/// (unless it failed).
-type Preparing<N> = JoinHandle<(Vec<Pending<N>>, Option<PoolConnection<Postgres>>)>;
+/// Full batches the helper may hold ahead of the one being written: two, so that a
+/// batch whose preparation takes longer (one that ends with a tidy) is absorbed by the
+/// time the writer spends on the batches before it, instead of stopping the writer.
+const PREPARED_AHEAD: usize = 2;
+
+/// The helper connection's side of the pipeline: a task that takes full batches in
+/// order, prepares them (and tidies now and then), and hands them back in order.
+struct HelperQueue<N> {
+    to_prepare: mpsc::Sender<Vec<Pending<N>>>,
+    prepared: mpsc::Receiver<Vec<Pending<N>>>,
+    /// Batches handed to the helper and not yet taken back.
+    in_flight: usize,
+}
+
+impl<N: Send + Sync + 'static> HelperQueue<N> {
+    /// Starts the helper's task on `conn`. It ends, letting the connection go, when the
+    /// queue is dropped (the import finished or failed).
+    fn start<T: Table<New = N>>(conn: PoolConnection<Postgres>) -> Self {
+        // Room for every batch in flight in either queue, so neither side ever waits
+        // on a full queue: the writer waits only for the batch it takes next.
+        let (to_prepare, batches) = mpsc::channel(PREPARED_AHEAD + 1);
+        let (done, prepared) = mpsc::channel(PREPARED_AHEAD + 1);
+        tokio::spawn(prepare_all::<T>(conn, batches, done));
+        Self {
+            to_prepare,
+            prepared,
+            in_flight: 0,
+        }
+    }
+
+    async fn hand(&mut self, batch: Vec<Pending<N>>) -> Result<(), ApiError> {
+        self.to_prepare
+            .send(batch)
+            .await
+            .map_err(|_| helper_gone())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The oldest batch handed over, once it is prepared.
+    async fn take(&mut self) -> Result<Vec<Pending<N>>, ApiError> {
+        let batch = self.prepared.recv().await.ok_or_else(helper_gone)?;
+        self.in_flight -= 1;
+        Ok(batch)
+    }
+}
+
+fn helper_gone() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("an import's helper task ended early"))
+}
 
 /// An import under way: what it has done, its bad records, the batch being filled, and
-/// the full one before it, being prepared on the helper connection.
+/// the full ones before it, being prepared on the helper connection.
 ///
-/// Batches go through a pipeline one deep: when a batch is full its preparation starts
-/// on the helper connection and the batch before it (prepared meanwhile) is written on
-/// the import's own, so the two run on both cores at once. Records are written in the
-/// order they were read.
+/// With a helper, batches go through a pipeline: a full batch goes to the helper task,
+/// which prepares it on its connection, while the writer writes the batches prepared
+/// before it on the import's own, so the two run on both cores at once. Records are
+/// written in the order they were read.
 pub struct Importer<'a, T: Table> {
     actor: &'a Actor,
     options: ImportOptions,
     batch: Vec<Pending<T::New>>,
-    helper: Option<PoolConnection<Postgres>>,
-    preparing: Option<Preparing<T::New>>,
+    helper: Option<HelperQueue<T::New>>,
+    /// Whether the transaction has been set up for the import's statements.
+    set_up: bool,
     summary: ImportSummary,
     errors: Vec<LineError>,
     seen: u64,
@@ -135,8 +218,8 @@ impl<'a, T: Table> Importer<'a, T> {
             actor,
             options,
             batch: Vec::with_capacity(BATCH),
-            helper,
-            preparing: None,
+            helper: helper.map(HelperQueue::start::<T>),
+            set_up: false,
             summary: ImportSummary::default(),
             errors: Vec::new(),
             seen: 0,
@@ -148,7 +231,8 @@ impl<'a, T: Table> Importer<'a, T> {
     /// ended as idle by the server: the batches read so far, or else a statement that
     /// does nothing.
     async fn keep_alive(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
-        if self.batch.is_empty() && self.preparing.is_none() {
+        let in_flight = self.helper.as_ref().map_or(0, |helper| helper.in_flight);
+        if self.batch.is_empty() && in_flight == 0 {
             import::keep_alive(conn).await?;
             self.last_statement = Instant::now();
             return Ok(());
@@ -161,16 +245,17 @@ impl<'a, T: Table> Importer<'a, T> {
         self.seen
     }
 
-    /// Takes one record: validated at once (with its `id` taken out first), written with
-    /// its batch. A failure of the database itself ends the import.
+    /// Takes one checked record: a good one is written with its batch, a bad one
+    /// counted and listed. A failure of the database itself ends the import.
     pub async fn add(
         &mut self,
         conn: &mut PgConnection,
-        record: ReadRecord,
+        record: Checked<T::New>,
     ) -> Result<(), ApiError> {
         self.seen += 1;
-        if let Some(pending) = self.check(record) {
-            self.batch.push(pending);
+        match record {
+            Ok(pending) => self.batch.push(pending),
+            Err((line, errors)) => self.bad(line, errors),
         }
         if self.batch.len() >= BATCH {
             self.hand_over(conn, false).await?;
@@ -186,7 +271,7 @@ impl<'a, T: Table> Importer<'a, T> {
     pub async fn take_all(
         &mut self,
         conn: &mut PgConnection,
-        records: &mut mpsc::Receiver<ReadRecord>,
+        records: &mut mpsc::Receiver<Checked<T::New>>,
         stall_after: Option<Duration>,
         mut on_record: impl FnMut(&Self),
     ) -> Result<(), ApiError> {
@@ -230,43 +315,36 @@ impl<'a, T: Table> Importer<'a, T> {
     }
 
     /// Hands the batch being filled over to be written after the ones read before it:
-    /// its preparation starts on the helper connection (if there is one) while the
-    /// batch before it is written. With `drain`, it is written too before this returns.
+    /// with a helper, it joins the helper's queue, and the batches more than
+    /// [`PREPARED_AHEAD`] before it are written (each once prepared); without, it is
+    /// written at once. With `drain`, everything handed over is written before this
+    /// returns.
     async fn hand_over(&mut self, conn: &mut PgConnection, drain: bool) -> Result<(), ApiError> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        let before = self.prepared().await?;
-        let unprepared = match self.helper.take() {
-            Some(helper) if !batch.is_empty() => {
-                self.preparing = Some(tokio::spawn(prepare::<T>(helper, batch)));
-                None
-            }
-            helper => {
-                self.helper = helper;
-                Some(batch)
-            }
+        let Some(mut helper) = self.helper.take() else {
+            return self.write(conn, &batch).await;
         };
-        if let Some(before) = before {
-            self.write(conn, &before).await?;
-        }
-        if let Some(batch) = unprepared {
-            self.write(conn, &batch).await?;
-        }
-        if drain && let Some(batch) = self.prepared().await? {
-            self.write(conn, &batch).await?;
-        }
-        Ok(())
+        let handed = self.write_prepared(conn, &mut helper, batch, drain).await;
+        self.helper = Some(helper);
+        handed
     }
 
-    /// The batch being prepared, once it is (the helper connection comes back with it).
-    async fn prepared(&mut self) -> Result<Option<Vec<Pending<T::New>>>, ApiError> {
-        let Some(preparing) = self.preparing.take() else {
-            return Ok(None);
-        };
-        let (batch, helper) = preparing.await.map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("an import batch's preparation"))
-        })?;
-        self.helper = helper;
-        Ok(Some(batch))
+    async fn write_prepared(
+        &mut self,
+        conn: &mut PgConnection,
+        helper: &mut HelperQueue<T::New>,
+        batch: Vec<Pending<T::New>>,
+        drain: bool,
+    ) -> Result<(), ApiError> {
+        if !batch.is_empty() {
+            helper.hand(batch).await?;
+        }
+        let ahead = if drain { 0 } else { PREPARED_AHEAD };
+        while helper.in_flight > ahead {
+            let prepared = helper.take().await?;
+            self.write(conn, &prepared).await?;
+        }
+        Ok(())
     }
 
     async fn write(
@@ -276,6 +354,10 @@ impl<'a, T: Table> Importer<'a, T> {
     ) -> Result<(), ApiError> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if !self.set_up {
+            import::set_up(&mut *conn).await?;
+            self.set_up = true;
         }
         let outcomes = write_batch::<T>(conn, self.actor, self.options.on_conflict, batch).await?;
         self.last_statement = Instant::now();
@@ -288,34 +370,6 @@ impl<'a, T: Table> Importer<'a, T> {
             }
         }
         Ok(())
-    }
-
-    fn check(&mut self, record: ReadRecord) -> Option<Pending<T::New>> {
-        let mut document = match record.document {
-            Ok(document) => document,
-            Err(message) => {
-                self.bad(record.line, vec![FieldError::new("", message)]);
-                return None;
-            }
-        };
-        let id = match take_id(&mut document) {
-            Ok(id) => id,
-            Err(message) => {
-                self.bad(record.line, vec![FieldError::new("id", message)]);
-                return None;
-            }
-        };
-        match T::parse(document) {
-            Ok(new) => Some(Pending {
-                line: record.line,
-                id,
-                new,
-            }),
-            Err(errors) => {
-                self.bad(record.line, errors);
-                None
-            }
-        }
     }
 
     fn bad(&mut self, line: u64, errors: Vec<FieldError>) {
@@ -332,23 +386,40 @@ impl<'a, T: Table> Importer<'a, T> {
     }
 }
 
-/// Prepares a batch on the helper connection. A failure costs only the speed (the
-/// import's own writes compute what was not prepared), so it is logged and the helper
-/// is let go rather than ending the import.
-async fn prepare<T: Table>(
-    mut helper: PoolConnection<Postgres>,
-    mut batch: Vec<Pending<T::New>>,
-) -> (Vec<Pending<T::New>>, Option<PoolConnection<Postgres>>) {
-    let mut news: Vec<(Option<Uuid>, &mut T::New)> = batch
-        .iter_mut()
-        .map(|record| (record.id, &mut record.new))
-        .collect();
-    let prepared = T::prepare(&mut helper, &mut news).await;
-    match prepared {
-        Ok(()) => (batch, Some(helper)),
-        Err(error) => {
-            tracing::warn!(error = %error, "an import goes on without its helper connection");
-            (batch, None)
+/// The helper's task: prepares each batch it is handed on `conn`, tidies the indexes
+/// after every [`TIDY_AFTER`] of load, and hands the batches back in order. A failure
+/// costs only the speed (the import's own writes compute what was not prepared), so it
+/// is logged and the connection let go; the batches after it pass through unprepared.
+async fn prepare_all<T: Table>(
+    conn: PoolConnection<Postgres>,
+    mut batches: mpsc::Receiver<Vec<Pending<T::New>>>,
+    prepared: mpsc::Sender<Vec<Pending<T::New>>>,
+) {
+    let mut conn = Some(conn);
+    let mut untidy = 0;
+    while let Some(mut batch) = batches.recv().await {
+        if let Some(helper) = conn.as_mut() {
+            let mut news: Vec<(Option<Uuid>, &mut T::New)> = batch
+                .iter_mut()
+                .map(|record| (record.id, &mut record.new))
+                .collect();
+            match T::prepare(helper, &mut news).await {
+                Ok(()) => {
+                    untidy += batch.iter().map(|r| T::tidy_load(&r.new)).sum::<usize>();
+                    if untidy >= TIDY_AFTER {
+                        T::tidy(helper).await;
+                        untidy = 0;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "an import goes on without its helper connection");
+                    conn = None;
+                }
+            }
+        }
+        if prepared.send(batch).await.is_err() {
+            // The import ended: nothing more to prepare for.
+            break;
         }
     }
 }

@@ -47,13 +47,6 @@ pub async fn write_batch<T: Table>(
     on_conflict: OnConflict,
     batch: &[Pending<T::New>],
 ) -> Result<Vec<(u64, Result<Written, ApiError>)>, ApiError> {
-    // Every statement of an import looks records up by key, and the table's statistics
-    // know nothing of the rows this transaction has added: left to them, the planner
-    // may scan the whole table for each record (foreign-key checks included), which
-    // made an import into an empty table slow down as it grew (33 records/s at 10,000).
-    sqlx::query("set local enable_seqscan = off")
-        .execute(&mut *conn)
-        .await?;
     let known = Known::of::<T>(&mut *conn, batch).await?;
     // The common cases (new records; existing ones to skip or update in place) are
     // written with a few statements for the whole batch; if a record is refused, or
@@ -97,6 +90,19 @@ pub async fn write_batch<T: Table>(
         }
     }
     Ok(outcomes)
+}
+
+/// Sets up an import's transaction for its statements; call it before the first batch.
+pub async fn set_up(conn: &mut PgConnection) -> Result<(), ApiError> {
+    // Every statement of an import looks records up by key, and the table's statistics
+    // know nothing of the rows this transaction has added: left to them, the planner
+    // may scan the whole table for each record (foreign-key checks included), which
+    // made an import into an empty table slow down as it grew (33 records/s at 10,000).
+    // For the transaction: set outside any batch's savepoint, no rollback undoes it.
+    sqlx::query("set local enable_seqscan = off")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// A statement that does nothing, so a transaction waiting on its client between two

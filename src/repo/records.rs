@@ -103,6 +103,21 @@ pub trait Table: 'static {
         async { Ok(()) }
     }
 
+    /// Upkeep of the table's indexes that the writes of an import leave behind, done on
+    /// the import's helper connection from time to time (see [`Table::prepare`]) so the
+    /// writes themselves need not stop for it. Best effort; nothing, by default.
+    fn tidy(conn: &mut PgConnection) -> impl Future<Output = ()> + Send {
+        let _ = conn;
+        async {}
+    }
+
+    /// About how much writing `new` leaves for [`Table::tidy`], in bytes of the text
+    /// its indexes take in (the importer tidies after so much). None, by default.
+    fn tidy_load(new: &Self::New) -> usize {
+        let _ = new;
+        0
+    }
+
     /// Stores `new` as the record `id` (a new one when `insert`) and returns it as it
     /// now stands; a taken slug is a 409, an unknown reference a 422.
     fn store(

@@ -171,10 +171,11 @@ pub struct NewEvent {
     pub search_vector: Option<SearchVector>,
 }
 
-/// An event's search vector in PostgreSQL's text form, as the database's
-/// `event_search_vector` made it from the event's four texts.
+/// An event's search vector as the database's `event_search_vector` made it from the
+/// event's four texts, in PostgreSQL's binary form (`tsvectorsend`): it goes back into
+/// the database as it came, never parsed or rewritten here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchVector(pub String);
+pub struct SearchVector(pub Vec<u8>);
 
 /// Most companies one event may name.
 pub const MAX_EVENT_COMPANIES: usize = 50;

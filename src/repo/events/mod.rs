@@ -3,6 +3,7 @@
 pub mod changes;
 mod list;
 mod row;
+mod vector;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,6 +26,7 @@ pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
 };
 use row::{EventRow, event_columns, event_from_record, event_recordset, event_written};
+use vector::BinaryVector;
 
 const KIND: ResourceKind = ResourceKind::Event;
 
@@ -35,7 +37,7 @@ struct Links {
     partnerships: Vec<PartnershipRef>,
 }
 
-/// Stores new events: `$1` is a JSON array of [`WrittenRow`]s.
+/// Stores new events: `$1` is a JSON array of [`WrittenRow`]s, `$2` their vectors.
 const INSERT: &str = concat!(
     "insert into events as e (id, ",
     event_written!(),
@@ -47,7 +49,8 @@ const INSERT: &str = concat!(
     event_columns!()
 );
 
-/// Stores the next version of events: `$1` is a JSON array of [`WrittenRow`]s.
+/// Stores the next version of events: `$1` is a JSON array of [`WrittenRow`]s, `$2`
+/// their vectors.
 const UPDATE: &str = concat!(
     "update events as e set (",
     event_written!(),
@@ -81,8 +84,6 @@ struct WrittenRow<'a> {
     /// called once per row, those were a tenth of an import's insert.
     companies: &'a [CompanyRole],
     partnerships: &'a [PartnershipRef],
-    /// The search vector computed ahead, if it was (else the database computes it).
-    search: Option<&'a str>,
 }
 
 impl<'a> WrittenRow<'a> {
@@ -101,7 +102,8 @@ impl<'a> WrittenRow<'a> {
             // Resolved to `links` first.
             companies: _,
             partnerships: _,
-            search_vector,
+            // Sent beside the document (see `event_recordset!`).
+            search_vector: _,
         } = new;
         Self {
             id,
@@ -117,7 +119,6 @@ impl<'a> WrittenRow<'a> {
             sources,
             companies: &links.companies,
             partnerships: &links.partnerships,
-            search: search_vector.as_ref().map(|v| v.0.as_str()),
         }
     }
 }
@@ -234,8 +235,14 @@ async fn write_rows(
         .zip(&links)
         .map(|((id, slug, new), links)| WrittenRow::new(*id, slug, new, links))
         .collect();
+    // Computed ahead by an import's helper; `None` has the table's trigger compute it.
+    let vectors: Vec<Option<BinaryVector<'_>>> = rows
+        .iter()
+        .map(|(_, _, new)| new.search_vector.as_ref().map(|v| BinaryVector(&v.0)))
+        .collect();
     let stored: Vec<EventRow> = sqlx::query_as(if insert { INSERT } else { UPDATE })
         .bind(Json(&written))
+        .bind(vectors)
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| super::rows_conflict(KIND, e, rows))?;
@@ -279,14 +286,14 @@ async fn search_vectors(
         .iter()
         .map(|(_, new)| new.slug.as_ref().map(Slug::as_str))
         .collect();
-    let vectors: Vec<String> = sqlx::query_scalar(
-        "select coalesce( \
-           (select e.search::text from events e \
+    let vectors: Vec<Vec<u8>> = sqlx::query_scalar(
+        "select tsvectorsend(coalesce( \
+           (select e.search from events e \
              where e.id = coalesce(t.id, (select s.id from events s \
                                           where s.slug = t.slug and s.deleted_at is null)) \
                and e.title = t.title and e.summary = t.summary \
                and e.what_happened = t.what_happened and e.why_it_matters = t.why_it_matters), \
-           event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters)::text) \
+           event_search_vector(t.title, t.summary, t.what_happened, t.why_it_matters))) \
          from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
               with ordinality as t (id, slug, title, summary, what_happened, why_it_matters, n) \
          order by t.n",
@@ -318,9 +325,9 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// the indexes proper. An insert appends its search and tag entries to such a list,
 /// and the insert that finds the list over `gin_pending_list_limit` merges all of it
 /// while its own statement waits: for an import, about a tenth of its writing
-/// backend's time (profiled), on the one core its transaction runs on. Merged here, between batches, on the
-/// import's helper connection, the list stays short, so the import's own inserts find
-/// nothing to merge. The entries of rows not yet committed merge like any other (a
+/// backend's time (profiled), on the one core its transaction runs on. Merged here, on
+/// the import's helper connection every few batches, the list stays under that limit,
+/// so the import's own inserts find nothing to merge. The entries of rows not yet committed merge like any other (a
 /// GIN entry carries no visibility; the heap does). Best effort: only the indexes'
 /// owner may merge, and without it the writer merges as before.
 async fn merge_pending_index_entries(conn: &mut PgConnection) {
@@ -449,8 +456,16 @@ impl Table for Events {
         for ((_, new), vector) in news.iter_mut().zip(vectors) {
             new.search_vector = Some(vector);
         }
-        merge_pending_index_entries(conn).await;
         Ok(())
+    }
+
+    async fn tidy(conn: &mut PgConnection) {
+        merge_pending_index_entries(conn).await;
+    }
+
+    /// The texts the search index takes in.
+    fn tidy_load(new: &NewEvent) -> usize {
+        new.title.len() + new.summary.len() + new.what_happened.len() + new.why_it_matters.len()
     }
 
     async fn store(

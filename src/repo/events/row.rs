@@ -37,13 +37,16 @@ macro_rules! event_written {
 pub(super) use event_written;
 
 /// The rows a write stores, read from `$1`, a JSON array of `super::WrittenRow`s (its
-/// field names and types, column by column).
+/// field names and types, column by column), side by side with `$2`, their search
+/// vectors (binary, so the database need not parse them; null where it computes one).
 macro_rules! event_recordset {
     () => {
-        "jsonb_to_recordset($1) as r (id uuid, slug text, title text, occurred_on date, \
-         category text, significance smallint, summary text, what_happened text, \
-         why_it_matters text, tags text[], sources jsonb, companies json, \
-         partnerships json, search tsvector)"
+        "rows from (jsonb_to_recordset($1) as (id uuid, slug text, title text, \
+         occurred_on date, category text, significance smallint, summary text, \
+         what_happened text, why_it_matters text, tags text[], sources jsonb, \
+         companies json, partnerships json), unnest($2::tsvector[])) \
+         as r (id, slug, title, occurred_on, category, significance, summary, \
+         what_happened, why_it_matters, tags, sources, companies, partnerships, search)"
     };
 }
 pub(super) use event_recordset;
