@@ -274,6 +274,19 @@ async fn each_conflict_rule_by_id_and_by_slug() {
     assert_eq!(problem["failed"], 2);
     assert_eq!(problem["errors"][0]["field"], "id");
     assert_eq!(problem["errors"][1]["field"], "slug");
+    // Written as new first, refused by the unique indexes, then looked up and named.
+    for error in problem["errors"].as_array().unwrap() {
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("exists (on_conflict=error"), "{message}");
+    }
+    // In partial mode the new record beside them is stored.
+    let mut with_new = again.clone();
+    with_new.push_str(&ndjson(&[event("Third", "2024-01-02", &["ai"], "minor")]));
+    let res = import(&app, "/v1/events/import?mode=partial", NDJSON, &with_new).await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json()["created"], 1);
+    assert_eq!(res.json()["failed"], 2);
+    assert_eq!(res.json()["errors"][1]["line"], 2);
 
     let res = import(&app, "/v1/events/import?on_conflict=skip", NDJSON, &again).await;
     res.assert_status(StatusCode::CREATED);
