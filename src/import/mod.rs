@@ -2,7 +2,7 @@
 //! `import` command: a file's records are read and validated as `POST` would validate
 //! them on a blocking thread (the `csv` crate reads from `std::io::Read`), handed over
 //! through a bounded queue, and written in batches inside the caller's transaction.
-//! Memory is bounded by the queue and one batch, whatever the size of the file.
+//! Memory is bounded by the queue and a few batches, whatever the size of the file.
 
 pub mod command;
 
@@ -42,7 +42,7 @@ const BATCH: usize = 250;
 /// them under it but made the import no faster.
 const TIDY_AFTER: usize = 1 << 20;
 
-/// Records read ahead of the writer. Short: the pipeline already holds a batch ahead
+/// Records read ahead of the writer. Short: the pipeline already holds batches ahead
 /// (being prepared), and a longer queue only held memory (at 1,024, a 50,000-record
 /// import of 3.4 KB events grew the server by some 105 MiB; at 256, 82 MiB, as fast).
 const READ_AHEAD: usize = 256;
@@ -167,6 +167,7 @@ impl<N: Send + Sync + 'static> HelperQueue<N> {
         }
     }
 
+    /// Puts a full batch at the end of the helper's queue.
     async fn hand(&mut self, batch: Vec<Pending<N>>) -> Result<(), ApiError> {
         self.to_prepare
             .send(batch)
@@ -184,6 +185,7 @@ impl<N: Send + Sync + 'static> HelperQueue<N> {
     }
 }
 
+/// The helper's task ended before handing back every batch (it panicked): a 500.
 fn helper_gone() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("an import's helper task ended early"))
 }
@@ -331,6 +333,8 @@ impl<'a, T: Table> Importer<'a, T> {
         handed
     }
 
+    /// [`Importer::hand_over`] with a helper: `batch` joins its queue, and the oldest
+    /// batches are written until at most `PREPARED_AHEAD` (none with `drain`) remain.
     async fn write_prepared(
         &mut self,
         conn: &mut PgConnection,

@@ -139,9 +139,9 @@ enum Plan<'a, T: Table> {
 /// taken to be all new) skipped or updated together as `on_conflict` says. `None` (with
 /// nothing written) when the batch needs the slow way: a record is refused (the slow
 /// way names it; so is one that exists but was not known, by a unique index),
-/// `on_conflict=error` meets a record that exists (likewise), two records name the same key or record (the
-/// second must see the first), or an update would change a record's slug (which frees
-/// the old one for the records after it).
+/// `on_conflict=error` meets a record that exists (likewise), two records name the same
+/// key or record (the second must see the first), or an update would change a record's
+/// slug (which frees the old one for the records after it).
 async fn write_together<T: Table>(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -326,9 +326,10 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// and the insert that finds the list over `gin_pending_list_limit` merges all of it
 /// while its own statement waits: for an import, about a tenth of its writing
 /// backend's time (profiled), on the one core its transaction runs on. Merged here, on
-/// the import's helper connection every few batches, the list stays under that limit,
-/// so the import's own inserts find nothing to merge. The entries of rows not yet committed merge like any other (a
-/// GIN entry carries no visibility; the heap does). Best effort: only the indexes'
+/// the import's helper connection after about every MiB of text, the list mostly stays
+/// under that limit, so the import's own inserts rarely find anything to merge. The
+/// entries of rows not yet committed merge like any other (a GIN entry carries no
+/// visibility; the heap does). Best effort: only the indexes'
 /// owner may merge, and without it the writer merges as before.
 async fn merge_pending_index_entries(conn: &mut PgConnection) {
     if PENDING_MERGE_REFUSED.load(Ordering::Relaxed) {
