@@ -138,10 +138,10 @@ enum Plan<'a, T: Table> {
 /// records created together, its existing ones (`known`, locked; none when the batch is
 /// taken to be all new) skipped or updated together as `on_conflict` says. `None` (with
 /// nothing written) when the batch needs the slow way: a record is refused (the slow
-/// way names it; so is one that exists but was not known, by a unique index),
-/// `on_conflict=error` meets a record that exists (likewise), two records name the same
-/// key or record (the second must see the first), or an update would change a record's
-/// slug (which frees the old one for the records after it).
+/// way names it; under `on_conflict=error` that includes one that exists, refused by a
+/// unique index), two records name the same key or record (the second must see the
+/// first), or an update would change a record's slug (which frees the old one for the
+/// records after it).
 async fn write_together<T: Table>(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -152,10 +152,7 @@ async fn write_together<T: Table>(
     let existing = batch.iter().filter(|record| known.holds(record)).count();
     // A record named by two of them (say by id and by slug) must be written twice, in
     // order: the slow way does that.
-    if (existing > 0 && on_conflict == OnConflict::Error)
-        || existing != known.records.len()
-        || names_a_key_twice(batch)
-    {
+    if existing != known.records.len() || names_a_key_twice(batch) {
         return Ok(None);
     }
     let current = &known.records;

@@ -668,7 +668,8 @@ async fn an_imports_search_vectors_are_computed_ahead_and_equal_the_databases() 
             record
         })
         .collect();
-    // Text whose vector's text form needs quoting and escaping on its way back in.
+    // Text with quotes, backslashes and non-ASCII letters: its vector must go back in
+    // exactly as the helper received it.
     records[5]["what_happened"] = json!(
         "O'Brien's \"deal\" at C:\\ports\\x and https://example.com/a'b?q=1 -- café naïve 東京"
     );
