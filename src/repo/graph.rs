@@ -206,6 +206,18 @@ pub struct EventLinks<'a> {
     pub partnerships: &'a [PartnershipRef],
 }
 
+/// A link refused because the company or deal it names was deleted after the write
+/// looked it up (the link tables' checks, SQLSTATE 23503): a 409 the client can retry,
+/// which then names the reference as unknown; not a server error.
+fn gone_meanwhile(error: sqlx::Error) -> ApiError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict(
+            "a company or deal this event names was deleted while it was being written".into(),
+        ),
+        _ => error.into(),
+    }
+}
+
 /// Writes the link rows of events that have none (new ones, or ones whose links were
 /// just deleted), in order, with one statement per link table.
 pub async fn insert_event_links(
@@ -242,7 +254,8 @@ pub async fn insert_event_links(
         .bind(company_rows.2)
         .bind(company_rows.3)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .map_err(gone_meanwhile)?;
     }
     if !deal_rows.0.is_empty() {
         sqlx::query(
@@ -253,7 +266,8 @@ pub async fn insert_event_links(
         .bind(deal_rows.1)
         .bind(deal_rows.2)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .map_err(gone_meanwhile)?;
     }
     Ok(())
 }

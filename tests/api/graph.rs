@@ -707,3 +707,121 @@ async fn renaming_a_company_or_deal_shows_in_the_events_naming_it_and_changes_th
         "an event that names neither is untouched"
     );
 }
+
+/// Waits until a session of this database is blocked on a lock (the other side of a race).
+async fn until_one_waits_on_a_lock(db: &sqlx::PgPool) {
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(db)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no session waits on a lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn id_of(app: &TestApp, path: &str) -> uuid::Uuid {
+    let res = app.get(path).await;
+    res.assert_status(StatusCode::OK);
+    res.json()["id"].as_str().unwrap().parse().unwrap()
+}
+
+const LINK: &str = "insert into event_companies (event_id, company_id, role, position) \
+                    values ($1, $2, 'investor', 0)";
+
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_company_and_the_companys_delete_cannot_both_succeed_whichever_comes_first() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    let created = app
+        .create_event(event("Unlinked", "2024-01-01", &[], "minor"))
+        .await;
+    let event_id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let amazon = id_of(&app, "/v1/companies/amazon").await;
+    let openai = id_of(&app, "/v1/companies/openai").await;
+
+    // A link to a company that does not exist is refused as a foreign key would.
+    let error = sqlx::query(LINK)
+        .bind(event_id)
+        .bind(uuid::Uuid::now_v7())
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(is_foreign_key_violation(&error), "{error}");
+
+    // The link first: the delete waits for the linking transaction, then sees its link.
+    let mut linking = app.db.begin().await.unwrap();
+    sqlx::query(LINK)
+        .bind(event_id)
+        .bind(amazon)
+        .execute(&mut *linking)
+        .await
+        .unwrap();
+    let db = app.db.clone();
+    let deleting = tokio::spawn(async move {
+        sqlx::query("delete from companies where id = $1")
+            .bind(amazon)
+            .execute(&db)
+            .await
+    });
+    until_one_waits_on_a_lock(&app.db).await;
+    linking.commit().await.unwrap();
+    let error = deleting.await.unwrap().unwrap_err();
+    assert!(is_foreign_key_violation(&error), "{error}");
+    app.get("/v1/companies/amazon")
+        .await
+        .assert_status(StatusCode::OK);
+
+    // The delete first: the link waits for it, then finds the company gone.
+    let mut deleting = app.db.begin().await.unwrap();
+    sqlx::query("delete from companies where id = $1")
+        .bind(openai)
+        .execute(&mut *deleting)
+        .await
+        .unwrap();
+    let db = app.db.clone();
+    let linking = tokio::spawn(async move {
+        sqlx::query(LINK)
+            .bind(event_id)
+            .bind(openai)
+            .execute(&db)
+            .await
+    });
+    until_one_waits_on_a_lock(&app.db).await;
+    deleting.commit().await.unwrap();
+    let error = linking.await.unwrap().unwrap_err();
+    assert!(is_foreign_key_violation(&error), "{error}");
+    let links: Vec<uuid::Uuid> =
+        sqlx::query_scalar("select company_id from event_companies where event_id = $1")
+            .bind(event_id)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(links, vec![amazon]);
+
+    // A deleted event's link rows go with it.
+    sqlx::query("delete from events where id = $1")
+        .bind(event_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from event_companies")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
