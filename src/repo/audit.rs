@@ -65,11 +65,16 @@ pub async fn record(
     }
     let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
     let versions: Vec<i64> = rows.iter().map(|(_, version, _)| *version).collect();
-    let data: Vec<&Value> = rows.iter().map(|(_, _, data)| data).collect();
+    // As text, cast to the column's `json` (checked, not parsed into a tree): a `jsonb[]`
+    // parameter was parsed element by element, a ninth of an import's writing time.
+    let data: Vec<String> = rows
+        .iter()
+        .map(|(_, _, data)| serde_json::to_string(data))
+        .collect::<Result<_, _>>()?;
     sqlx::query(
         "insert into audit_log (token, action, resource, resource_id, version, request_id, data) \
-         select $1, $2, $3, r.id, r.version, $4, r.data \
-         from unnest($5::uuid[], $6::bigint[], $7::jsonb[]) with ordinality as r(id, version, data, n) \
+         select $1, $2, $3, r.id, r.version, $4, r.data::json \
+         from unnest($5::uuid[], $6::bigint[], $7::text[]) with ordinality as r(id, version, data, n) \
          order by r.n",
     )
     .bind(&actor.token)
