@@ -18,10 +18,11 @@
 -- links an event to it, so it is replaced by its equal, set-based: the insert's statement
 -- locks every company it names at once (KEY SHARE, the lock the key's own check takes)
 -- and refuses the statement if one is gone; a company's delete is refused while a link
--- row names it (its id never changes: `bump_version` keeps it). The two meet on the company's row lock: a
--- delete waits for the linking transaction and then sees its links, or the linking
--- statement waits for the delete and then finds the company gone. Both refusals carry
--- SQLSTATE 23503, as the key's did, so callers tell them apart as before.
+-- row names it (its id never changes: `bump_version` keeps it). The two meet on the
+-- company's row lock: a delete waits for the linking transaction and then sees its
+-- links, or the linking statement waits for the delete and then finds the company gone.
+-- Both refusals carry SQLSTATE 23503, as the key's did, so callers tell them apart as
+-- before.
 -- `event_partnerships`' key to `partnerships` stays: a deal's deletion cascades through
 -- it, and an event names a deal far less often than a company.
 
