@@ -255,14 +255,37 @@ pub async fn patch<T: Table>(
     let current = locked::<T>(&mut tx, &reference, &precondition).await?;
     let new = T::parse(merge_into(&T::Input::from(&current), &patch)?)?;
     // A patch that leaves every field as it is makes no new version (nor a revision,
-    // an audit row or a webhook message), as an import's update of an equal record.
-    // One that clears the slug goes on: the slug made from the title may differ.
-    if new.explicit_slug().is_some() && T::restates(&new, &current) {
+    // an audit row or a webhook message), as an import's update of an equal record;
+    // one that clears the slug, only if the slug made again is the one it has.
+    if T::restates(&new, &current) && keeps_its_slug::<T>(&mut tx, &new, &current).await? {
         return Ok(current);
     }
     let record = replace::<T>(&mut tx, actor, &current, &new, false).await?;
     tx.commit().await?;
     Ok(record)
+}
+
+/// Whether writing `new` over `current` leaves the slug as it is. A slug the client
+/// gives is compared by [`Table::restates`]; without one, the slug is made again as the
+/// write would make it (from the title, suffixed when another record holds it).
+async fn keeps_its_slug<T: Table>(
+    conn: &mut PgConnection,
+    new: &T::New,
+    current: &T::Record,
+) -> Result<bool, ApiError> {
+    if new.explicit_slug().is_some() {
+        return Ok(true);
+    }
+    let wanted = SlugWanted {
+        explicit: None,
+        source: new.slug_source(),
+        id: current.id(),
+        current: Some(current.slug()),
+    };
+    let made = pick_slugs(conn, T::KIND, &[wanted]).await?;
+    Ok(made
+        .first()
+        .is_some_and(|slug| slug.as_str() == current.slug()))
 }
 
 /// Stores `new` as the next version of `current` (locked by the caller's transaction),

@@ -494,6 +494,8 @@ async fn a_patch_that_changes_nothing_makes_no_new_version() {
         json!({}),
         json!({"title": stored["title"], "significance": "major", "tags": stored["tags"]}),
         json!({"slug": stored["slug"], "sources": stored["sources"]}),
+        // The slug made again from the title is the one it has.
+        json!({"slug": null}),
     ] {
         let res = app
             .patch_with(&uri, patch.clone(), &[("if-match", &etag)])
@@ -555,4 +557,36 @@ async fn a_patch_that_changes_nothing_makes_no_new_version() {
     assert_eq!(changed.json()["version"], 2);
     assert_eq!(changed.json()["tranches"][0]["amount"]["amount"], "1.5");
     assert_eq!(updates().await, 2);
+}
+
+#[tokio::test]
+async fn clearing_a_slug_is_a_version_only_when_the_slug_made_again_differs() {
+    let app = TestApp::new().await;
+    let mut story = reference_story();
+    story["slug"] = json!("amazon-anthropic-4b");
+    let created = app.post_json("/v1/events", story).await;
+    created.assert_status(StatusCode::CREATED);
+    let uri = format!("/v1/events/{}", created.json()["id"].as_str().unwrap());
+    let res = app.patch_json(&uri, json!({"slug": null})).await;
+    res.assert_status(StatusCode::OK);
+    let made = res.json();
+    assert_eq!(made["version"], 2);
+    assert_eq!(
+        made["slug"],
+        "amazon-completes-4-billion-investment-in-anthropic"
+    );
+    // Cleared again: the slug made from the title is the one it now has.
+    let res = app.patch_json(&uri, json!({"slug": null})).await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json(), made);
+
+    // A suffixed slug (another event held the title's when it was made) stays too.
+    let twin = app.post_json("/v1/events", reference_story()).await;
+    twin.assert_status(StatusCode::CREATED);
+    let twin = twin.json();
+    assert_ne!(twin["slug"], made["slug"]);
+    let twin_uri = format!("/v1/events/{}", twin["id"].as_str().unwrap());
+    let res = app.patch_json(&twin_uri, json!({"slug": null})).await;
+    res.assert_status(StatusCode::OK);
+    assert_eq!(res.json(), twin);
 }
