@@ -436,10 +436,11 @@ impl<'a, T: Table> Importer<'a, T> {
     }
 }
 
-/// The helper's task: prepares its share of each batch it is handed on `conn`, tidies the indexes
-/// after every [`TIDY_AFTER`] of load, and hands the batches back in order. A failure
-/// costs only the speed (the import's own writes compute what was not prepared), so it
-/// is logged and the connection let go; the batches after it pass through unprepared.
+/// The helper's task: prepares its share of each batch it is handed on `conn`, tidies
+/// the indexes after every [`TIDY_AFTER`] of load, and hands the batches back in order.
+/// A failure costs only the speed (the import's own writes compute what was not
+/// prepared), so it is logged and the connection let go; the batches after it pass
+/// through unprepared.
 async fn prepare_all<T: Table>(
     conn: PoolConnection<Postgres>,
     mut batches: mpsc::Receiver<Handed<T::New>>,
