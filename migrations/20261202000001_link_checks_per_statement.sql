@@ -81,8 +81,14 @@ create trigger companies_refuse_linked_delete
     before delete on companies
     for each row execute function refuse_linked_company_delete();
 
--- The cascades of the keys to `events`, once per statement.
-create or replace function drop_deleted_event_tags() returns trigger
+-- The cascades of the keys to `events`, once per statement: the triggers that dropped a
+-- deleted or truncated event's tag rows drop its link rows too, and are named for both.
+alter function drop_deleted_event_tags() rename to drop_deleted_event_rows;
+alter function drop_truncated_event_tags() rename to drop_truncated_event_rows;
+alter trigger events_drop_deleted_tags on events rename to events_drop_deleted_rows;
+alter trigger events_drop_truncated_tags on events rename to events_drop_truncated_rows;
+
+create or replace function drop_deleted_event_rows() returns trigger
 language plpgsql as $$
 begin
     delete from event_tags where event_id in (select id from old_rows);
@@ -92,7 +98,7 @@ begin
 end
 $$;
 
-create or replace function drop_truncated_event_tags() returns trigger
+create or replace function drop_truncated_event_rows() returns trigger
 language plpgsql as $$
 begin
     truncate event_tags, event_companies, event_partnerships;
