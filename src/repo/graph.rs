@@ -28,20 +28,27 @@ pub(crate) fn split_refs<'a>(refs: impl IntoIterator<Item = &'a Ref>) -> (Vec<Uu
 }
 
 /// The statement that finds records of `kind` by id or slug (live events only), as
-/// [`Found`] rows.
-fn lookup_sql(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Event => {
+/// [`Found`] rows; `to_link` locks the companies and deals found (see [`find_to_link`]).
+fn lookup_sql(kind: ResourceKind, to_link: bool) -> &'static str {
+    macro_rules! company {
+        () => {
+            "select id, slug, name as label from companies where id = any($1) or slug = any($2)"
+        };
+    }
+    macro_rules! deal {
+        () => {
+            "select id, slug, title as label from partnerships where id = any($1) or slug = any($2)"
+        };
+    }
+    match (kind, to_link) {
+        (ResourceKind::Event, _) => {
             "select id, slug, title as label from events \
              where (id = any($1) or slug = any($2)) and deleted_at is null"
         }
-        ResourceKind::Company => {
-            "select id, slug, name as label from companies where id = any($1) or slug = any($2)"
-        }
-        ResourceKind::Partnership => {
-            "select id, slug, title as label from partnerships \
-             where id = any($1) or slug = any($2)"
-        }
+        (ResourceKind::Company, false) => company!(),
+        (ResourceKind::Company, true) => concat!(company!(), " for key share"),
+        (ResourceKind::Partnership, false) => deal!(),
+        (ResourceKind::Partnership, true) => concat!(deal!(), " for key share"),
     }
 }
 
@@ -64,11 +71,34 @@ pub async fn find(
     kind: ResourceKind,
     refs: &[&Ref],
 ) -> Result<Vec<Option<Found>>, ApiError> {
+    find_as(db, refs, lookup_sql(kind, false)).await
+}
+
+/// [`find`] for a write that is about to link an event to the records found and show
+/// their names in it: each is locked (`FOR KEY SHARE`, the lock a foreign key's check
+/// takes) until the transaction ends, so what the event shows stays true. A rename
+/// first locks its record `FOR UPDATE` (the repository's write path, and the tables'
+/// rename triggers for any other), so it waits for this transaction and then refreshes
+/// the events linked meanwhile; a lookup that comes while a rename is under way waits
+/// for it and then reads the new name.
+pub async fn find_to_link(
+    conn: &mut PgConnection,
+    kind: ResourceKind,
+    refs: &[&Ref],
+) -> Result<Vec<Option<Found>>, ApiError> {
+    find_as(conn, refs, lookup_sql(kind, true)).await
+}
+
+async fn find_as(
+    db: impl PgExecutor<'_>,
+    refs: &[&Ref],
+    sql: &'static str,
+) -> Result<Vec<Option<Found>>, ApiError> {
     if refs.is_empty() {
         return Ok(Vec::new());
     }
     let (ids, slugs) = split_refs(refs.iter().copied());
-    let found: Vec<Found> = sqlx::query_as(lookup_sql(kind))
+    let found: Vec<Found> = sqlx::query_as(sql)
         .bind(ids)
         .bind(slugs)
         .fetch_all(db)

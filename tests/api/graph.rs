@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_links_as_the_database_renders_them, count_statements, event, reference_story,
+    TestApp, TestResponse, assert_links_as_the_database_renders_them, count_statements, event,
+    reference_story, send_to,
 };
 
 async fn company(app: &TestApp, slug: &str, name: &str, kind: &str) -> Value {
@@ -710,6 +711,11 @@ async fn renaming_a_company_or_deal_shows_in_the_events_naming_it_and_changes_th
 
 /// Waits until a session of this database is blocked on a lock (the other side of a race).
 async fn until_one_waits_on_a_lock(db: &sqlx::PgPool) {
+    until_some_wait_on_locks(db, 1).await;
+}
+
+/// Waits until `sessions` sessions of this database are blocked on locks.
+async fn until_some_wait_on_locks(db: &sqlx::PgPool, sessions: i64) {
     let started = std::time::Instant::now();
     loop {
         let waiting: i64 = sqlx::query_scalar(
@@ -719,7 +725,7 @@ async fn until_one_waits_on_a_lock(db: &sqlx::PgPool) {
         .fetch_one(db)
         .await
         .unwrap();
-        if waiting > 0 {
+        if waiting >= sessions {
             return;
         }
         assert!(
@@ -824,4 +830,167 @@ async fn a_link_to_a_company_and_the_companys_delete_cannot_both_succeed_whichev
         .await
         .unwrap();
     assert_eq!(left, 0);
+}
+
+/// Sends `request` from a task of its own, so that the test can act while it waits.
+fn sent_meanwhile(
+    app: &TestApp,
+    request: axum::http::Request<axum::body::Body>,
+) -> tokio::task::JoinHandle<TestResponse> {
+    let router = app.router.clone();
+    tokio::spawn(async move { send_to(&router, request).await })
+}
+
+/// A JSON write of `body` to `uri`, as the test's writer.
+fn json_request(
+    app: &TestApp,
+    method: axum::http::Method,
+    uri: &str,
+    body: &Value,
+) -> axum::http::Request<axum::body::Body> {
+    app.authed(method, uri)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Waits until another transaction holds a lock on the company `slug` (one that a
+/// rename's `FOR UPDATE` would wait for).
+async fn until_company_is_locked(db: &sqlx::PgPool, slug: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let mut probe = db.begin().await.unwrap();
+        let tried = sqlx::query("select 1 from companies where slug = $1 for update nowait")
+            .bind(slug)
+            .execute(&mut *probe)
+            .await;
+        probe.rollback().await.unwrap();
+        match tried {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => return,
+            Err(e) => panic!("{e}"),
+            Ok(_) => {}
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "nothing locks the company"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An event linked while a company or deal it names is renamed shows the new name,
+/// whichever comes first: a rename under way holds the write back until it commits,
+/// and the write then reads the new names; a write under way (an import, whose
+/// transaction stays open while its body arrives) holds the renames back, and their
+/// rewrites then see the events it linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name_whichever_comes_first()
+ {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let deal = "amazon-anthropic-strategic-collaboration";
+    let linked = |title: &str| {
+        let mut body = event(title, "2024-01-01", &["linked"], "minor");
+        body["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+        body["partnerships"] = json!([deal]);
+        body
+    };
+
+    // The renames first, by any statement: the write waits, then shows the new names.
+    let mut renaming = app.db.begin().await.unwrap();
+    sqlx::query("update companies set name = 'Amazon.com' where slug = 'amazon'")
+        .execute(&mut *renaming)
+        .await
+        .unwrap();
+    sqlx::query("update partnerships set title = 'Amazon and Anthropic' where slug = $1")
+        .bind(deal)
+        .execute(&mut *renaming)
+        .await
+        .unwrap();
+    let writing = sent_meanwhile(
+        &app,
+        json_request(
+            &app,
+            axum::http::Method::POST,
+            "/v1/events",
+            &linked("Posted"),
+        ),
+    );
+    until_one_waits_on_a_lock(&app.db).await;
+    renaming.commit().await.unwrap();
+    let res = writing.await.unwrap();
+    res.assert_status(StatusCode::CREATED);
+    let posted = res.json();
+    assert_eq!(posted["companies"][0]["name"], "Amazon.com");
+    assert_eq!(posted["partnerships"][0]["title"], "Amazon and Anthropic");
+
+    // The write first: an import sends a first batch and keeps its body open.
+    let (pieces, arriving) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
+    let body = axum::body::Body::from_stream(futures::stream::unfold(
+        arriving,
+        |mut arriving| async move {
+            let piece = arriving.recv().await?;
+            Some((Ok::<_, std::io::Error>(piece), arriving))
+        },
+    ));
+    let importing = sent_meanwhile(
+        &app,
+        app.authed(axum::http::Method::POST, "/v1/events/import")
+            .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(body)
+            .unwrap(),
+    );
+    let first: String = (0..260)
+        .map(|n| format!("{}\n", linked(&format!("Imported {n}"))))
+        .collect();
+    pieces.send(first.into()).await.unwrap();
+    until_company_is_locked(&app.db, "amazon").await;
+    let renaming_company = sent_meanwhile(
+        &app,
+        json_request(
+            &app,
+            axum::http::Method::PATCH,
+            "/v1/companies/amazon",
+            &json!({"name": "Amazon Web Services"}),
+        ),
+    );
+    let renaming_deal = sent_meanwhile(
+        &app,
+        json_request(
+            &app,
+            axum::http::Method::PATCH,
+            &format!("/v1/partnerships/{deal}"),
+            &json!({"title": "AWS and Anthropic"}),
+        ),
+    );
+    until_some_wait_on_locks(&app.db, 2).await;
+    pieces
+        .send(format!("{}\n", linked("Imported last")).into())
+        .await
+        .unwrap();
+    drop(pieces);
+    let res = importing.await.unwrap();
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(res.json()["created"], 261);
+    renaming_company
+        .await
+        .unwrap()
+        .assert_status(StatusCode::OK);
+    renaming_deal.await.unwrap().assert_status(StatusCode::OK);
+
+    for slug in ["posted", "imported-0", "imported-259", "imported-last"] {
+        let read = app.get(&format!("/v1/events/{slug}")).await.json();
+        assert_eq!(
+            read["companies"][0]["name"], "Amazon Web Services",
+            "{slug}"
+        );
+        assert_eq!(
+            read["partnerships"][0]["title"], "AWS and Anthropic",
+            "{slug}"
+        );
+    }
+    assert_links_as_the_database_renders_them(&app.db).await;
 }

@@ -165,10 +165,10 @@ async fn resolve_links(
         .iter()
         .flat_map(|new| new.partnerships.iter())
         .collect();
-    let mut companies = graph::find(&mut *conn, ResourceKind::Company, &company_refs)
+    let mut companies = graph::find_to_link(&mut *conn, ResourceKind::Company, &company_refs)
         .await?
         .into_iter();
-    let mut deals = graph::find(&mut *conn, ResourceKind::Partnership, &deal_refs)
+    let mut deals = graph::find_to_link(&mut *conn, ResourceKind::Partnership, &deal_refs)
         .await?
         .into_iter();
     let mut resolved = Vec::with_capacity(news.len());
