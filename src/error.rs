@@ -63,9 +63,19 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("method {0} is not allowed on this route")]
     MethodNotAllowed(String),
-    /// 409: a slug is taken, or a delete is blocked by references.
+    /// 409: a delete is blocked by references, or the state of the resource refuses
+    /// the request.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the value of one field of the record written is taken (its `slug`, its
+    /// `id`); an import names that field in its report of the record.
+    #[error("{message}")]
+    FieldConflict {
+        /// The field whose value is taken.
+        field: &'static str,
+        /// What is taken, and by what.
+        message: String,
+    },
     /// 412: `If-Match` does not match the current ETag.
     #[error("the resource has changed: `If-Match` does not match its current ETag {current}")]
     PreconditionFailed {
@@ -154,7 +164,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::FieldConflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -181,7 +191,7 @@ impl ApiError {
             Self::NotFound { .. } | Self::NoSuch { .. } => "not-found",
             Self::RouteNotFound(_) => "no-such-route",
             Self::MethodNotAllowed(_) => "method-not-allowed",
-            Self::Conflict(_) => "conflict",
+            Self::Conflict(_) | Self::FieldConflict { .. } => "conflict",
             Self::PreconditionFailed { .. } => "precondition-failed",
             Self::BodyStalled { .. } => "body-stalled",
             Self::PayloadTooLarge { .. } => "payload-too-large",

@@ -94,7 +94,7 @@ async fn load<T, R>(
                 tx.commit().await?;
                 counts.created += 1;
             }
-            Err(ApiError::Conflict(_)) => counts.existing += 1,
+            Err(ApiError::FieldConflict { .. }) => counts.existing += 1,
             Err(e) => return Err(anyhow!("{e}: {e:?}")),
         }
     }

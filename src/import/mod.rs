@@ -482,16 +482,7 @@ async fn prepare_all<T: Table>(
 fn field_errors(error: ApiError) -> Vec<FieldError> {
     match error {
         ApiError::Validation(errors) => errors,
-        ApiError::Conflict(message) => {
-            let field = if message.contains("the id") {
-                "id"
-            } else if message.contains("slug") {
-                "slug"
-            } else {
-                ""
-            };
-            vec![FieldError::new(field, message)]
-        }
+        ApiError::FieldConflict { field, message } => vec![FieldError::new(field, message)],
         other => vec![FieldError::new("", other.to_string())],
     }
 }

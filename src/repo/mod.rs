@@ -76,13 +76,17 @@ fn slug_key(kind: ResourceKind) -> &'static str {
 /// through.
 pub(crate) fn slug_conflict(kind: ResourceKind, error: sqlx::Error, slug: &Slug) -> ApiError {
     if is_unique_violation(&error, slug_key(kind)) {
-        ApiError::Conflict(format!(
-            "the slug `{slug}` is already taken by another {kind}"
-        ))
+        ApiError::FieldConflict {
+            field: "slug",
+            message: format!("the slug `{slug}` is already taken by another {kind}"),
+        }
     } else if is_unique_violation(&error, &format!("{}_pkey", kind.plural())) {
         // Only an import names ids, and a live record with the id is found before the
         // insert: this one is a deleted event's tombstone.
-        ApiError::Conflict(format!("the id is taken by a deleted {kind}"))
+        ApiError::FieldConflict {
+            field: "id",
+            message: format!("the id is taken by a deleted {kind}"),
+        }
     } else {
         error.into()
     }
@@ -177,10 +181,13 @@ pub async fn pick_slugs(
             Err(base) => match holders.get(base.as_str()) {
                 None => base,
                 Some(existing) if kind == ResourceKind::Company => {
-                    return Err(ApiError::Conflict(format!(
-                        "a company with the slug `{base}` already exists (id {existing}); \
-                         to create another company of that name, give it a distinct `slug`"
-                    )));
+                    return Err(ApiError::FieldConflict {
+                        field: "slug",
+                        message: format!(
+                            "a company with the slug `{base}` already exists (id {existing}); \
+                             to create another company of that name, give it a distinct `slug`"
+                        ),
+                    });
                 }
                 Some(_) => suffixed(&base, want.id),
             },
