@@ -47,6 +47,7 @@ pub async fn write_batch<T: Table>(
     on_conflict: OnConflict,
     batch: &[Pending<T::New>],
 ) -> Result<Vec<(u64, Result<Written, ApiError>)>, ApiError> {
+    let batch: Vec<&Pending<T::New>> = batch.iter().collect();
     // Under `on_conflict=error` a batch is first written as all new without looking its
     // keys up: a record that exists is refused by the unique indexes (of the id, of the
     // slug), which sends the batch the slow way below, where the lookup is made and the
@@ -56,25 +57,63 @@ pub async fn write_batch<T: Table>(
     let known = if optimistic {
         Known::none()
     } else {
-        Known::of::<T>(&mut *conn, batch).await?
+        Known::of::<T>(&mut *conn, &batch).await?
     };
     // The common cases (new records; existing ones to skip or update in place) are
     // written with a few statements for the whole batch; if a record is refused, or
     // the batch is one the set-based writes cannot treat as records written one after
     // another, it goes the slow way below, which finds and names the bad one.
-    if let Some(outcomes) = write_together::<T>(conn, actor, on_conflict, batch, &known).await? {
+    if let Some(outcomes) = write_together::<T>(conn, actor, on_conflict, &batch, &known).await? {
         return Ok(outcomes);
     }
-    let known = if optimistic {
-        Known::of::<T>(&mut *conn, batch).await?
-    } else {
-        known
-    };
+    if !optimistic {
+        return write_slowly::<T>(conn, actor, on_conflict, &batch, &known).await;
+    }
+    let known = Known::of::<T>(&mut *conn, &batch).await?;
+    if known.records.is_empty() {
+        return write_slowly::<T>(conn, actor, on_conflict, &batch, &known).await;
+    }
+    // The records that exist are refused whatever comes before them (under
+    // `on_conflict=error` the others only create), so they are named without a write,
+    // and the rest is tried together once more: a file that repeats many stored records
+    // is not written a record at a time.
+    let mut outcomes: Vec<(u64, Result<Written, ApiError>)> = Vec::new();
+    let mut new: Vec<&Pending<T::New>> = Vec::with_capacity(batch.len());
+    for record in batch {
+        match known.named_by(record) {
+            Some((current, field)) => {
+                outcomes.push((record.line, Err(exists::<T>(current, field))))
+            }
+            None => new.push(record),
+        }
+    }
+    if !new.is_empty() {
+        let written =
+            match write_together::<T>(conn, actor, on_conflict, &new, &Known::none()).await? {
+                Some(written) => written,
+                None => write_slowly::<T>(conn, actor, on_conflict, &new, &known).await?,
+            };
+        outcomes.extend(written);
+        outcomes.sort_by_key(|(line, _)| *line);
+    }
+    Ok(outcomes)
+}
+
+/// The slow way: the records one after another under one savepoint, and if one is
+/// refused, again each under a savepoint of its own. `known` holds the records of the
+/// batch that exist (locked).
+async fn write_slowly<T: Table>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    on_conflict: OnConflict,
+    batch: &[&Pending<T::New>],
+    known: &Known<T::Record>,
+) -> Result<Vec<(u64, Result<Written, ApiError>)>, ApiError> {
     let mut savepoint = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut refused = false;
     for record in batch {
-        match write_one::<T>(&mut savepoint, actor, on_conflict, record, Some(&known)).await {
+        match write_one::<T>(&mut savepoint, actor, on_conflict, record, Some(known)).await {
             Ok(written) => outcomes.push((record.line, Ok(written))),
             Err(error) if error.status().is_server_error() => return Err(error),
             Err(_) => {
@@ -146,7 +185,7 @@ async fn write_together<T: Table>(
     conn: &mut PgConnection,
     actor: &Actor,
     on_conflict: OnConflict,
-    batch: &[Pending<T::New>],
+    batch: &[&Pending<T::New>],
     known: &Known<T::Record>,
 ) -> Result<Option<Vec<(u64, Result<Written, ApiError>)>>, ApiError> {
     let existing = batch.iter().filter(|record| known.holds(record)).count();
@@ -229,7 +268,7 @@ async fn write_together<T: Table>(
 }
 
 /// Whether two records of a batch carry the same id or the same chosen slug.
-fn names_a_key_twice<N: Sluggable>(batch: &[Pending<N>]) -> bool {
+fn names_a_key_twice<N: Sluggable>(batch: &[&Pending<N>]) -> bool {
     let mut ids = HashSet::new();
     let mut slugs = HashSet::new();
     batch.iter().any(|record| {
@@ -258,7 +297,7 @@ impl<R: Stored> Known<R> {
 
     async fn of<T: Table<Record = R>>(
         conn: &mut PgConnection,
-        batch: &[Pending<T::New>],
+        batch: &[&Pending<T::New>],
     ) -> Result<Self, ApiError> {
         let refs: Vec<Ref> = batch
             .iter()
@@ -285,8 +324,32 @@ impl<R: Stored> Known<R> {
 
     /// Whether the record names one that exists, by the key it is matched on.
     fn holds<N: Sluggable>(&self, record: &Pending<N>) -> bool {
-        reference_of(record).is_some_and(|(reference, _)| self.has(&reference))
+        self.named_by(record).is_some()
     }
+
+    /// The existing record that `record` names, and the field of the key it names it by.
+    fn named_by<N: Sluggable>(&self, record: &Pending<N>) -> Option<(&R, &'static str)> {
+        let (reference, field) = reference_of(record)?;
+        self.find(&reference)
+            .map(|index| (&self.records[index], field))
+    }
+}
+
+/// The refusal of a record whose key (`field`) names `current` under
+/// `on_conflict=error`.
+fn exists<T: Table>(current: &T::Record, field: &str) -> ApiError {
+    let named = if field == "id" {
+        current.id().to_string()
+    } else {
+        current.slug().to_owned()
+    };
+    ApiError::Validation(vec![FieldError::new(
+        field,
+        format!(
+            "{} `{named}` exists (on_conflict=error; skip or update it instead)",
+            T::KIND.singular()
+        ),
+    )])
 }
 
 /// The key a record is matched on (its `id`, else the slug it chose) and that key's
@@ -328,20 +391,7 @@ async fn write_one<T: Table>(
             records::create_as::<T>(conn, actor, id, &record.new).await?;
             Ok(Written::Created)
         }
-        (Some(current), OnConflict::Error) => {
-            let named = if field == "id" {
-                current.id().to_string()
-            } else {
-                current.slug().to_owned()
-            };
-            Err(ApiError::Validation(vec![FieldError::new(
-                field,
-                format!(
-                    "{} `{named}` exists (on_conflict=error; skip or update it instead)",
-                    T::KIND.singular()
-                ),
-            )]))
-        }
+        (Some(current), OnConflict::Error) => Err(exists::<T>(&current, field)),
         (Some(_), OnConflict::Skip) => Ok(Written::Skipped),
         (Some(current), OnConflict::Update) if T::restates(&record.new, &current) => {
             Ok(Written::Skipped)

@@ -35,6 +35,102 @@ async fn import_with(
         .await
 }
 
+/// Under `on_conflict=error`, records that repeat stored ones are each named (by the
+/// key that names the stored one) and the rest of their batch is still written together,
+/// not a record at a time; a record refused for another reason beside them is named too.
+#[tokio::test]
+async fn a_partial_import_repeating_stored_records_names_each_and_stores_the_rest_together() {
+    let app = TestApp::new().await;
+    amazon_and_anthropic(&app).await;
+    let id = |n: u32| format!("0193f1a0-0000-7000-8000-0000{n:08x}");
+    // Every record has its slug; every tenth has its id too. Every fifth is stored
+    // first: those ending in 0 are then matched by id, those ending in 5 by slug.
+    let record = |n: u32| {
+        let mut record = event(&format!("Record {n}"), "2024-01-01", &["ai"], "minor");
+        record["slug"] = json!(format!("record-{n}"));
+        record["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+        if n.is_multiple_of(10) {
+            record["id"] = json!(id(n));
+        }
+        record
+    };
+    let stored: Vec<Value> = (0..300u32)
+        .filter(|n| n.is_multiple_of(5))
+        .map(record)
+        .collect();
+    import(&app, "/v1/events/import", NDJSON, &ndjson(&stored))
+        .await
+        .assert_status(StatusCode::CREATED);
+
+    let all: Vec<Value> = (0..300).map(record).collect();
+    let count = count_statements();
+    let res = import(
+        &app,
+        "/v1/events/import?mode=partial",
+        NDJSON,
+        &ndjson(&all),
+    )
+    .await;
+    let statements = count.get();
+    drop(count);
+    res.assert_status(StatusCode::OK);
+    let report = res.json();
+    assert_eq!(report["created"], 240);
+    assert_eq!(report["failed"], 60);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 60);
+    for (error, n) in errors
+        .iter()
+        .zip((0..300u32).filter(|n| n.is_multiple_of(5)))
+    {
+        assert_eq!(error["line"], n + 1, "{error}");
+        let (field, named) = if n.is_multiple_of(10) {
+            ("id", id(n))
+        } else {
+            ("slug", format!("record-{n}"))
+        };
+        assert_eq!(error["field"], field, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("event `{named}` exists (on_conflict=error")),
+            "{message}"
+        );
+    }
+    // Two batches of a few statements each, not several statements a record.
+    assert!(statements < 80, "{statements} statements for 300 records");
+    let stored_again = app.get("/v1/events/record-299").await.json();
+    assert_eq!(stored_again["companies"][0]["slug"], "amazon");
+
+    // Beside them, a new record naming an unknown company: its batch's new records go
+    // the slow way, which names it, and the others are stored.
+    let mut more: Vec<Value> = (300..310).map(record).collect();
+    more.push(record(0));
+    more[3]["companies"] = json!([{"company": "nobody", "role": "investor"}]);
+    let res = import(
+        &app,
+        "/v1/events/import?mode=partial",
+        NDJSON,
+        &ndjson(&more),
+    )
+    .await;
+    res.assert_status(StatusCode::OK);
+    let report = res.json();
+    assert_eq!(report["created"], 9);
+    assert_eq!(report["failed"], 2);
+    assert_eq!(report["errors"][0]["line"], 4);
+    assert_eq!(report["errors"][0]["field"], "companies[0].company");
+    assert_eq!(report["errors"][1]["line"], 11);
+    assert_eq!(report["errors"][1]["field"], "id");
+    assert_eq!(
+        app.get("/v1/events/record-303").await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.get("/v1/events/record-309")
+        .await
+        .assert_status(StatusCode::OK);
+    assert_links_as_the_database_renders_them(&app.db).await;
+}
+
 fn ndjson(records: &[Value]) -> String {
     records.iter().map(|r| format!("{r}\n")).collect()
 }
