@@ -35,6 +35,9 @@ pub enum Written {
     Skipped,
 }
 
+/// Each record's line and what became of it (or why it was refused), in line order.
+pub type Outcomes = Vec<(u64, Result<Written, ApiError>)>;
+
 /// Writes a batch under one savepoint. When a record of it is refused, the batch is
 /// rolled back to the savepoint and written again a record at a time, each under a
 /// savepoint of its own: a refused write can abort the transaction (a taken slug is
@@ -46,7 +49,7 @@ pub async fn write_batch<T: Table>(
     actor: &Actor,
     on_conflict: OnConflict,
     batch: &[Pending<T::New>],
-) -> Result<Vec<(u64, Result<Written, ApiError>)>, ApiError> {
+) -> Result<Outcomes, ApiError> {
     let batch: Vec<&Pending<T::New>> = batch.iter().collect();
     // Under `on_conflict=error` a batch is first written as all new without looking its
     // keys up: a record that exists is refused by the unique indexes (of the id, of the
@@ -77,7 +80,7 @@ pub async fn write_batch<T: Table>(
     // `on_conflict=error` the others only create), so they are named without a write,
     // and the rest is tried together once more: a file that repeats many stored records
     // is not written a record at a time.
-    let mut outcomes: Vec<(u64, Result<Written, ApiError>)> = Vec::new();
+    let mut outcomes: Outcomes = Vec::new();
     let mut new: Vec<&Pending<T::New>> = Vec::with_capacity(batch.len());
     for record in batch {
         match known.named_by(record) {
@@ -108,7 +111,7 @@ async fn write_slowly<T: Table>(
     on_conflict: OnConflict,
     batch: &[&Pending<T::New>],
     known: &Known<T::Record>,
-) -> Result<Vec<(u64, Result<Written, ApiError>)>, ApiError> {
+) -> Result<Outcomes, ApiError> {
     let mut savepoint = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut refused = false;
@@ -187,7 +190,7 @@ async fn write_together<T: Table>(
     on_conflict: OnConflict,
     batch: &[&Pending<T::New>],
     known: &Known<T::Record>,
-) -> Result<Option<Vec<(u64, Result<Written, ApiError>)>>, ApiError> {
+) -> Result<Option<Outcomes>, ApiError> {
     let existing = batch.iter().filter(|record| known.holds(record)).count();
     // A record named by two of them (say by id and by slug) must be written twice, in
     // order: the slow way does that.
