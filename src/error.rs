@@ -257,6 +257,11 @@ impl IntoResponse for ApiError {
         let report = (status.is_server_error()
             && !matches!(self, Self::TooManyConnections | Self::TooManyStreams { .. }))
         .then(|| FailureReport(cause_chain(&self)));
+        // A taken value names its field as a 422 names a bad one.
+        let conflicting: Option<[FieldError; 1]> = match &self {
+            Self::FieldConflict { field, message } => Some([FieldError::new(*field, message)]),
+            _ => None,
+        };
         let problem = Problem {
             kind: format!("urn:problem:industry-events:{}", self.kind()),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -265,7 +270,7 @@ impl IntoResponse for ApiError {
             errors: match &self {
                 Self::Validation(errors) => Some(ProblemErrors::Fields(errors)),
                 Self::ImportRejected { errors, .. } => Some(ProblemErrors::Lines(errors)),
-                _ => None,
+                _ => conflicting.as_ref().map(|one| ProblemErrors::Fields(one)),
             },
             failed: match &self {
                 Self::ImportRejected { failed, .. } => Some(*failed),

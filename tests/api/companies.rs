@@ -182,6 +182,10 @@ async fn a_taken_slug_is_a_409_naming_the_existing_company_and_a_distinct_slug_c
         .assert_problem(StatusCode::CONFLICT);
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("`same-name`"), "{detail}");
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "slug", "message": detail}])
+    );
     assert!(detail.contains(a["id"].as_str().unwrap()), "{detail}");
     assert!(
         detail.contains("`slug`"),

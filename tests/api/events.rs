@@ -92,6 +92,8 @@ async fn a_taken_explicit_slug_is_a_409_but_a_derived_one_gets_a_suffix() {
         .await
         .assert_problem(StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains("chosen"));
+    assert_eq!(body["errors"][0]["field"], "slug");
+    assert_eq!(body["errors"][0]["message"], body["detail"]);
 
     let a = app
         .create_event(event("Same title", "2024-01-01", &[], "minor"))

@@ -31,7 +31,7 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
-    /// For 422: every bad field.
+    /// For 422: every bad field; for a 409 about a taken `slug` or `id`, that field.
     pub errors: Option<Vec<FieldProblem>>,
     /// For a bad query parameter: its name.
     pub parameter: Option<String>,
