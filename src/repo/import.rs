@@ -41,7 +41,9 @@ pub type Outcomes = Vec<(u64, Result<Written, ApiError>)>;
 /// Writes a batch under one savepoint. When a record of it is refused, the batch is
 /// rolled back to the savepoint and written again a record at a time, each under a
 /// savepoint of its own: a refused write can abort the transaction (a taken slug is
-/// found by its unique index), and this way it takes nothing else with it. The answer
+/// found by its unique index), and this way it takes nothing else with it. (Under
+/// `on_conflict=error` the records that exist are first refused without a write, and
+/// the rest is tried together once more before that.) The answer
 /// is each record's line and outcome, in order; a failure of the database itself (a 5xx)
 /// ends the import instead.
 pub async fn write_batch<T: Table>(
