@@ -13,12 +13,18 @@
 -- The repository's write paths already lock a record `FOR UPDATE` before they change
 -- it; the triggers below make any rename do so.
 
-create function lock_renamed_row() returns trigger
+create function lock_renamed_company() returns trigger
 language plpgsql as $$
 begin
-    execute format('select 1 from %I.%I where id = $1 for update',
-                   tg_table_schema, tg_table_name)
-        using old.id;
+    perform 1 from companies where id = old.id for update;
+    return new;
+end
+$$;
+
+create function lock_renamed_partnership() returns trigger
+language plpgsql as $$
+begin
+    perform 1 from partnerships where id = old.id for update;
     return new;
 end
 $$;
@@ -27,10 +33,10 @@ create trigger companies_lock_renamed
     before update of slug, name on companies
     for each row
     when (old.slug is distinct from new.slug or old.name is distinct from new.name)
-    execute function lock_renamed_row();
+    execute function lock_renamed_company();
 
 create trigger partnerships_lock_renamed
     before update of slug, title on partnerships
     for each row
     when (old.slug is distinct from new.slug or old.title is distinct from new.title)
-    execute function lock_renamed_row();
+    execute function lock_renamed_partnership();
