@@ -13,18 +13,17 @@
 -- The repository's write paths already lock a record `FOR UPDATE` before they change
 -- it; the triggers below make any rename do so.
 
-create function lock_renamed_company() returns trigger
+-- One function for both tables, each statement static (planned once a session).
+create function lock_renamed_row() returns trigger
 language plpgsql as $$
 begin
-    perform 1 from companies where id = old.id for update;
-    return new;
-end
-$$;
-
-create function lock_renamed_partnership() returns trigger
-language plpgsql as $$
-begin
-    perform 1 from partnerships where id = old.id for update;
+    if tg_table_name = 'companies' then
+        perform 1 from companies where id = old.id for update;
+    elsif tg_table_name = 'partnerships' then
+        perform 1 from partnerships where id = old.id for update;
+    else
+        raise exception 'lock_renamed_row() does not know the table %', tg_table_name;
+    end if;
     return new;
 end
 $$;
@@ -33,10 +32,10 @@ create trigger companies_lock_renamed
     before update of slug, name on companies
     for each row
     when (old.slug is distinct from new.slug or old.name is distinct from new.name)
-    execute function lock_renamed_company();
+    execute function lock_renamed_row();
 
 create trigger partnerships_lock_renamed
     before update of slug, title on partnerships
     for each row
     when (old.slug is distinct from new.slug or old.title is distinct from new.title)
-    execute function lock_renamed_partnership();
+    execute function lock_renamed_row();

@@ -927,6 +927,31 @@ async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name
     assert_eq!(posted["companies"][0]["name"], "Amazon.com");
     assert_eq!(posted["partnerships"][0]["title"], "Amazon and Anthropic");
 
+    // A deal's rename on its own holds the write back too.
+    let mut renaming = app.db.begin().await.unwrap();
+    sqlx::query("update partnerships set title = 'Amazon with Anthropic' where slug = $1")
+        .bind(deal)
+        .execute(&mut *renaming)
+        .await
+        .unwrap();
+    let writing = sent_meanwhile(
+        &app,
+        json_request(
+            &app,
+            axum::http::Method::POST,
+            "/v1/events",
+            &linked("Posted again"),
+        ),
+    );
+    until_one_waits_on_a_lock(&app.db).await;
+    renaming.commit().await.unwrap();
+    let res = writing.await.unwrap();
+    res.assert_status(StatusCode::CREATED);
+    assert_eq!(
+        res.json()["partnerships"][0]["title"],
+        "Amazon with Anthropic"
+    );
+
     // The write first: an import sends a first batch and keeps its body open.
     let (pieces, arriving) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
     let body = axum::body::Body::from_stream(futures::stream::unfold(
@@ -981,7 +1006,13 @@ async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name
         .assert_status(StatusCode::OK);
     renaming_deal.await.unwrap().assert_status(StatusCode::OK);
 
-    for slug in ["posted", "imported-0", "imported-259", "imported-last"] {
+    for slug in [
+        "posted",
+        "posted-again",
+        "imported-0",
+        "imported-259",
+        "imported-last",
+    ] {
         let read = app.get(&format!("/v1/events/{slug}")).await.json();
         assert_eq!(
             read["companies"][0]["name"], "Amazon Web Services",
