@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, TestResponse, assert_links_as_the_database_renders_them, count_statements, event,
-    reference_story, send_to,
+    reference_story,
 };
 
 async fn company(app: &TestApp, slug: &str, name: &str, kind: &str) -> Value {
@@ -832,26 +832,22 @@ async fn a_link_to_a_company_and_the_companys_delete_cannot_both_succeed_whichev
     assert_eq!(left, 0);
 }
 
-/// Sends `request` from a task of its own, so that the test can act while it waits.
-fn sent_meanwhile(
+/// POSTs `body` as an event while a transaction runs `renames` and stays open; commits
+/// it once the POST waits on a lock, and answers the POST's response.
+async fn posted_during_renames(
     app: &TestApp,
-    request: axum::http::Request<axum::body::Body>,
-) -> tokio::task::JoinHandle<TestResponse> {
-    let router = app.router.clone();
-    tokio::spawn(async move { send_to(&router, request).await })
-}
-
-/// A JSON write of `body` to `uri`, as the test's writer.
-fn json_request(
-    app: &TestApp,
-    method: axum::http::Method,
-    uri: &str,
-    body: &Value,
-) -> axum::http::Request<axum::body::Body> {
-    app.authed(method, uri)
-        .header(axum::http::header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(body.to_string()))
-        .unwrap()
+    renames: &[&'static str],
+    body: Value,
+) -> TestResponse {
+    let mut renaming = app.db.begin().await.unwrap();
+    for rename in renames {
+        sqlx::query(*rename).execute(&mut *renaming).await.unwrap();
+    }
+    let (res, ()) = tokio::join!(app.post_json("/v1/events", body), async {
+        until_one_waits_on_a_lock(&app.db).await;
+        renaming.commit().await.unwrap();
+    });
+    res
 }
 
 /// Waits until another transaction holds a lock on the company `slug` (one that a
@@ -900,59 +896,37 @@ async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name
     };
 
     // The renames first, by any statement: the write waits, then shows the new names.
-    let mut renaming = app.db.begin().await.unwrap();
-    sqlx::query("update companies set name = 'Amazon.com' where slug = 'amazon'")
-        .execute(&mut *renaming)
-        .await
-        .unwrap();
-    sqlx::query("update partnerships set title = 'Amazon and Anthropic' where slug = $1")
-        .bind(deal)
-        .execute(&mut *renaming)
-        .await
-        .unwrap();
-    let writing = sent_meanwhile(
+    let res = posted_during_renames(
         &app,
-        json_request(
-            &app,
-            axum::http::Method::POST,
-            "/v1/events",
-            &linked("Posted"),
-        ),
-    );
-    until_one_waits_on_a_lock(&app.db).await;
-    renaming.commit().await.unwrap();
-    let res = writing.await.unwrap();
+        &[
+            "update companies set name = 'Amazon.com' where slug = 'amazon'",
+            "update partnerships set title = 'Amazon and Anthropic' \
+             where slug = 'amazon-anthropic-strategic-collaboration'",
+        ],
+        linked("Posted"),
+    )
+    .await;
     res.assert_status(StatusCode::CREATED);
     let posted = res.json();
     assert_eq!(posted["companies"][0]["name"], "Amazon.com");
     assert_eq!(posted["partnerships"][0]["title"], "Amazon and Anthropic");
 
     // A deal's rename on its own holds the write back too.
-    let mut renaming = app.db.begin().await.unwrap();
-    sqlx::query("update partnerships set title = 'Amazon with Anthropic' where slug = $1")
-        .bind(deal)
-        .execute(&mut *renaming)
-        .await
-        .unwrap();
-    let writing = sent_meanwhile(
+    let res = posted_during_renames(
         &app,
-        json_request(
-            &app,
-            axum::http::Method::POST,
-            "/v1/events",
-            &linked("Posted again"),
-        ),
-    );
-    until_one_waits_on_a_lock(&app.db).await;
-    renaming.commit().await.unwrap();
-    let res = writing.await.unwrap();
+        &["update partnerships set title = 'Amazon with Anthropic' \
+           where slug = 'amazon-anthropic-strategic-collaboration'"],
+        linked("Posted again"),
+    )
+    .await;
     res.assert_status(StatusCode::CREATED);
     assert_eq!(
         res.json()["partnerships"][0]["title"],
         "Amazon with Anthropic"
     );
 
-    // The write first: an import sends a first batch and keeps its body open.
+    // The write first: an import sends a first batch and keeps its body open; the
+    // renames start once it holds the company, and the body ends once both wait.
     let (pieces, arriving) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
     let body = axum::body::Body::from_stream(futures::stream::unfold(
         arriving,
@@ -961,50 +935,44 @@ async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name
             Some((Ok::<_, std::io::Error>(piece), arriving))
         },
     ));
-    let importing = sent_meanwhile(
-        &app,
+    let importing = app.send(
         app.authed(axum::http::Method::POST, "/v1/events/import")
             .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
             .body(body)
             .unwrap(),
     );
-    let first: String = (0..260)
-        .map(|n| format!("{}\n", linked(&format!("Imported {n}"))))
-        .collect();
-    pieces.send(first.into()).await.unwrap();
-    until_company_is_locked(&app.db, "amazon").await;
-    let renaming_company = sent_meanwhile(
-        &app,
-        json_request(
-            &app,
-            axum::http::Method::PATCH,
-            "/v1/companies/amazon",
-            &json!({"name": "Amazon Web Services"}),
-        ),
-    );
-    let renaming_deal = sent_meanwhile(
-        &app,
-        json_request(
-            &app,
-            axum::http::Method::PATCH,
-            &format!("/v1/partnerships/{deal}"),
-            &json!({"title": "AWS and Anthropic"}),
-        ),
-    );
-    until_some_wait_on_locks(&app.db, 2).await;
-    pieces
-        .send(format!("{}\n", linked("Imported last")).into())
-        .await
-        .unwrap();
-    drop(pieces);
-    let res = importing.await.unwrap();
+    let deal_path = format!("/v1/partnerships/{deal}");
+    let (app_ref, linked_ref) = (&app, &linked);
+    let renaming = async move {
+        let first: String = (0..260)
+            .map(|n| format!("{}\n", linked_ref(&format!("Imported {n}"))))
+            .collect();
+        pieces.send(first.into()).await.unwrap();
+        until_company_is_locked(&app_ref.db, "amazon").await;
+        let (company, deal, ()) = tokio::join!(
+            app_ref.patch_json(
+                "/v1/companies/amazon",
+                json!({"name": "Amazon Web Services"})
+            ),
+            app_ref.patch_json(&deal_path, json!({"title": "AWS and Anthropic"})),
+            // Once both wait: the last record, then the body ends and the import
+            // commits, which lets the renames go on.
+            async move {
+                until_some_wait_on_locks(&app_ref.db, 2).await;
+                pieces
+                    .send(format!("{}\n", linked_ref("Imported last")).into())
+                    .await
+                    .unwrap();
+                drop(pieces);
+            }
+        );
+        (company, deal)
+    };
+    let (res, (renamed_company, renamed_deal)) = tokio::join!(importing, renaming);
     res.assert_status(StatusCode::CREATED);
     assert_eq!(res.json()["created"], 261);
-    renaming_company
-        .await
-        .unwrap()
-        .assert_status(StatusCode::OK);
-    renaming_deal.await.unwrap().assert_status(StatusCode::OK);
+    renamed_company.assert_status(StatusCode::OK);
+    renamed_deal.assert_status(StatusCode::OK);
 
     for slug in [
         "posted",
