@@ -2,9 +2,11 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, event, reference_story};
+use crate::helpers::{
+    TestApp, amazon_and_anthropic, amazon_anthropic_deal, event, reference_story,
+};
 
 #[tokio::test]
 async fn creating_the_reference_story_answers_201_with_location_etag_and_the_event() {
@@ -458,4 +460,78 @@ async fn a_request_with_unknown_method_on_an_event_is_405() {
     app.send(request)
         .await
         .assert_problem(StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A write answers with the event it stored, built from what it sent (the row is not read
+/// back): the same document a read returns, links, sources and literal text included,
+/// after a create, a patch and an import, and the same one each revision keeps.
+#[tokio::test]
+async fn what_a_write_answers_is_what_a_read_returns_and_its_revision_keeps() {
+    let app = TestApp::new().await;
+    amazon_and_anthropic(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic_deal("4000000000"))
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut body = reference_story();
+    body["what_happened"] = json!("Ünïcödé 💥, \"quoted\", back\\slash\nand a second line.");
+    body["companies"] = json!([
+        {"company": "amazon", "role": "investor"},
+        {"company": "anthropic", "role": "investee"}
+    ]);
+    body["partnerships"] = json!(["amazon-anthropic"]);
+    body["sources"] = json!([
+        {"url": "https://example.com/a", "title": "A"},
+        {"url": "https://example.com/b?x=1&y=2", "title": "B, with a comma"}
+    ]);
+    let created = app.create_event(body).await;
+    assert_eq!(created["companies"][1]["name"], "Anthropic");
+    assert_eq!(created["partnerships"][0]["slug"], "amazon-anthropic");
+    let uri = format!("/v1/events/{}", created["id"].as_str().unwrap());
+    let assert_read_and_kept = |written: Value| {
+        let app = &app;
+        let uri = uri.clone();
+        async move {
+            assert_eq!(app.get(&uri).await.json(), written);
+            let revisions = app.get(&format!("{uri}/revisions")).await.json();
+            assert_eq!(revisions["data"][0]["data"], written);
+        }
+    };
+    assert_read_and_kept(created.clone()).await;
+
+    let patched = app
+        .patch_json(
+            &uri,
+            json!({"tags": ["Zeta", "alpha"], "companies": [{"company": "anthropic", "role": "subject"}],
+                   "partnerships": [], "significance": "landmark"}),
+        )
+        .await;
+    patched.assert_status(StatusCode::OK);
+    let patched = patched.json();
+    assert_eq!(patched["version"], 2);
+    assert_eq!(patched["tags"], json!(["zeta", "alpha"]));
+    assert_read_and_kept(patched.clone()).await;
+
+    // An import's update answers no document, so what it wrote is checked through the
+    // revision it keeps and the read.
+    let mut record = patched.clone();
+    for field in ["created_at", "updated_at", "version"] {
+        record.as_object_mut().unwrap().remove(field);
+    }
+    record["companies"] = json!([{"company": "amazon", "role": "acquirer"}]);
+    record["summary"] = json!("Imported over the top.");
+    let imported = app
+        .send(
+            app.authed(Method::POST, "/v1/events/import?on_conflict=update")
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from(record.to_string()))
+                .unwrap(),
+        )
+        .await;
+    imported.assert_status(StatusCode::CREATED);
+    assert_eq!(imported.json()["updated"], 1);
+    let read = app.get(&uri).await.json();
+    assert_eq!(read["version"], 3);
+    assert_eq!(read["summary"], "Imported over the top.");
+    assert_eq!(read["companies"][0]["role"], "acquirer");
+    assert_read_and_kept(read).await;
 }

@@ -27,6 +27,23 @@ macro_rules! event_columns {
 }
 pub(super) use event_columns;
 
+/// The columns the database sets when a write stores a row, in [`EventStamps`] order.
+macro_rules! event_stamps {
+    () => {
+        "e.id, e.created_at, e.updated_at, e.version"
+    };
+}
+pub(super) use event_stamps;
+
+/// What the database set on a row a write stored (see `super::stored_event`).
+#[derive(sqlx::FromRow)]
+pub(super) struct EventStamps {
+    pub(super) id: Uuid,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) version: i64,
+}
+
 /// The columns a write sets, in the order of [`event_from_record`].
 macro_rules! event_written {
     () => {
