@@ -18,7 +18,9 @@ real news rather than matching a quarter of all events. Texts are as long as the
 reference story's: a title of 6 to 12 words, a summary of about 50, what happened
 about 300 and why it matters about 150, some 3 KB an event. With BENCH_TEXT=short the
 three texts are about a fifth as long (some 700 bytes an event, like the shorter real
-stories), for rates on events of that size.
+stories), and with BENCH_TEXT=news some 950 bytes (a two-sentence summary, a paragraph
+of what happened, two sentences of why it matters: the size of a typical news item),
+for rates on events of those sizes.
 """
 import csv
 import hashlib
@@ -35,6 +37,7 @@ TAGS = 500
 TEXT_LENGTHS = {
     "full": ((6, 11), (40, 60), (20, 30)),
     "short": ((2, 4), (8, 12), (4, 6)),
+    "news": ((3, 5), (10, 16), (5, 7)),
 }[os.environ.get("BENCH_TEXT", "full")]
 COMPANIES = 10_000
 PARTNERSHIPS = 50_000

@@ -3,11 +3,12 @@
 # in one request to the release binary, on a database that holds the kit's companies
 # and deals; the server's peak RSS; and, for scale, a plain COPY of the same rows into
 # the same schema (triggers on, as the table is).
-# Usage: [BENCH_TEXT=short] [BIN=binary] [COPY=0] [CPU=1] bench/import.sh [EVENTS]
+# Usage: [BENCH_TEXT=short|news] [BIN=binary] [COPY=0] [CPU=1] bench/import.sh [EVENTS]
 # (build first: cargo build --release)
-# BENCH_TEXT=short: events with texts a fifth as long (see generate.py). BIN: another
-# build to measure (an A/B of two commits). COPY=0: the import alone. CPU=1: the CPU
-# time each process (server, each PostgreSQL backend) spent during the import.
+# BENCH_TEXT=short: events with texts a fifth as long; news: texts of a news item's
+# size, about 950 bytes (see generate.py). BIN: another build to measure (an A/B of two
+# commits). COPY=0: the import alone. CPU=1: the CPU time each process (server, each
+# PostgreSQL backend) spent during the import.
 set -euo pipefail
 events=${1:-50000}
 here=$(cd "$(dirname "$0")" && pwd)
