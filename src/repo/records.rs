@@ -386,35 +386,60 @@ async fn note<T: Table>(
         Action::Update => (0, ChangeVerb::Updated),
         Action::Delete => (1, ChangeVerb::Deleted),
     };
-    let mut rows = Vec::with_capacity(written.len());
+    // The audit rows first: each record's document as text, as the column keeps it.
+    let rows: Vec<(Uuid, i64, String)> = written
+        .iter()
+        .map(|(record, _)| {
+            Ok::<_, serde_json::Error>((
+                record.id(),
+                record.version() + bump,
+                serde_json::to_string(record)?,
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    // The events the write rewrote are updates of theirs (see `rewritten_events`).
+    let listeners = webhooks::listeners(
+        &mut *conn,
+        &[(T::KIND, verb), (ResourceKind::Event, ChangeVerb::Updated)],
+    )
+    .await?;
+    if !listeners.is_empty() {
+        enqueue_changes::<T>(&mut *conn, &listeners, action, verb, written).await?;
+    }
+    audit::record(conn, actor, action, T::KIND, &rows).await
+}
+
+/// The webhook messages of [`note`]'s writes, for `listeners`: each record as it now
+/// stands and the one it replaced (a filter is judged on both), and the events the
+/// writes made the database rewrite, which have no revision of their own (nothing was
+/// written to the event itself) but are updates to a subscriber.
+async fn enqueue_changes<T: Table>(
+    conn: &mut PgConnection,
+    listeners: &webhooks::Listeners,
+    action: Action,
+    verb: ChangeVerb,
+    written: &[(&T::Record, Option<&T::Record>)],
+) -> Result<(), ApiError> {
+    let mut records = Vec::with_capacity(written.len());
     let mut befores = Vec::with_capacity(written.len());
     for (record, before) in written {
-        rows.push((
-            record.id(),
-            record.version() + bump,
-            serde_json::to_value(record)?,
-        ));
+        records.push(serde_json::to_value(record)?);
         befores.push(before.map(serde_json::to_value).transpose()?);
     }
-    let changes: Vec<Change<'_>> = rows
-        .iter()
-        .zip(&befores)
-        .map(|((_, _, data), before)| Change {
-            kind: T::KIND,
-            verb,
-            record: data,
-            before: before.as_ref(),
-        })
-        .collect();
-    // The events the write rewrote are updates of theirs: the webhooks hear of them (they
-    // have no revision of their own: nothing was written to the event itself).
     let rewritten = T::rewritten_events(&mut *conn, action, written).await?;
     let rewritten: Vec<Value> = rewritten
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
-    let changes: Vec<Change<'_>> = changes
-        .into_iter()
+    let changes: Vec<Change<'_>> = records
+        .iter()
+        .zip(&befores)
+        .map(|(record, before)| Change {
+            kind: T::KIND,
+            verb,
+            record,
+            before: before.as_ref(),
+        })
         .chain(rewritten.iter().map(|event| Change {
             kind: ResourceKind::Event,
             verb: ChangeVerb::Updated,
@@ -422,8 +447,8 @@ async fn note<T: Table>(
             before: None,
         }))
         .collect();
-    webhooks::enqueue(&mut *conn, &changes).await?;
-    audit::record(conn, actor, action, T::KIND, &rows).await
+    webhooks::enqueue(conn, listeners, &changes).await?;
+    Ok(())
 }
 
 /// The record a write is about, locked, with its `If-Match` checked.

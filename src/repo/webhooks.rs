@@ -227,16 +227,27 @@ struct Interested {
     now: DateTime<Utc>,
 }
 
-/// Writes the messages changes produce, one for each active subscription that wants
-/// each, each with its first delivery due now, looking the subscriptions up once; call
-/// it inside the changes' transaction. Returns how many.
-pub async fn enqueue(conn: &mut PgConnection, changes: &[Change<'_>]) -> Result<usize, ApiError> {
-    if changes.is_empty() {
-        return Ok(0);
+/// The active subscriptions that want messages of some of the types a write may
+/// cause, looked up before the write's documents are made: with none (the usual case),
+/// the write makes none.
+pub struct Listeners(Vec<Interested>);
+
+impl Listeners {
+    /// Whether no subscription wants any of those messages.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
-    let mut kinds: Vec<String> = changes
+}
+
+/// The active subscriptions that want messages of any of `types` (each a kind and
+/// what happened to it), looked up once; call it inside the changes' transaction.
+pub async fn listeners(
+    conn: &mut PgConnection,
+    types: &[(ResourceKind, ChangeVerb)],
+) -> Result<Listeners, ApiError> {
+    let mut kinds: Vec<String> = types
         .iter()
-        .map(|c| message_type(c.kind, c.verb))
+        .map(|(kind, verb)| message_type(*kind, *verb))
         .collect();
     kinds.sort();
     kinds.dedup();
@@ -246,8 +257,20 @@ pub async fn enqueue(conn: &mut PgConnection, changes: &[Change<'_>]) -> Result<
          from webhook_subscriptions where status = 'active' and types && $1::text[]",
     )
     .bind(&kinds)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
+    Ok(Listeners(subscriptions))
+}
+
+/// Writes the messages changes produce, one for each of `listeners` that wants each,
+/// each with its first delivery due now; call it inside the changes' transaction, with
+/// listeners looked up for every type the changes are of. Returns how many.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    listeners: &Listeners,
+    changes: &[Change<'_>],
+) -> Result<usize, ApiError> {
+    let subscriptions = &listeners.0;
     let Some(now) = subscriptions.first().map(|s| s.now) else {
         return Ok(0);
     };
