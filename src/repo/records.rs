@@ -386,6 +386,9 @@ async fn note<T: Table>(
         Action::Update => (0, ChangeVerb::Updated),
         Action::Delete => (1, ChangeVerb::Deleted),
     };
+    if written.is_empty() {
+        return Ok(());
+    }
     // The audit rows first: each record's document as text, as the column keeps it.
     let rows: Vec<(Uuid, i64, String)> = written
         .iter()
@@ -397,7 +400,8 @@ async fn note<T: Table>(
             ))
         })
         .collect::<Result<_, _>>()?;
-    // The events the write rewrote are updates of theirs (see `rewritten_events`).
+    // Event updates too, whatever was written: a write may make the database rewrite
+    // events (see `rewritten_events`). The documents are made only for a listener.
     let listeners = webhooks::listeners(
         &mut *conn,
         &[(T::KIND, verb), (ResourceKind::Event, ChangeVerb::Updated)],
