@@ -20,7 +20,8 @@ use crate::error::ApiError;
 use crate::model::partnership::PartnershipRef;
 use crate::model::party::CompanyRole;
 use crate::model::{
-    Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, SearchVector, Slug, Source, Tag,
+    Category, Event, EventInput, FieldError, NewEvent, Ref, ResourceKind, SearchVector,
+    Significance, Slug, Source, Tag,
 };
 pub use list::{
     Listed, Ranked, event_of_row, list, push_export_query, rank, ranked_page, timeline_counts,
@@ -67,15 +68,20 @@ const UPDATE: &str = concat!(
 
 /// What a write stores, as one element of the JSON array `event_recordset!` reads:
 /// the rows of a batch go to the database as one document, which it reads faster
-/// than as many parameters (a multi-row `VALUES` took twice as long).
+/// than as many parameters (a multi-row `VALUES` took twice as long). It is also what
+/// the write answers with ([`WrittenRow::stored`]): the row is not read back.
 #[derive(Serialize)]
 struct WrittenRow<'a> {
     id: Uuid,
     slug: &'a str,
     title: &'a str,
     occurred_on: NaiveDate,
-    category: &'static str,
-    significance: i16,
+    /// As the column keeps it, its wire name.
+    #[serde(serialize_with = "category_text")]
+    category: Category,
+    /// As the column keeps it, its rank.
+    #[serde(serialize_with = "significance_rank")]
+    significance: Significance,
     summary: &'a str,
     what_happened: &'a str,
     why_it_matters: &'a str,
@@ -87,6 +93,17 @@ struct WrittenRow<'a> {
     /// called once per row, those were a tenth of an import's insert.
     companies: &'a [CompanyRole],
     partnerships: &'a [PartnershipRef],
+}
+
+fn category_text<S: serde::Serializer>(category: &Category, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(category.as_str())
+}
+
+fn significance_rank<S: serde::Serializer>(
+    significance: &Significance,
+    to: S,
+) -> Result<S::Ok, S::Error> {
+    to.serialize_i16(significance.rank())
 }
 
 impl<'a> WrittenRow<'a> {
@@ -113,8 +130,8 @@ impl<'a> WrittenRow<'a> {
             slug: slug.as_str(),
             title,
             occurred_on: *occurred_on,
-            category: category.as_str(),
-            significance: significance.rank(),
+            category: *category,
+            significance: *significance,
             summary,
             what_happened,
             why_it_matters,
@@ -122,6 +139,52 @@ impl<'a> WrittenRow<'a> {
             sources,
             companies: &links.companies,
             partnerships: &links.partnerships,
+        }
+    }
+
+    /// The event as this row stored it, with what the database set. Every column but
+    /// the stamps holds what the write sent, and sending the texts back to be parsed
+    /// again cost an import about a twentieth of its time (its writing backend and the
+    /// service both did the work, one after the other).
+    fn stored(&self, stamps: EventStamps) -> Event {
+        let Self {
+            id: _,
+            slug,
+            title,
+            occurred_on,
+            category,
+            significance,
+            summary,
+            what_happened,
+            why_it_matters,
+            tags,
+            sources,
+            companies,
+            partnerships,
+        } = self;
+        let EventStamps {
+            id,
+            created_at,
+            updated_at,
+            version,
+        } = stamps;
+        Event {
+            id,
+            slug: (*slug).to_owned(),
+            title: (*title).to_owned(),
+            occurred_on: *occurred_on,
+            category: *category,
+            significance: *significance,
+            summary: (*summary).to_owned(),
+            what_happened: (*what_happened).to_owned(),
+            why_it_matters: (*why_it_matters).to_owned(),
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+            sources: sources.to_vec(),
+            companies: companies.to_vec(),
+            partnerships: partnerships.to_vec(),
+            created_at,
+            updated_at,
+            version,
         }
     }
 }
@@ -249,7 +312,6 @@ async fn write_rows(
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| super::rows_conflict(KIND, e, rows))?;
-    drop(written);
     // The link tables, which filters and foreign keys use, follow the rows.
     let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
     if !insert {
@@ -266,60 +328,11 @@ async fn write_rows(
         .collect();
     graph::insert_event_links(conn, &linked).await?;
     let stamps = super::in_order(KIND, ids, stamps, |row| row.id)?;
-    Ok(rows
+    Ok(written
         .iter()
-        .zip(links)
         .zip(stamps)
-        .map(|(((_, slug, new), links), stamps)| stored_event(slug, new, links, stamps))
+        .map(|(row, stamps)| row.stored(stamps))
         .collect())
-}
-
-/// The event a write stored: what it sent, with what the database set. The row is not
-/// read back: every column but the stamps holds what the write sent, as `WrittenRow`
-/// took it from the same `NewEvent`, and sending the texts back to be parsed again
-/// cost an import about a twentieth of its time (its writing backend and the service
-/// both did the work, one after the other).
-fn stored_event(slug: &Slug, new: &NewEvent, links: Links, stamps: EventStamps) -> Event {
-    let NewEvent {
-        slug: _,
-        title,
-        occurred_on,
-        category,
-        significance,
-        summary,
-        what_happened,
-        why_it_matters,
-        tags,
-        sources,
-        // Resolved to `links` first.
-        companies: _,
-        partnerships: _,
-        search_vector: _,
-    } = new;
-    let EventStamps {
-        id,
-        created_at,
-        updated_at,
-        version,
-    } = stamps;
-    Event {
-        id,
-        slug: slug.as_str().to_owned(),
-        title: title.clone(),
-        occurred_on: *occurred_on,
-        category: *category,
-        significance: *significance,
-        summary: summary.clone(),
-        what_happened: what_happened.clone(),
-        why_it_matters: why_it_matters.clone(),
-        tags: tags.iter().map(|tag| tag.as_str().to_owned()).collect(),
-        sources: sources.clone(),
-        companies: links.companies,
-        partnerships: links.partnerships,
-        created_at,
-        updated_at,
-        version,
-    }
 }
 
 /// The search vectors of `news` (each with the id its record carries, if any), in
