@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Companies import speed (issue 14): COMPANIES generated companies (default 10,000) as
 # NDJSON in one request to the release binary on a scratch database, then the same
-# file again with on_conflict=update (every company a new version).
+# file again with on_conflict=update (every company exists unchanged, so each is
+# looked up and compared, and none is written).
 # Usage: bench/companies_import.sh [COMPANIES]    (build first: cargo build --release)
 set -euo pipefail
 n=${1:-10000}
@@ -10,22 +11,18 @@ bin=$(cd "$here/.." && pwd)/target/release/industry-events
 db=ie_bench_companies
 work=$(mktemp -d)
 pid=
-psql_admin() { psql -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+. "$here/lib.sh"
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; psql_admin -c "drop database if exists $db with (force)" >/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-psql_admin -c "drop database if exists $db with (force)" -c "create database $db" >/dev/null
-DATABASE_NAME=$db "$bin" migrate >/dev/null 2>&1
+fresh_db "$db"
 python3 - "$n" > "$work/c.ndjson" <<'PY'
 import json, sys
 for i in range(int(sys.argv[1])):
     print(json.dumps({"slug": f"co-{i}", "name": f"Company number {i}", "kind": "other", "country": "US",
                       "website": f"https://co{i}.example.com", "description": "A company that makes things. " * 4, "tags": ["bulk", f"t{i%50}"]}))
 PY
-token=$(DATABASE_NAME=$db "$bin" tokens create --name bench --scope write 2>/dev/null | tail -n 1)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0.1:$port RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
+token=$(write_token "$db")
+serve "$db"
 for q in "" "?on_conflict=update"; do
   start=$(date +%s.%N)
   out=$(curl -sS -w ' %{http_code}' -X POST -H 'content-type: application/x-ndjson' -H "authorization: Bearer $token" --data-binary @"$work/c.ndjson" "http://127.0.0.1:$port/v1/companies/import$q")

@@ -14,7 +14,7 @@ bin=${BIN:-$root/target/release/industry-events}
 work=$(mktemp -d)
 db=ie_bench_export
 pid=
-psql_admin() { psql -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+. "$here/lib.sh"
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   psql_admin -c "drop database if exists $db with (force)" >/dev/null
@@ -22,16 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql_admin -c "drop database if exists $db with (force)" -c "create database $db" >/dev/null
-DATABASE_NAME=$db "$bin" migrate >/dev/null 2>&1
+fresh_db "$db"
 bash "$here/load.sh" "$db" "$events" >/dev/null
 psql -q -X -h 127.0.0.1 -U postgres -d "$db" -c "vacuum analyze" >/dev/null
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_NAME=$db RATE_LIMIT_RPS=0 BIND_ADDR=127.0.0.1:$port RUST_LOG=warn "$bin" serve \
-  >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
+serve "$db"
 rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
 echo "$events events (${BENCH_TEXT:-full} texts)"

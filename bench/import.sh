@@ -18,7 +18,7 @@ work=$(mktemp -d)
 db=ie_bench_import
 copy_db=ie_bench_copy
 pid=
-psql_admin() { psql -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+. "$here/lib.sh"
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   psql_admin -c "drop database if exists $db with (force)" -c "drop database if exists $copy_db with (force)" >/dev/null
@@ -27,20 +27,15 @@ cleanup() {
 trap cleanup EXIT
 
 for d in $db $copy_db; do
-  psql_admin -c "drop database if exists $d with (force)" -c "create database $d" >/dev/null
-  DATABASE_NAME=$d "$bin" migrate >/dev/null 2>&1
+  fresh_db "$d"
   bash "$here/load.sh" "$d" 0 >/dev/null
 done
 python3 "$here/generate.py" import-events "$events" >"$work/events.ndjson"
 bytes=$(stat -c %s "$work/events.ndjson")
 echo "file: $events events, $((bytes / 1024 / 1024)) MiB of NDJSON"
 
-token=$(DATABASE_NAME=$db "$bin" tokens create --name bench --scope write 2>/dev/null | tail -n 1)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0.1:$port \
-  RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
+token=$(write_token "$db")
+serve "$db"
 rss_before=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
 sampler=

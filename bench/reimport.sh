@@ -15,7 +15,7 @@ bin=${BIN:-$root/target/release/industry-events}
 db=ie_bench_reimport
 work=$(mktemp -d)
 pid=
-psql_admin() { psql -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+. "$here/lib.sh"
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   psql_admin -c "drop database if exists $db with (force)" >/dev/null
@@ -23,19 +23,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql_admin -c "drop database if exists $db with (force)" -c "create database $db" >/dev/null
-DATABASE_NAME=$db "$bin" migrate >/dev/null 2>&1
+fresh_db "$db"
 bash "$here/load.sh" "$db" 0 >/dev/null 2>&1
 python3 "$here/generate.py" import-events "$events" >"$work/events.ndjson"
 sed 's/"summary": "/"summary": "Revised. /' "$work/events.ndjson" >"$work/changed.ndjson"
 python3 "$here/generate.py" import-events $((2 * events)) | tail -n +$((events + 1)) >"$work/new.ndjson"
 paste -d '\n' "$work/events.ndjson" "$work/new.ndjson" >"$work/mixed.ndjson"
-token=$(DATABASE_NAME=$db "$bin" tokens create --name bench --scope write 2>/dev/null | tail -n 1)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_NAME=$db RATE_LIMIT_RPS=0 MAX_IMPORT_BYTES=1073741824 BIND_ADDR=127.0.0.1:$port \
-  RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.1; done
+token=$(write_token "$db")
+serve "$db"
 
 for run in ":events" "?on_conflict=skip:events" "?on_conflict=update:events" "?on_conflict=update:changed" \
   "?mode=partial:mixed"; do
