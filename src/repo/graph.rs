@@ -153,19 +153,24 @@ pub fn unknown_refs<T>(
         .collect()
 }
 
-/// The ids of `refs`; each unknown one is a 422 naming `field(i)`.
+/// The ids of `refs` for a write that is about to reference them (a deal's parties),
+/// each locked as [`find_to_link`] locks it; each unknown one is a 422 naming
+/// `field(i)`. Locked here, before the write changes anything, rather than by the
+/// foreign key's check at the end: a deal retitled while one of its parties is renamed
+/// would otherwise rewrite the events that show both, then wait for the rename, which
+/// waits to rewrite those same events (a deadlock, a 503 for one of the two).
 pub async fn resolve(
     conn: &mut PgConnection,
     kind: ResourceKind,
     refs: &[&Ref],
     field: impl Fn(usize) -> String,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let found = lookup(&mut *conn, kind, refs).await?;
+    let found = find_to_link(&mut *conn, kind, refs).await?;
     let errors = unknown_refs(kind, refs, &found, field);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    Ok(found.into_iter().flatten().collect())
+    Ok(found.into_iter().flatten().map(|found| found.id).collect())
 }
 
 #[derive(sqlx::FromRow)]

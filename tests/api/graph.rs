@@ -993,3 +993,47 @@ async fn an_event_linked_while_its_company_or_deal_is_renamed_shows_the_new_name
     }
     assert_links_as_the_database_renders_them(&app.db).await;
 }
+
+/// A deal retitled while one of its parties is being renamed: both go through, and the
+/// events that show both show both new names. The deal's write takes its parties
+/// before it changes anything, so it waits for the rename before it rewrites the events
+/// they share; taking them only at the end (the parties' foreign key) it rewrote those
+/// events first and then waited for the rename, which waited for those events: a
+/// deadlock, and a 503 for one of the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_retitled_while_a_party_is_renamed_waits_instead_of_deadlocking() {
+    let app = TestApp::new().await;
+    companies(&app).await;
+    app.post_json("/v1/partnerships", amazon_anthropic())
+        .await
+        .assert_status(StatusCode::CREATED);
+    let deal = "amazon-anthropic-strategic-collaboration";
+    let mut body = event("Shared", "2024-01-01", &["linked"], "minor");
+    body["companies"] = json!([{"company": "amazon", "role": "investor"}]);
+    body["partnerships"] = json!([deal]);
+    app.create_event(body).await;
+
+    // A rename under way: its row is held, its events not yet rewritten.
+    let mut renaming = app.db.begin().await.unwrap();
+    sqlx::query("select 1 from companies where slug = 'amazon' for update")
+        .execute(&mut *renaming)
+        .await
+        .unwrap();
+    let deal_path = format!("/v1/partnerships/{deal}");
+    let (retitled, ()) = tokio::join!(
+        app.patch_json(&deal_path, json!({"title": "AWS and Anthropic"})),
+        async {
+            until_one_waits_on_a_lock(&app.db).await;
+            sqlx::query("update companies set name = 'Amazon.com' where slug = 'amazon'")
+                .execute(&mut *renaming)
+                .await
+                .unwrap();
+            renaming.commit().await.unwrap();
+        }
+    );
+    retitled.assert_status(StatusCode::OK);
+    let read = app.get("/v1/events/shared").await.json();
+    assert_eq!(read["companies"][0]["name"], "Amazon.com");
+    assert_eq!(read["partnerships"][0]["title"], "AWS and Anthropic");
+    assert_links_as_the_database_renders_them(&app.db).await;
+}
